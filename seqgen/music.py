@@ -1,0 +1,240 @@
+"""Scores ⇄ tokens ⇄ MIDI with music21.
+
+Two tokenizers:
+
+* ``seed`` is the reference project's scheme, reproduced exactly: for each
+  instrument part (``instrument.partitionByInstrument``), every note and chord
+  in the part's ``recurse()`` order, part after part.  A note is its pitch
+  name with octave (``B-4``), a chord its normal order joined by dots
+  (``5.8.10``).  Rhythm and rests are dropped; when rebuilding a stream every
+  event sits one quarter note after the previous one (the reference's
+  ``offset += 1``).
+* ``timed`` keeps rhythm.  Each part's notes and chords are put on a grid of
+  sixteenth notes; notes starting on the same grid step become one chord.  A
+  token is ``PITCHES_STEPS``: the pitches with octave, lowest first, joined by
+  dots (``C4.E4.G4``), or ``R`` for a rest, then the number of sixteenths until
+  the next event, capped at 16 (a whole note).  A note that ends before the
+  next onset is followed by a rest token for the gap, so every token's
+  duration is the time to the next token.  Pitches are spelled as MIDI spells
+  them (``B-``, ``C#``, ``E-``, ``F#``, ``G#``) so a score and its MIDI
+  export give the same tokens, and enharmonic twins share one token.
+  Combining pitch and duration in one token keeps one token per musical
+  event; the rare-token filter keeps the vocabulary manageable.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from seqgen.errors import SeqgenError
+
+TOKENIZERS = ("seed", "timed")
+# Bump a version when a tokenizer's output changes: it is part of the cache key.
+TOKENIZER_VERSIONS = {"seed": 1, "timed": 1}
+
+STEPS_PER_QUARTER = 4  # the timed grid: sixteenth notes
+MAX_STEPS = 16  # cap on one event's duration: a whole note
+REST = "R"
+
+
+def check_tokenizer(name: str) -> str:
+    """Return ``name`` if it is a known tokenizer, else raise a SeqgenError."""
+    if name not in TOKENIZERS:
+        raise SeqgenError(f"Unknown tokenizer {name!r}; choose one of: {', '.join(TOKENIZERS)}.")
+    return name
+
+
+def parse_score(path: Path):
+    """Parse a score file with music21, raising SeqgenError naming the file."""
+    from music21 import converter
+
+    path = Path(path)
+    if path.stat().st_size == 0:
+        raise SeqgenError(f"{path.name}: the file is empty (0 bytes).")
+    try:
+        return converter.parse(str(path))
+    except Exception as error:  # music21 raises many unrelated types
+        raise SeqgenError(f"{path.name}: music21 could not read it as a score ({type(error).__name__}: {error}).") from error
+
+
+def _scores(parsed):
+    """An Opus (several tunes in one abc file) yields each score; a Score yields itself."""
+    from music21 import stream
+
+    if isinstance(parsed, stream.Opus):
+        return list(parsed.scores)
+    return [parsed]
+
+
+def _parts(score):
+    """The instrument parts of a score, as the reference split them."""
+    from music21 import instrument
+
+    try:
+        partitioned = instrument.partitionByInstrument(score)
+    except Exception:  # music21 fails on some odd files; fall back like the reference
+        partitioned = None
+    if partitioned is not None and len(partitioned.parts) > 0:
+        return list(partitioned.parts)
+    return [score]
+
+
+def seed_tokens(score) -> list[str]:
+    """Tokens of one parsed score in the reference order (see module docstring)."""
+    from music21 import chord, note
+
+    tokens: list[str] = []
+    for item in _scores(score):
+        for part in _parts(item):
+            for element in part.recurse():
+                if isinstance(element, note.Note):
+                    tokens.append(str(element.pitch))
+                elif isinstance(element, chord.Chord) and len(element.pitches) > 0:
+                    tokens.append(".".join(str(pitch_class) for pitch_class in element.normalOrder))
+    return tokens
+
+
+def midi_name(midi_number: int) -> str:
+    """Pitch name with octave as music21 spells a MIDI note number (61 -> 'C#4')."""
+    from music21 import pitch
+
+    return pitch.Pitch(midi=int(midi_number)).nameWithOctave
+
+
+def _timed_events(part) -> list[tuple[int, int, tuple[int, ...]]]:
+    """(onset step, end step, MIDI pitches) of one part, merged per onset, in time order."""
+    from music21 import chord, note
+
+    by_onset: dict[int, tuple[int, set[int]]] = {}
+    # A tied note sounds once: merge ties so a note split at a barline (as
+    # music21 reads long MIDI notes) counts as one event.
+    part = part.stripTies(matchByPitch=True)
+    for element in part.recurse().notes:
+        if element.duration.isGrace or element.quarterLength <= 0:
+            continue
+        if isinstance(element, note.Note):
+            pitches = {int(round(element.pitch.ps))}
+        elif isinstance(element, chord.Chord):
+            pitches = {int(round(p.ps)) for p in element.pitches}
+        else:  # unpitched percussion carries no pitch to learn
+            continue
+        if not pitches:
+            continue
+        onset = int(round(float(element.getOffsetInHierarchy(part)) * STEPS_PER_QUARTER))
+        end = max(onset + 1, int(round((float(element.getOffsetInHierarchy(part)) + float(element.quarterLength)) * STEPS_PER_QUARTER)))
+        previous_end, previous_pitches = by_onset.get(onset, (end, set()))
+        by_onset[onset] = (max(previous_end, end), previous_pitches | pitches)
+    return [(onset, end, tuple(sorted(pitches))) for onset, (end, pitches) in sorted(by_onset.items())]
+
+
+def timed_token(pitches: tuple[int, ...] | None, steps: int) -> str:
+    """Format one timed token: pitches (None for a rest) and a duration in sixteenths."""
+    steps = max(1, min(MAX_STEPS, int(steps)))
+    head = REST if not pitches else ".".join(midi_name(p) for p in pitches)
+    return f"{head}_{steps}"
+
+
+def timed_tokens(score) -> list[str]:
+    """Tokens of one parsed score with rhythm (see module docstring)."""
+    tokens: list[str] = []
+    for item in _scores(score):
+        for part in _parts(item):
+            events = _timed_events(part)
+            for index, (onset, end, pitches) in enumerate(events):
+                if index + 1 == len(events):
+                    tokens.append(timed_token(pitches, end - onset))
+                    break
+                next_onset = events[index + 1][0]
+                gap = next_onset - onset
+                sounding = min(end - onset, gap)
+                tokens.append(timed_token(pitches, sounding))
+                if gap - sounding >= 1:
+                    tokens.append(timed_token(None, gap - sounding))
+    return tokens
+
+
+def tokenize_score(score, tokenizer: str) -> list[str]:
+    """Tokens of a parsed music21 score with the named tokenizer."""
+    check_tokenizer(tokenizer)
+    return seed_tokens(score) if tokenizer == "seed" else timed_tokens(score)
+
+
+def tokenize_file(path: Path, tokenizer: str) -> list[str]:
+    """Parse and tokenize one score file; SeqgenError names the file on failure."""
+    check_tokenizer(tokenizer)
+    score = parse_score(path)
+    try:
+        return tokenize_score(score, tokenizer)
+    except Exception as error:
+        raise SeqgenError(f"{Path(path).name}: could not extract notes ({type(error).__name__}: {error}).") from error
+
+
+def parse_timed_token(token: str) -> tuple[list[str], float]:
+    """Split a timed token into pitch names (empty for a rest) and a quarter length."""
+    head, _, steps = token.rpartition("_")
+    if not head or not steps.isdigit():
+        raise SeqgenError(f"{token!r} is not a timed token (expected PITCHES_STEPS, e.g. 'C4.E4_4' or 'R_2').")
+    pitches = [] if head == REST else head.split(".")
+    return pitches, int(steps) / STEPS_PER_QUARTER
+
+
+def _seed_element(token: str):
+    """A music21 note or chord for one seed token (a pitch name or a normal order)."""
+    from music21 import chord, note
+
+    if token and (token[0].isdigit()):
+        pitch_classes = [int(part) for part in token.split(".") if part.isdigit()]
+        if not pitch_classes:
+            raise SeqgenError(f"{token!r} is not a seed chord token (expected pitch classes like '5.8.10').")
+        # Pitch classes in octave 4, as the reference rebuilt chords.  A
+        # one-pitch chord gets its octave double so it stays a chord in MIDI.
+        midi_numbers = [60 + pc for pc in pitch_classes]
+        if len(midi_numbers) == 1:
+            midi_numbers.append(midi_numbers[0] + 12)
+        return chord.Chord([note.Note(midi=m) for m in midi_numbers])
+    try:
+        return note.Note(token)
+    except Exception as error:
+        raise SeqgenError(f"{token!r} is not a seed note token (expected a pitch like 'B-4').") from error
+
+
+def tokens_to_stream(tokens: list[str], tokenizer: str, tempo_bpm: float = 120.0, instrument_program: int = 0):
+    """A music21 stream playing ``tokens``.
+
+    Args:
+        tokens: token strings of the given tokenizer.
+        tokenizer: ``seed`` (one quarter note apart) or ``timed`` (grid onsets).
+        tempo_bpm: metronome mark at the start.
+        instrument_program: General MIDI program number (0 = acoustic grand piano).
+    """
+    from music21 import chord, instrument, note, stream, tempo
+
+    check_tokenizer(tokenizer)
+    part = stream.Part()
+    part.insert(0, instrument.instrumentFromMidiProgram(int(instrument_program)))
+    part.insert(0, tempo.MetronomeMark(number=float(tempo_bpm)))
+    offset = 0.0
+    for token in tokens:
+        if tokenizer == "seed":
+            element = _seed_element(token)
+            part.insert(offset, element)
+            offset += 1.0
+            continue
+        names, quarter_length = parse_timed_token(token)
+        if names:
+            try:
+                notes = [note.Note(name, quarterLength=quarter_length) for name in names]
+            except Exception as error:
+                raise SeqgenError(f"{token!r} holds an invalid pitch name.") from error
+            element = notes[0] if len(notes) == 1 else chord.Chord(notes, quarterLength=quarter_length)
+            part.insert(offset, element)
+        offset += quarter_length
+    return part
+
+
+def write_midi(tokens: list[str], path: Path, tokenizer: str, tempo_bpm: float = 120.0, instrument_program: int = 0) -> Path:
+    """Write ``tokens`` as a MIDI file and return its path."""
+    path = Path(path)
+    tokens_to_stream(tokens, tokenizer, tempo_bpm, instrument_program).write("midi", fp=str(path))
+    return path
+

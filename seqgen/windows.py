@@ -1,0 +1,89 @@
+"""Fixed-length windows over an encoded corpus, and its train/validation/seed splits.
+
+A window is ``window`` consecutive token indices; its target is the token
+that follows, so a corpus of ``n`` tokens gives ``n - window`` windows (the
+reference's "sequences").  Windows are views into one array, never copies.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import numpy as np
+
+from seqgen.errors import SeqgenError
+
+
+def count_windows(num_tokens: int, window: int) -> int:
+    """Number of (window, next token) pairs in a corpus of ``num_tokens``."""
+    return max(0, num_tokens - window)
+
+
+def make_windows(ids: np.ndarray, window: int) -> tuple[np.ndarray, np.ndarray]:
+    """All windows and their next-token targets.
+
+    Args:
+        ids: encoded corpus, shape ``(num_tokens,)``.
+        window: window length.
+
+    Returns:
+        ``inputs`` of shape ``(num_windows, window)`` (a read-only view) and
+        ``targets`` of shape ``(num_windows,)``.
+    """
+    ids = np.asarray(ids)
+    if window < 1:
+        raise SeqgenError(f"The window must be at least 1 token (got {window}).")
+    if len(ids) <= window:
+        raise SeqgenError(
+            f"The window ({window} tokens) is not shorter than the corpus ({len(ids)} tokens after filtering): "
+            "no training sequence fits. Use a smaller window, a lower min-count, or a larger corpus."
+        )
+    inputs = np.lib.stride_tricks.sliding_window_view(ids, window)[:-1]
+    return inputs, ids[window:]
+
+
+def reference_split(num_windows: int, test_size: float = 0.2, random_state: int = 42) -> tuple[np.ndarray, np.ndarray]:
+    """The reference's ``train_test_split(test_size=0.2, random_state=42)`` on window indices.
+
+    Same result as scikit-learn's ShuffleSplit: a ``RandomState`` permutation
+    whose first ``ceil(test_size * n)`` entries are the test (seed) set.
+
+    Returns:
+        ``(train_indices, seed_indices)``.
+    """
+    if not 0.0 < test_size < 1.0:
+        raise SeqgenError(f"The seed split must be a fraction between 0 and 1 (got {test_size}).")
+    num_test = math.ceil(test_size * num_windows)
+    num_train = num_windows - num_test
+    if num_train < 1 or num_test < 1:
+        raise SeqgenError(f"{num_windows} windows are too few to split into training and seed sets.")
+    permutation = np.random.RandomState(random_state).permutation(num_windows)
+    return permutation[num_test:num_test + num_train], permutation[:num_test]
+
+
+@dataclass(frozen=True)
+class Splits:
+    """Window indices of each split (disjoint, together all windows)."""
+
+    train: np.ndarray
+    validation: np.ndarray
+    seed: np.ndarray
+
+
+def split_windows(num_windows: int, seed_fraction: float = 0.2, validation_fraction: float = 0.1, random_state: int = 42) -> Splits:
+    """Split windows into training, validation and seed sets.
+
+    The seed set is the reference's 20 % split (same indices as its
+    ``train_test_split``); the validation set is then drawn from what remains.
+    """
+    rest, seed = reference_split(num_windows, seed_fraction, random_state)
+    if validation_fraction <= 0:
+        return Splits(train=rest, validation=rest[:0], seed=seed)
+    if validation_fraction >= 1:
+        raise SeqgenError(f"The validation split must be a fraction below 1 (got {validation_fraction}).")
+    num_validation = max(1, round(validation_fraction * len(rest)))
+    if num_validation >= len(rest):
+        raise SeqgenError(f"{num_windows} windows are too few for training, validation and seed splits.")
+    shuffled = np.random.default_rng(random_state).permutation(rest)
+    return Splits(train=shuffled[num_validation:], validation=shuffled[:num_validation], seed=seed)
