@@ -114,6 +114,166 @@ def write_plots(result, folder: Path) -> None:
         figure.write_html(folder / f"{name}.html", include_plotlyjs="cdn")
 
 
+def command_summary(args) -> int:
+    from seqgen.models import build_model, describe_model, get_preset
+
+    preset = get_preset(args.kind, args.preset)
+    print(f"{args.kind} preset {preset.name!r}: {preset.description}")
+    print(describe_model(build_model(args.kind, args.preset, args.vocab_size, args.window)))
+    return 0
+
+
+def training_config(args):
+    from seqgen.train import TrainConfig
+
+    return TrainConfig(
+        kind=args.kind or "music", preset=args.preset, tokenizer=args.tokenizer, window=args.window,
+        min_count=args.min_count, filter=args.filter, epochs=args.epochs, batch_size=args.batch_size,
+        loss=getattr(args, "loss", None), optimizer=getattr(args, "optimizer", None), learning_rate=args.learning_rate,
+        max_windows=args.max_windows, validation_fraction=args.validation_fraction, seed=args.seed,
+        early_stopping=args.early_stopping, strategy=args.strategy,
+    )
+
+
+def load_training_corpus(args, tokenizer: str):
+    from seqgen.corpus import load_corpus
+
+    update, bar = progress_bar(f"parsing {args.corpus}")
+    try:
+        corpus = load_corpus(args.corpus, tokenizer=tokenizer, text_column=args.text_column, keep_case=args.keep_case, progress=update)
+    finally:
+        bar.close()
+    if args.kind and corpus.kind != args.kind:
+        raise SeqgenError(f"Corpus {args.corpus!r} is {corpus.kind}, not {args.kind} (--kind).")
+    return corpus
+
+
+class TrainingProgress:
+    """A tqdm bar over all batches of a run (ETA included) fed by trainer events."""
+
+    def __init__(self, label: str = ""):
+        from tqdm import tqdm
+
+        self.bar = tqdm(total=0, unit="batch", file=sys.stderr, disable=None, desc=label or "training")
+        self.label = label
+
+    def __call__(self, event: dict) -> None:
+        if event["type"] == "start":
+            self.bar.reset(total=(event["epochs"] - event["first_epoch"] + 1) * event["batches"])
+            self.batches = event["batches"]
+            self.done_epochs = 0
+            print(f"{self.label}{event['train_windows']:,} training windows, {event['validation_windows']:,} validation, "
+                  f"{event['parameters']:,} parameters, unigram baseline {event['unigram_val_loss']:.4f}", file=sys.stderr)
+        elif event["type"] == "batch":
+            self.bar.n = self.done_epochs * self.batches + event["batch"]
+            self.bar.set_postfix(epoch=event["epoch"], loss=f"{event.get('loss', float('nan')):.4f}", refresh=False)
+            self.bar.refresh()
+        elif event["type"] == "epoch":
+            self.done_epochs += 1
+            self.bar.n = self.done_epochs * self.batches
+            self.bar.refresh()
+            val = f", val_loss {event['val_loss']:.4f}, val_accuracy {event['val_accuracy']:.4f}" if "val_loss" in event else ""
+            self.bar.write(f"{self.label}epoch {event['epoch']}/{event['epochs']}: loss {event['loss']:.4f}, accuracy {event['accuracy']:.4f}{val}"
+                           f"{' (best, saved)' if event['best'] else ''}", file=sys.stderr)
+        elif event["type"] == "end":
+            self.bar.close()
+
+
+def stop_on_interrupt():
+    """A StopControl that Ctrl-C sets, so an interrupted run keeps its best checkpoint."""
+    import signal
+
+    from seqgen.train import StopControl
+
+    stop = StopControl()
+
+    def handler(signum, frame):
+        print("\nstopping after this batch (Ctrl-C again to abort)...", file=sys.stderr)
+        stop.stop()
+        signal.signal(signal.SIGINT, signal.default_int_handler)
+
+    signal.signal(signal.SIGINT, handler)
+    return stop
+
+
+def command_train(args) -> int:
+    from seqgen.bundle import is_bundle, read_json
+    from seqgen.train import train
+
+    out = Path(args.resume or args.out)
+    tokenizer = args.tokenizer
+    if args.resume:
+        if not is_bundle(out):
+            raise SeqgenError(f"--resume {out}: no bundle there (config.json missing).")
+        tokenizer = read_json(out / "config.json").get("tokenizer", tokenizer)
+    config = training_config(args)
+    corpus = load_training_corpus(args, tokenizer if tokenizer != "char" else "seed")
+    config.kind = corpus.kind
+    config.tokenizer = tokenizer if tokenizer != "char" else "seed"
+    result = train(corpus, out, config, listener=TrainingProgress(), stop=stop_on_interrupt(), resume=bool(args.resume), overwrite=args.overwrite)
+    best = result.best
+    summary = {
+        "bundle": str(result.folder), "epochs": len(result.history), "stopped": result.stopped, "seconds": round(result.seconds, 2),
+        "parameters": result.parameters, "best_epoch": best.get("epoch"), "val_loss": best.get("val_loss"),
+        "val_accuracy": best.get("val_accuracy"), "val_perplexity": best.get("val_perplexity"), "unigram_val_loss": result.unigram_val_loss,
+    }
+    if args.json:
+        print(json.dumps(summary))
+    else:
+        for key, value in summary.items():
+            print(f"{key}: {value:.4f}" if isinstance(value, float) else f"{key}: {value}")
+    return 0
+
+
+def command_study(args) -> int:
+    from seqgen.train import run_study
+
+    config = training_config(args)
+    corpus = load_training_corpus(args, args.tokenizer)
+    config.kind = corpus.kind
+    progress = {}
+
+    def listener(event):
+        bar = progress.get(event["run"])
+        if bar is None:
+            bar = progress[event["run"]] = TrainingProgress(f"[{event['run_number']}/{event['runs']} {event['run']}] ")
+        bar(event)
+
+    table = run_study(corpus, Path(args.out), config, tuple(args.losses), tuple(args.optimizers), listener=listener, stop=stop_on_interrupt())
+    print(table.to_string(index=False) if not args.json else table.to_json(orient="records"))
+    print(f"results: {Path(args.out) / 'results.csv'}, curves: {Path(args.out) / 'curves.html'}", file=sys.stderr)
+    return 0
+
+
+def add_training_arguments(parser, study: bool = False) -> None:
+    from seqgen.models import LOSSES, OPTIMIZERS
+
+    parser.add_argument("corpus", help="a corpus name (see `corpora`) or a path")
+    parser.add_argument("--kind", choices=("music", "lyrics"), help="check the corpus kind (default: the corpus decides)")
+    parser.add_argument("--preset", default="seed", help="model preset (see `summary`; default: seed)")
+    parser.add_argument("--tokenizer", choices=("seed", "timed"), default="seed", help="music tokenizer (default: seed)")
+    parser.add_argument("--window", type=positive_int, default=40, help="window length (default: 40)")
+    parser.add_argument("--min-count", type=positive_int, help="rare-token threshold (default: 100 music, 1 lyrics)")
+    parser.add_argument("--filter", choices=FILTERS, default="exact", help="rare-token filter (default: exact)")
+    parser.add_argument("--epochs", type=int, default=10 if not study else 5, help="epochs to run")
+    parser.add_argument("--batch-size", type=positive_int, help="windows per step (default: the preset's)")
+    if study:
+        parser.add_argument("--losses", nargs="+", default=list(LOSSES), help=f"losses to compare (default: {' '.join(LOSSES)})")
+        parser.add_argument("--optimizers", nargs="+", default=["adam", "sgd", "adadelta"], help="optimizers to compare (default: adam sgd adadelta)")
+    else:
+        parser.add_argument("--loss", help=f"loss: {', '.join(LOSSES)} (default: the preset's)")
+        parser.add_argument("--optimizer", help=f"optimizer: {', '.join(OPTIMIZERS)} (default: the preset's)")
+    parser.add_argument("--learning-rate", type=float, help="learning rate (default: the preset's; in a study, each optimizer's Keras default)")
+    parser.add_argument("--max-windows", type=positive_int, help="train on a random subset of this many windows")
+    parser.add_argument("--validation-fraction", type=float, default=0.1, help="share of non-seed windows held out (default: 0.1)")
+    parser.add_argument("--seed", type=int, default=42, help="random seed for splits, shuffling and weights (default: 42)")
+    parser.add_argument("--early-stopping", type=positive_int, metavar="PATIENCE", help="stop after this many epochs without improvement")
+    parser.add_argument("--strategy", choices=("auto", "mirrored", "multi-worker"), default="auto", help="tf.distribute strategy")
+    parser.add_argument("--text-column", help="lyrics CSV column (default: Lyrics, any case)")
+    parser.add_argument("--keep-case", action="store_true", help="keep upper-case letters in lyrics")
+    parser.add_argument("--json", action="store_true", help="print the final metrics as JSON")
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="python -m seqgen", description="Recurrent sequence models for music and lyrics.")
     commands = parser.add_subparsers(dest="command", required=True)
@@ -136,11 +296,35 @@ def build_parser() -> argparse.ArgumentParser:
     explore.add_argument("--plots", metavar="DIR", help="also write the figures as HTML into DIR")
     explore.add_argument("--json", action="store_true", help="print the report as JSON")
     explore.set_defaults(run=command_explore)
+
+    summary = commands.add_parser("summary", help="print a preset's Keras summary and parameter count")
+    summary.add_argument("--preset", default="seed", help="preset name (default: seed)")
+    summary.add_argument("--kind", choices=("music", "lyrics"), default="music", help="preset family (default: music)")
+    summary.add_argument("--vocab-size", type=positive_int, required=True, help="vocabulary size V")
+    summary.add_argument("--window", type=positive_int, default=40, help="window length (default: 40)")
+    summary.set_defaults(run=command_summary)
+
+    train = commands.add_parser("train", help="train a model and save it as a bundle")
+    add_training_arguments(train)
+    train.add_argument("--out", help="bundle folder to create")
+    train.add_argument("--resume", metavar="DIR", help="continue training the bundle in DIR for --epochs more epochs")
+    train.add_argument("--overwrite", action="store_true", help="replace a bundle that already exists in --out")
+    train.set_defaults(run=command_train)
+
+    study = commands.add_parser("study", help="the loss × optimizer grid on identical data")
+    add_training_arguments(study, study=True)
+    study.add_argument("--out", required=True, help="folder for the runs, results.csv/json and curves.html")
+    study.set_defaults(run=command_study)
     return parser
 
 
 def main(argv: list[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if args.command == "train" and not (args.out or args.resume):
+        parser.error("train needs --out DIR (or --resume DIR)")
+    if args.command in ("train", "study") and args.epochs < 1:
+        parser.error(f"--epochs must be a positive integer, got {args.epochs}")
     try:
         return args.run(args)
     except SeqgenError as error:

@@ -48,3 +48,42 @@ def char_frequencies(counts: Counter) -> go.Figure:
     figure = go.Figure(go.Bar(x=[names.get(char, char) for char, _ in ranked], y=[count for _, count in ranked]))
     figure.update_layout(title="Character frequencies", xaxis_title="character", yaxis_title="occurrences")
     return figure
+
+
+def training_curves(history: list[dict]) -> go.Figure:
+    """Loss and accuracy per epoch, training and validation, with the unigram baseline."""
+    from plotly.subplots import make_subplots
+
+    figure = make_subplots(rows=1, cols=2, subplot_titles=("loss", "accuracy"))
+    epochs = [record["epoch"] for record in history]
+    for column, (metric, label) in enumerate([("loss", "loss"), ("accuracy", "accuracy")], start=1):
+        for prefix, dash in (("", "solid"), ("val_", "dash")):
+            values = [record.get(prefix + metric) for record in history]
+            if any(value is not None for value in values):
+                figure.add_trace(go.Scatter(x=epochs, y=values, mode="lines+markers", name=f"{'validation' if prefix else 'training'} {label}", line={"dash": dash}), row=1, col=column)
+    baseline = [record.get("unigram_val_loss") for record in history]
+    if history and baseline[0] is not None:
+        figure.add_trace(go.Scatter(x=epochs, y=baseline, mode="lines", name="unigram baseline", line={"dash": "dot", "color": "gray"}), row=1, col=1)
+    figure.update_xaxes(title_text="epoch")
+    return figure
+
+
+def study_figure(histories: dict[str, list[dict]]) -> go.Figure:
+    """The study grid: per loss × optimizer run, accuracy and loss curves side by side."""
+    from plotly.subplots import make_subplots
+
+    names = list(histories) or ["(no runs)"]
+    titles = [title for name in names for title in (f"{name}: accuracy", f"{name}: loss")]
+    figure = make_subplots(rows=len(names), cols=2, subplot_titles=titles, vertical_spacing=min(0.08, 0.5 / max(1, len(names))))
+    for row, name in enumerate(names, start=1):
+        history = histories.get(name, [])
+        epochs = [record["epoch"] for record in history]
+        for column, metric in enumerate(("accuracy", "loss"), start=1):
+            for prefix, dash in (("", "solid"), ("val_", "dash")):
+                figure.add_trace(
+                    go.Scatter(x=epochs, y=[record.get(prefix + metric) for record in history], mode="lines+markers",
+                               name=f"{name} {'validation' if prefix else 'training'} {metric}", line={"dash": dash}, showlegend=False),
+                    row=row, col=column,
+                )
+    figure.update_layout(height=max(350, 260 * len(names)), title="Loss × optimizer study (solid: training, dashed: validation)")
+    return figure

@@ -128,13 +128,28 @@ def songs_poems_text() -> str:
 ATTRIBUTION = re.compile(r"^\s*--\s*\S")
 
 
+def drop_attribution(lines: list[str]) -> None:
+    """Remove trailing ``-- Author`` lines, with the indented lines that continue them, in place."""
+    while True:
+        while lines and not lines[-1].strip():
+            lines.pop()
+        last = next((index for index in range(len(lines) - 1, -1, -1) if ATTRIBUTION.match(lines[index])), None)
+        if last is None:
+            return
+        indent = lines[last][: len(lines[last]) - len(lines[last].lstrip())]
+        # An attribution often wraps ("\t\t-- Author, \"Title\n\t\t   of the Book\""): its
+        # continuation lines are indented at least as deeply as the "--" line.
+        if not all(line[:1].isspace() and line.startswith(indent) for line in lines[last + 1:]):
+            return
+        del lines[last:]
+
+
 def split_fortunes(text: str) -> list[str]:
-    """Split a fortune file into entries, dropping trailing ``-- Author`` lines."""
+    """Split a fortune file into entries, dropping trailing ``-- Author`` attributions."""
     entries = []
     for block in re.split(r"^%\s*$", text, flags=re.MULTILINE):
         lines = block.strip("\n").split("\n")
-        while lines and (ATTRIBUTION.match(lines[-1]) or not lines[-1].strip()):
-            lines.pop()
+        drop_attribution(lines)
         entry = "\n".join(lines).strip("\n")
         if entry.strip():
             entries.append(entry)

@@ -274,6 +274,8 @@ def train(
     listener = listener or (lambda event: None)
     stop = stop or StopControl()
     previous = None
+    if not resume:
+        replace(config, kind=corpus.kind).resolved()  # bad names fail before anything else
     if resume:
         previous = load_bundle(out_dir)
         saved = previous.config
@@ -407,3 +409,69 @@ def train(
     result = TrainResult(out_dir, history, dict(best), stop.stopped, int(model.count_params()), seconds, unigram)
     listener({"type": "end", "stopped": stop.stopped, "best": dict(best), "seconds": seconds, "folder": str(out_dir)})
     return result
+
+
+def run_study(
+    corpus: Corpus,
+    out_dir: Path,
+    base: TrainConfig,
+    losses: tuple[str, ...] = ("categorical_crossentropy", "mse", "mae"),
+    optimizers: tuple[str, ...] = ("adam", "sgd", "adadelta"),
+    listener: Listener | None = None,
+    stop: StopControl | None = None,
+):
+    """The reference's loss × optimizer study: one run per pair, on identical data.
+
+    Every run shares the corpus, splits, seed and initial weights (same
+    ``base.seed``); only the loss and the optimizer change.  Each run's bundle
+    and history go to ``out_dir/LOSS-OPTIMIZER``; the results table is
+    written as ``results.json`` and ``results.csv``, and the curves as
+    ``curves.html``.
+
+    Returns:
+        A pandas DataFrame, one row per run.
+    """
+    import pandas as pd
+
+    from seqgen.plots import study_figure
+
+    listener = listener or (lambda event: None)
+    stop = stop or StopControl()
+    out_dir = Path(out_dir)
+    if not losses or not optimizers:
+        raise SeqgenError("The study needs at least one loss and one optimizer.")
+    runs = [(loss, optimizer) for loss in losses for optimizer in optimizers]
+    for loss, optimizer in runs:  # fail on a bad name before any training
+        replace(base, kind=corpus.kind, loss=loss, optimizer=optimizer, learning_rate=None).resolved()
+    rows, histories = [], {}
+    for number, (loss, optimizer) in enumerate(runs, start=1):
+        if stop.stopped:
+            break
+        name = f"{loss}-{optimizer}"
+        # learning_rate=None: each optimizer starts from its Keras default, as in the reference.
+        config = replace(base, loss=loss, optimizer=optimizer, learning_rate=base.learning_rate or default_learning_rate(optimizer))
+
+        def forward(event, name=name, number=number):
+            listener({**event, "run": name, "run_number": number, "runs": len(runs)})
+
+        result = train(corpus, out_dir / name, config, listener=forward, stop=stop, overwrite=True)
+        histories[name] = result.history
+        last = result.history[-1] if result.history else {}
+        rows.append({
+            "loss": loss, "optimizer": optimizer,
+            "final_loss": last.get("loss"), "best_loss": min((h["loss"] for h in result.history), default=None),
+            "accuracy": last.get("accuracy"), "val_accuracy": last.get("val_accuracy"),
+            "best_val_accuracy": max((h.get("val_accuracy", float("nan")) for h in result.history), default=None),
+            "val_cross_entropy": last.get("val_last_ce"), "wall_s": round(result.seconds, 2), "epochs": len(result.history),
+        })
+    table = pd.DataFrame(rows)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    table.to_csv(out_dir / "results.csv", index=False)
+    write_json(out_dir / "results.json", table.to_dict(orient="records"))
+    study_figure(histories).write_html(out_dir / "curves.html", include_plotlyjs="cdn")
+    return table
+
+
+def default_learning_rate(optimizer: str) -> float:
+    """Keras' default learning rate for each optimizer (Adadelta's is 0.001 in Keras 3)."""
+    return {"adam": 0.001, "sgd": 0.01, "adadelta": 0.001, "adamax": 0.001}[optimizer]
