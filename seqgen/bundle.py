@@ -90,15 +90,20 @@ def check_config(config, folder: Path) -> dict:
     return config
 
 
+def _starts_with(path: Path, magic: bytes) -> bool:
+    with open(path, "rb") as handle:
+        return handle.read(len(magic)) == magic
+
+
 def check_archive(path: Path) -> None:
     """Refuse anything that is not a Keras 3 zip archive (legacy HDF5 included)."""
-    if not path.is_file():
-        raise SeqgenError(f"Bundle {path.parent}: model.keras is missing.")
-    if any(path.parent.glob("*.h5")) or path.read_bytes()[:8].startswith(b"\x89HDF"):
+    if any(path.parent.glob("*.h5")) or (path.is_file() and _starts_with(path, b"\x89HDF")):
         raise SeqgenError(
             f"Bundle {path.parent}: legacy HDF5 (.h5) models are refused; they bypass Keras safe mode (CVE-2025-9905). "
             "Retrain with seqgen to get a .keras bundle."
         )
+    if not path.is_file():
+        raise SeqgenError(f"Bundle {path.parent}: model.keras is missing.")
     if not zipfile.is_zipfile(path):
         raise SeqgenError(f"Bundle {path.parent}: model.keras is corrupt (not a Keras zip archive).")
     try:

@@ -172,7 +172,7 @@ def tokenize_file(path: Path, tokenizer: str) -> list[str]:
 def parse_timed_token(token: str) -> tuple[list[str], float]:
     """Split a timed token into pitch names (empty for a rest) and a quarter length."""
     head, _, steps = token.rpartition("_")
-    if not head or not steps.isdigit():
+    if not head or not steps.isdigit() or int(steps) < 1:  # a zero-length event would vanish from the MIDI
         raise SeqgenError(f"{token!r} is not a timed token (expected PITCHES_STEPS, e.g. 'C4.E4_4' or 'R_2').")
     pitches = [] if head == REST else head.split(".")
     return pitches, int(steps) / STEPS_PER_QUARTER

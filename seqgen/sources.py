@@ -15,6 +15,7 @@ import re
 import shutil
 import tempfile
 import zipfile
+import zlib
 from dataclasses import dataclass, field
 from importlib import resources
 from pathlib import Path, PurePosixPath
@@ -214,15 +215,20 @@ def safe_extract(archive: Path, destination: Path, limits: ZipLimits, skipped: l
                 continue
             target = destination.joinpath(*name.parts)
             target.parent.mkdir(parents=True, exist_ok=True)
-            with bundle.open(info) as source, open(target, "wb") as sink:
-                while chunk := source.read(1 << 20):
-                    total += len(chunk)
-                    if total > limits.max_bytes:
-                        raise SeqgenError(
-                            f"{Path(archive).name}: uncompressed contents exceed the limit of {limits.max_bytes:,} bytes "
-                            "(a zip bomb, or set SEQGEN_ZIP_MAX_BYTES to raise it)."
-                        )
-                    sink.write(chunk)
+            try:
+                with bundle.open(info) as source, open(target, "wb") as sink:
+                    while chunk := source.read(1 << 20):
+                        total += len(chunk)
+                        if total > limits.max_bytes:
+                            raise SeqgenError(
+                                f"{Path(archive).name}: uncompressed contents exceed the limit of {limits.max_bytes:,} bytes "
+                                "(a zip bomb, or set SEQGEN_ZIP_MAX_BYTES to raise it)."
+                            )
+                        sink.write(chunk)
+            except (zipfile.BadZipFile, zlib.error, EOFError, RuntimeError, NotImplementedError) as error:
+                # A damaged, encrypted or oddly compressed member: skip it, keep the others.
+                target.unlink(missing_ok=True)
+                skipped.append({"file": info.filename, "reason": f"unreadable zip member ({type(error).__name__}: {error})"})
 
 
 def builtin_source(corpus: BuiltinCorpus) -> Source:

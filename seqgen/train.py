@@ -65,7 +65,7 @@ class TrainConfig:
         preset = get_preset(self.kind, self.preset)
         config = replace(
             self,
-            batch_size=self.batch_size or preset.batch_size,
+            batch_size=self.batch_size if self.batch_size is not None else preset.batch_size,
             loss=self.loss or preset.loss,
             optimizer=self.optimizer or preset.optimizer,
             learning_rate=self.learning_rate if self.learning_rate is not None else preset.learning_rate,
@@ -89,6 +89,8 @@ class TrainConfig:
             raise SeqgenError(f"The window must be at least 1 token (got {config.window}).")
         if config.max_windows is not None and config.max_windows < 10:
             raise SeqgenError(f"max-windows must be at least 10 (got {config.max_windows}).")
+        if not isinstance(config.report_every, int) or config.report_every < 1:
+            raise SeqgenError(f"report_every must be a positive number of batches (got {config.report_every}).")
         return config
 
 
@@ -284,7 +286,8 @@ def train(
         config = replace(
             config, kind=saved["kind"], preset=saved["preset"], tokenizer=saved["tokenizer"], window=saved["window"],
             min_count=saved["corpus"]["min_count"], filter=saved["corpus"]["filter"],
-            **{key: config.__dict__[key] or saved["training"][key] for key in ("loss", "optimizer", "learning_rate", "batch_size")},
+            **{key: saved["training"][key] if config.__dict__[key] is None else config.__dict__[key]
+               for key in ("loss", "optimizer", "learning_rate", "batch_size")},
         )
     elif is_bundle(out_dir) and not overwrite:
         old = read_json(out_dir / "config.json")
@@ -352,6 +355,10 @@ def train(
     }
     out_dir.mkdir(parents=True, exist_ok=True)
     if previous is None:
+        # Overwriting: retire the old bundle before writing the new vocabulary, so that a crash before
+        # the first saved epoch cannot leave the old config and weights beside the new vocab.json.
+        for stale in ("config.json", "model.keras"):
+            (out_dir / stale).unlink(missing_ok=True)
         seeds = [data.vocab.decode(data.ids[start:start + config.window]) for start in seed_starts[:SEED_WINDOWS_KEPT]]
         write_json(out_dir / "seeds.json", seeds)
         write_json(out_dir / "vocab.json", data.vocab.to_json())

@@ -1,0 +1,264 @@
+"""Shared fixtures for the corpus-layer tests.
+
+Every test session gets its own token cache (``SEQGEN_CACHE``) and data
+folder (``SEQGEN_DATA``) under pytest's temporary directory, so tests never
+read or write the user's cache and never see the user's ``data/`` corpora.
+Subprocesses started by the CLI tests inherit both variables.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+REPO_ROOT = Path(__file__).resolve().parents[1]
+
+
+def pytest_configure(config):
+    config.addinivalue_line("markers", "slow: parses a whole built-in corpus (about 10-15 s cold)")
+
+
+@pytest.fixture(scope="session", autouse=True)
+def isolated_seqgen_env(tmp_path_factory):
+    """Point SEQGEN_CACHE and SEQGEN_DATA at fresh temporary folders for the whole session."""
+    cache = tmp_path_factory.mktemp("seqgen-cache")
+    data = tmp_path_factory.mktemp("seqgen-data")
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("SEQGEN_CACHE", str(cache))
+        patch.setenv("SEQGEN_DATA", str(data))
+        yield {"cache": cache, "data": data}
+
+
+@pytest.fixture
+def data_dir(tmp_path, monkeypatch):
+    """A per-test, empty SEQGEN_DATA folder (for tests that add corpora to it)."""
+    folder = tmp_path / "data"
+    folder.mkdir()
+    monkeypatch.setenv("SEQGEN_DATA", str(folder))
+    return folder
+
+
+# --- music21 helpers -----------------------------------------------------------
+
+
+def music21_dir() -> Path:
+    import music21
+
+    return Path(music21.__file__).parent
+
+
+def primitive_midi_files() -> list[Path]:
+    """The small test MIDI files that ship with music21 (music21/midi/testPrimitive)."""
+    return sorted((music21_dir() / "midi" / "testPrimitive").glob("*.mid"))
+
+
+def build_part(events, instrument=None):
+    """A music21 Part from ``(pitches, offset, quarter_length)`` triples.
+
+    ``pitches`` is a pitch name (a note), a list of names (a chord) or None (a rest).
+    """
+    from music21 import chord, note, stream
+
+    part = stream.Part()
+    if instrument is not None:
+        part.insert(0, instrument)
+    for pitches, offset, quarter_length in events:
+        if pitches is None:
+            element = note.Rest(quarterLength=quarter_length)
+        elif isinstance(pitches, str):
+            element = note.Note(pitches, quarterLength=quarter_length)
+        else:
+            element = chord.Chord(list(pitches), quarterLength=quarter_length)
+        part.insert(offset, element)
+    return part
+
+
+def build_score(*parts):
+    from music21 import stream
+
+    score = stream.Score()
+    for part in parts:
+        score.insert(0, part)
+    return score
+
+
+def write_score_midi(score, path: Path) -> Path:
+    """Write a music21 stream to ``path`` as MIDI, as music21 exports it."""
+    score.write("midi", fp=str(path))
+    return Path(path)
+
+
+@pytest.fixture
+def midi_file(tmp_path):
+    """Factory: ``midi_file(name, events, ...)`` writes a one-part MIDI file from event triples."""
+
+    def write(name: str, *parts_events, instruments=None):
+        instruments = instruments or [None] * len(parts_events)
+        score = build_score(*(build_part(events, inst) for events, inst in zip(parts_events, instruments)))
+        path = tmp_path / name
+        path.parent.mkdir(parents=True, exist_ok=True)
+        return write_score_midi(score, path)
+
+    return write
+
+
+def simple_melody(shift: int = 0) -> list:
+    """A short melody with a chord and a rest; ``shift`` transposes it by semitones."""
+    from music21 import pitch
+
+    def name(text):
+        return pitch.Pitch(text).transpose(shift).nameWithOctave
+
+    return [
+        (name("C4"), 0, 1), (name("E4"), 1, 1), (name("G4"), 2, 1),
+        ([name("C4"), name("E4"), name("G4")], 3, 1), (None, 4, 1), (name("D4"), 5, 0.5), (name("F4"), 5.5, 0.5),
+        (name("A4"), 6, 2),
+    ]
+
+
+# --- raw MIDI (music21.midi) -----------------------------------------------------
+
+
+def _midi_track(index: int, timed_events):
+    """A MidiTrack from ``(tick, type, channel, attributes)`` events, with delta times and end of track."""
+    from music21 import midi
+
+    track = midi.MidiTrack(index)
+    now = 0
+    for tick, kind, channel, attributes in sorted(timed_events, key=lambda item: item[0]):
+        track.events.append(midi.DeltaTime(track, time=tick - now, channel=channel))
+        event = midi.MidiEvent(track, type=kind, channel=channel)
+        for key, value in attributes.items():
+            setattr(event, key, value)
+        track.events.append(event)
+        now = tick
+    track.events.append(midi.DeltaTime(track, time=0))
+    end = midi.MidiEvent(track, type=midi.MetaEvents.END_OF_TRACK)
+    end.data = b""
+    track.events.append(end)
+    track.updateEvents()
+    return track
+
+
+def _tempo(bpm: float) -> bytes:
+    return round(60_000_000 / bpm).to_bytes(3, "big")
+
+
+def _notes(channel: int, notes, ticks_per_quarter: int):
+    from music21 import midi
+
+    events = []
+    for midi_pitch, start, length in notes:
+        events.append((round(start * ticks_per_quarter), midi.ChannelVoiceMessages.NOTE_ON, channel, {"pitch": midi_pitch, "velocity": 90}))
+        events.append((round((start + length) * ticks_per_quarter), midi.ChannelVoiceMessages.NOTE_OFF, channel, {"pitch": midi_pitch, "velocity": 0}))
+    return events
+
+
+# The piano track of write_multitrack_midi and the tokens it must give, whatever the tempo.
+MULTITRACK_PIANO = [(60, 0, 1), (64, 1, 1), (67, 2, 2), (72, 4, 0.5), (71, 4.5, 0.5), (48, 6, 4), (55, 6, 4), (60, 6, 4)]
+MULTITRACK_TIMED = ["C4_4", "E4_4", "G4_8", "C5_2", "B4_2", "R_4", "C3.G3.C4_16"]
+
+
+def write_multitrack_midi(path: Path, ticks_per_quarter: int = 480) -> Path:
+    """A format-1 MIDI file like real-world ones: a conductor track with three tempo
+    changes, a piano track (channel 1) and a drum track (channel 10)."""
+    from music21 import midi
+
+    meta = midi.MetaEvents
+    voice = midi.ChannelVoiceMessages
+    conductor = _midi_track(0, [
+        (0, meta.SEQUENCE_TRACK_NAME, 1, {"data": b"Conductor"}),
+        (0, meta.TIME_SIGNATURE, 1, {"data": bytes([4, 2, 24, 8])}),
+        (0, meta.SET_TEMPO, 1, {"data": _tempo(90)}),
+        (4 * ticks_per_quarter, meta.SET_TEMPO, 1, {"data": _tempo(140)}),
+        (8 * ticks_per_quarter, meta.SET_TEMPO, 1, {"data": _tempo(70)}),
+    ])
+    piano = _midi_track(1, [
+        (0, meta.SEQUENCE_TRACK_NAME, 1, {"data": b"Piano"}),
+        (0, voice.PROGRAM_CHANGE, 1, {"data": 0}),
+    ] + _notes(1, MULTITRACK_PIANO, ticks_per_quarter))
+    drums = _midi_track(2, [(0, meta.SEQUENCE_TRACK_NAME, 10, {"data": b"Drums"})] + _notes(
+        10, [(36, beat, 0.25) for beat in range(10)] + [(42, beat + 0.5, 0.25) for beat in range(10)], ticks_per_quarter
+    ))
+    midi_file = midi.MidiFile()
+    midi_file.format = 1
+    midi_file.ticksPerQuarterNote = ticks_per_quarter
+    midi_file.tracks = [conductor, piano, drums]
+    midi_file.open(str(path), "wb")
+    midi_file.write()
+    midi_file.close()
+    return Path(path)
+
+
+def read_midi_timing(path: Path) -> dict:
+    """Onsets (in quarters) and total length (quarters and seconds, tempo map applied) of a MIDI file."""
+    from music21 import midi
+
+    midi_file = midi.MidiFile()
+    midi_file.open(str(path))
+    midi_file.read()
+    midi_file.close()
+    per_quarter = midi_file.ticksPerQuarterNote
+    tempos, onsets, end = [], [], 0
+    for track in midi_file.tracks:
+        now = 0
+        for event in track.events:
+            if isinstance(event, midi.DeltaTime):
+                now += event.time
+                continue
+            if event.type == midi.MetaEvents.SET_TEMPO:
+                tempos.append((now, int.from_bytes(event.data, "big")))
+            elif event.type in (midi.ChannelVoiceMessages.NOTE_ON, midi.ChannelVoiceMessages.NOTE_OFF):
+                end = max(end, now)
+                if event.type == midi.ChannelVoiceMessages.NOTE_ON and event.velocity > 0:
+                    onsets.append(now / per_quarter)
+    seconds, last_tick, microseconds = 0.0, 0, 500_000  # MIDI's default tempo is 120 bpm
+    for tick, value in sorted(tempos):
+        if tick >= end:
+            break
+        seconds += (tick - last_tick) / per_quarter * microseconds / 1e6
+        last_tick, microseconds = tick, value
+    seconds += (end - last_tick) / per_quarter * microseconds / 1e6
+    return {"onsets": sorted(set(onsets)), "quarters": end / per_quarter, "seconds": seconds}
+
+
+@pytest.fixture
+def real_world_midi_folder(tmp_path):
+    """music21's testPrimitive MIDI files plus a multi-track file with tempo changes and drums."""
+    folder = tmp_path / "real-world"
+    folder.mkdir()
+    for path in primitive_midi_files():
+        shutil.copy(path, folder / path.name)
+    write_multitrack_midi(folder / "multitrack-drums.mid")
+    return folder
+
+
+# --- the command line --------------------------------------------------------------
+
+
+def run_seqgen(*args, cwd: Path | None = None, env: dict | None = None, timeout: float = 300):
+    """Run ``python -m seqgen ARGS`` in a subprocess, as a user would."""
+    environment = dict(os.environ)
+    environment["PYTHONPATH"] = os.pathsep.join(filter(None, [str(REPO_ROOT), environment.get("PYTHONPATH", "")]))
+    environment["PYTHONWARNINGS"] = "ignore"
+    environment.update(env or {})
+    return subprocess.run(
+        [sys.executable, "-m", "seqgen", *map(str, args)],
+        cwd=str(cwd or REPO_ROOT), env=environment, capture_output=True, text=True, timeout=timeout,
+    )
+
+
+@pytest.fixture
+def cli(tmp_path):
+    """``cli(*args)``: run ``python -m seqgen`` from a temporary working directory."""
+
+    def run(*args, **kwargs):
+        kwargs.setdefault("cwd", tmp_path)
+        return run_seqgen(*args, **kwargs)
+
+    return run

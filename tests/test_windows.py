@@ -1,0 +1,98 @@
+"""Tests for seqgen.windows: windows with next-token targets and the reference's seed split."""
+
+import numpy as np
+import pytest
+from sklearn.model_selection import train_test_split
+
+from seqgen.errors import SeqgenError
+from seqgen.windows import count_windows, make_windows, reference_split, split_windows
+
+
+@pytest.mark.parametrize(("num_tokens", "window"), [(41, 40), (100, 40), (10, 1), (7, 6)])
+def test_make_windows_shapes_and_targets(num_tokens, window):
+    ids = np.arange(num_tokens) * 3 + 1  # distinct values so each position is recognisable
+    inputs, targets = make_windows(ids, window)
+    assert inputs.shape == (num_tokens - window, window)
+    assert targets.shape == (num_tokens - window,)
+    assert len(inputs) == count_windows(num_tokens, window)
+    for index in range(num_tokens - window):
+        np.testing.assert_array_equal(inputs[index], ids[index:index + window])
+        assert targets[index] == ids[index + window]  # the target is the token that follows
+
+
+def test_make_windows_are_read_only_views():
+    ids = np.arange(1000, dtype=np.int32)
+    inputs, targets = make_windows(ids, 40)
+    assert np.shares_memory(inputs, ids)  # a view, not 960 copies of 40 tokens
+    assert not inputs.flags.writeable
+    with pytest.raises(ValueError):
+        inputs[0, 0] = 5
+
+
+def test_count_windows_is_reference_sequences():
+    # The reference: Chopin 59,854 tokens -> 59,814 sequences; Mozart 57,247 -> 57,207.
+    assert count_windows(59_854, 40) == 59_814
+    assert count_windows(57_247, 40) == 57_207
+    assert count_windows(40, 40) == 0
+    assert count_windows(3, 40) == 0
+
+
+def test_make_windows_corpus_too_short():
+    with pytest.raises(SeqgenError, match=r"window \(40 tokens\) is not shorter than the corpus \(40 tokens after filtering\)"):
+        make_windows(np.arange(40), 40)
+    with pytest.raises(SeqgenError, match=r"window must be at least 1 token \(got 0\)"):
+        make_windows(np.arange(40), 0)
+
+
+@pytest.mark.parametrize("num_windows", [2, 5, 10, 11, 41, 99, 100, 1000, 57_207, 59_814])
+def test_reference_split_equals_sklearn_train_test_split(num_windows):
+    expected_train, expected_seed = train_test_split(np.arange(num_windows), test_size=0.2, random_state=42)
+    train, seed = reference_split(num_windows)
+    np.testing.assert_array_equal(train, expected_train)  # same indices in the same order
+    np.testing.assert_array_equal(seed, expected_seed)
+
+
+@pytest.mark.parametrize(("test_size", "random_state"), [(0.1, 0), (0.5, 1), (0.33, 123)])
+def test_reference_split_other_fractions_and_seeds(test_size, random_state):
+    expected_train, expected_seed = train_test_split(np.arange(503), test_size=test_size, random_state=random_state)
+    train, seed = reference_split(503, test_size, random_state)
+    np.testing.assert_array_equal(train, expected_train)
+    np.testing.assert_array_equal(seed, expected_seed)
+
+
+def test_reference_split_bad_input():
+    with pytest.raises(SeqgenError, match=r"fraction between 0 and 1 \(got 1.5\)"):
+        reference_split(100, 1.5)
+    with pytest.raises(SeqgenError, match="1 windows are too few"):
+        reference_split(1)
+
+
+@pytest.mark.parametrize(("num_windows", "validation_fraction"), [(1000, 0.1), (57_207, 0.1), (50, 0.25), (30, 0.0)])
+def test_split_windows_disjoint_and_covering(num_windows, validation_fraction):
+    splits = split_windows(num_windows, validation_fraction=validation_fraction)
+    parts = [splits.train, splits.validation, splits.seed]
+    joined = np.concatenate(parts)
+    assert len(joined) == num_windows  # disjoint ...
+    np.testing.assert_array_equal(np.sort(joined), np.arange(num_windows))  # ... and covering
+    # The seed set is the reference's 20 % split.
+    np.testing.assert_array_equal(splits.seed, reference_split(num_windows)[1])
+    if validation_fraction == 0:
+        assert len(splits.validation) == 0
+    else:
+        assert len(splits.validation) == max(1, round(validation_fraction * (num_windows - len(splits.seed))))
+
+
+def test_split_windows_is_deterministic_and_seeded():
+    first = split_windows(500, random_state=1)
+    again = split_windows(500, random_state=1)
+    other = split_windows(500, random_state=2)
+    np.testing.assert_array_equal(first.validation, again.validation)
+    np.testing.assert_array_equal(first.train, again.train)
+    assert not np.array_equal(first.seed, other.seed)
+
+
+def test_split_windows_bad_input():
+    with pytest.raises(SeqgenError, match=r"validation split must be a fraction below 1 \(got 1.0\)"):
+        split_windows(100, validation_fraction=1.0)
+    with pytest.raises(SeqgenError, match="too few for training, validation and seed splits"):
+        split_windows(2, validation_fraction=0.1)
