@@ -227,13 +227,18 @@ def read_midi_timing(path: Path) -> dict:
     return {"onsets": sorted(set(onsets)), "quarters": end / per_quarter, "seconds": seconds}
 
 
-@pytest.fixture
-def real_world_midi_folder(tmp_path):
-    """music21's testPrimitive MIDI files plus a multi-track file with tempo changes and drums."""
-    folder = tmp_path / "real-world"
-    folder.mkdir()
+# test04.mid (67 KB) alone takes ~15 s to parse cold and ~12 s more with the timed tokenizer.
+SLOW_PRIMITIVES = {"test04.mid"}
+
+
+@pytest.fixture(scope="module")
+def real_world_midi_folder(tmp_path_factory):
+    """music21's testPrimitive MIDI files (all but the slow one) plus a multi-track file
+    with tempo changes and a drum track.  Shared by a module's tests (read-only)."""
+    folder = tmp_path_factory.mktemp("real-world")
     for path in primitive_midi_files():
-        shutil.copy(path, folder / path.name)
+        if path.name not in SLOW_PRIMITIVES:
+            shutil.copy(path, folder / path.name)
     write_multitrack_midi(folder / "multitrack-drums.mid")
     return folder
 

@@ -76,7 +76,8 @@ def test_songs_poems_entries():
     entries = source.texts
     assert len(entries) > 500
     raw = sources.songs_poems_text()
-    assert len(entries) == len(re.findall(r"^%\s*$", raw, flags=re.MULTILINE)) + 1  # one entry per '%'-separated block
+    blocks = [block for block in re.split(r"^%\s*$", raw, flags=re.MULTILINE) if block.strip()]
+    assert len(entries) == len(blocks)  # one entry per '%'-separated block
     for entry in entries:
         lines = entry.split("\n")
         assert lines[-1].strip(), entry  # no trailing blank line
@@ -201,15 +202,40 @@ def test_zip_too_many_bytes(tmp_path, temp_root):
         assert len(source.files) == 2
 
 
-def test_zip_size_cap_does_not_trust_the_header(tmp_path, temp_root):
-    # Rewrite the central directory so the member claims to be tiny; the cap counts real bytes.
-    archive = write_zip(tmp_path / "liar.zip", {"big.mid": b"\0" * 2_000_000})
+def _patch_central_directory(archive: Path, member_index: int, offset: int, value: bytes) -> None:
     data = bytearray(archive.read_bytes())
-    central = data.rindex(b"PK\x01\x02")
-    data[central + 24:central + 28] = (10).to_bytes(4, "little")  # uncompressed size field
+    starts = [match.start() for match in re.finditer(re.escape(b"PK\x01\x02"), bytes(data))]
+    position = starts[member_index] + offset
+    data[position:position + len(value)] = value
     archive.write_bytes(bytes(data))
-    with pytest.raises(SeqgenError):
-        resolve(archive, limits=ZipLimits(max_bytes=100_000))
+
+
+def _patch_member_data(archive: Path, member_index: int) -> None:
+    with zipfile.ZipFile(archive) as bundle:
+        info = bundle.infolist()[member_index]
+    data = bytearray(archive.read_bytes())
+    name_length = int.from_bytes(data[info.header_offset + 26:info.header_offset + 28], "little")
+    extra_length = int.from_bytes(data[info.header_offset + 28:info.header_offset + 30], "little")
+    start = info.header_offset + 30 + name_length + extra_length
+    for position in range(start + 2, start + min(40, info.compress_size)):
+        data[position] ^= 0xA5
+    archive.write_bytes(bytes(data))
+
+
+@pytest.mark.parametrize("damage", ["lying size header", "corrupt data", "encrypted"])
+def test_zip_damaged_member_is_skipped_and_others_extracted(tmp_path, temp_root, damage):
+    archive = write_zip(tmp_path / "damaged.zip", {"a.mid": MIDI_BYTES, "bad.mid": b"\1\2\3" * 20_000, "c.mid": MIDI_BYTES})
+    if damage == "lying size header":
+        _patch_central_directory(archive, 1, 24, (10).to_bytes(4, "little"))  # claims 10 bytes uncompressed
+    elif damage == "corrupt data":
+        _patch_member_data(archive, 1)
+    else:
+        _patch_central_directory(archive, 1, 8, (1).to_bytes(2, "little"))  # general purpose flag: encrypted
+    with resolve(archive) as source:
+        assert sorted(path.name for path in source.files) == ["a.mid", "c.mid"]
+        assert [item["file"] for item in source.skipped] == ["bad.mid"]
+        assert source.skipped[0]["reason"].startswith("unreadable zip member")
+        assert not (source.temp_dir / "bad.mid").exists()
 
 
 def test_not_a_zip(tmp_path):

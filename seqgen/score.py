@@ -1,0 +1,219 @@
+"""Tokens -> sheet music: MusicXML (music21), SVG engraving (verovio), piano roll (plotly).
+
+The three views read the same music21 stream that ``seqgen.music.write_midi``
+plays (``seqgen.music.tokens_to_stream``), so what is shown is what is heard:
+seed tokens one quarter note apart, timed tokens with their durations and rests.
+
+    path = write_musicxml(tokens, "melody.musicxml", "timed", tempo_bpm=100)
+    pages = engrave_svg(path)              # one SVG string per page
+    figure = piano_roll(tokens, "timed")   # plotly Figure
+"""
+
+from __future__ import annotations
+
+import tempfile
+from pathlib import Path
+
+from seqgen.errors import SeqgenError
+from seqgen.music import tokens_to_stream
+
+DEFAULT_TITLE = "Generated melody"
+# verovio units: page width in tenths of a millimetre at 100 % (2100 = A4), and
+# a 40 % scale, which gives about 840 px wide pages with readable noteheads.
+DEFAULT_PAGE_WIDTH = 2100
+DEFAULT_SCALE = 40
+BAR_QUARTERS = 4.0  # music21 writes 4/4 when a stream has no time signature
+
+
+def _check_tokens(tokens) -> list[str]:
+    if isinstance(tokens, str) or not hasattr(tokens, "__iter__"):
+        raise SeqgenError("Tokens must be a list of token strings, not a single string.")
+    tokens = list(tokens)
+    if not tokens:
+        raise SeqgenError("There are no tokens to show: generate or enter some first.")
+    bad = [token for token in tokens if not isinstance(token, str) or not token.strip()]
+    if bad:
+        raise SeqgenError(f"Tokens must be non-empty strings; got {bad[0]!r}.")
+    return tokens
+
+
+def score_stream(tokens, tokenizer: str, tempo_bpm: float = 120.0, instrument_program: int = 0,
+                 title: str = DEFAULT_TITLE, composer: str = ""):
+    """A music21 Score with one part playing ``tokens``, visible rests and a title.
+
+    The title and composer replace music21's "Music21 Fragment" / "Music21" defaults.
+
+    Raises:
+        SeqgenError: when a token is not valid for ``tokenizer``.
+    """
+    from music21 import metadata, note, stream
+
+    tokens = _check_tokens(tokens)
+    part = tokens_to_stream(tokens, tokenizer, tempo_bpm, instrument_program)
+    # Rests are gaps in the stream.  music21's export would fill them with
+    # *hidden* rests (print-object="no"), which engravers leave out, so fill
+    # them with visible ones, and complete the last 4/4 bar the same way.
+    part.makeRests(fillGaps=True, inPlace=True, hideRests=False)
+    remainder = float(part.highestTime) % BAR_QUARTERS
+    if remainder > 1e-9:
+        part.insert(float(part.highestTime), note.Rest(quarterLength=BAR_QUARTERS - remainder))
+    score = stream.Score()
+    info = metadata.Metadata()
+    info.title = title
+    info.composer = composer  # set even when empty: music21 writes "Music21" otherwise
+    score.insert(0, info)
+    score.insert(0, part)
+    return score
+
+
+def write_musicxml(tokens, path: Path, tokenizer: str, tempo_bpm: float = 120.0, instrument_program: int = 0,
+                   title: str = DEFAULT_TITLE, composer: str = "") -> Path:
+    """Write ``tokens`` as an uncompressed MusicXML file and return its path.
+
+    music21 adds measures (4/4), a clef suited to the range, rests for gaps and
+    ties for durations no single note can hold (e.g. five sixteenths).
+
+    Raises:
+        SeqgenError: on invalid tokens, or naming the file when it cannot be written.
+    """
+    path = Path(path)
+    score = score_stream(tokens, tokenizer, tempo_bpm, instrument_program, title, composer)
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        written = score.write("musicxml", fp=str(path))
+    except Exception as error:
+        raise SeqgenError(f"{path.name}: could not write MusicXML ({type(error).__name__}: {error}).") from error
+    return Path(written)
+
+
+def engrave_svg(musicxml_path: Path, page_width: int = DEFAULT_PAGE_WIDTH, scale: int = DEFAULT_SCALE,
+                options: dict | None = None) -> list[str]:
+    """Engrave a MusicXML file with verovio.
+
+    Args:
+        musicxml_path: a MusicXML file (``.musicxml``/``.xml``; ``.mxl`` works too).
+        page_width: verovio page width (tenths of a mm at 100 %; 2100 = A4).
+        scale: verovio zoom in percent.
+        options: extra verovio options, applied last (e.g. ``{"svgViewBox": True}``).
+
+    Returns:
+        One SVG document (a string starting with ``<svg``) per page.
+
+    Raises:
+        SeqgenError: naming the file when it is missing or verovio cannot read it.
+    """
+    import verovio
+
+    path = Path(musicxml_path)
+    if not path.is_file():
+        raise SeqgenError(f"{path}: no such MusicXML file.")
+    if path.stat().st_size == 0:
+        raise SeqgenError(f"{path.name}: the file is empty (0 bytes), not MusicXML.")
+    verovio.enableLog(verovio.LOG_OFF)  # verovio otherwise prints warnings to stderr
+    toolkit = verovio.toolkit()
+    settings = {
+        "pageWidth": int(page_width),
+        "scale": int(scale),
+        "adjustPageHeight": True,  # no empty space below the last system
+        "breaks": "auto",
+        "footer": "none",  # no "Engraved by Verovio" line
+        "header": "auto",  # title from the MusicXML
+    }
+    settings.update(options or {})
+    toolkit.setOptions(settings)
+    if path.suffix.lower() == ".mxl":
+        loaded = toolkit.loadFile(str(path))
+    else:
+        try:
+            text = path.read_text(encoding="utf-8")
+        except UnicodeDecodeError as error:
+            raise SeqgenError(f"{path.name}: not a text MusicXML file ({error}).") from error
+        loaded = toolkit.loadData(text)
+    if not loaded or toolkit.getPageCount() < 1:
+        raise SeqgenError(f"{path.name}: verovio could not read it as MusicXML.")
+    pages = [toolkit.renderToSVG(page) for page in range(1, toolkit.getPageCount() + 1)]
+    if not pages or any("<svg" not in page for page in pages):
+        raise SeqgenError(f"{path.name}: verovio produced no SVG.")
+    return pages
+
+
+def engrave_tokens(tokens, tokenizer: str, tempo_bpm: float = 120.0, instrument_program: int = 0,
+                   title: str = DEFAULT_TITLE, page_width: int = DEFAULT_PAGE_WIDTH, scale: int = DEFAULT_SCALE) -> list[str]:
+    """``write_musicxml`` to a temporary file, then ``engrave_svg``: one SVG string per page."""
+    with tempfile.TemporaryDirectory(prefix="seqgen-score-") as folder:
+        path = write_musicxml(tokens, Path(folder) / "melody.musicxml", tokenizer, tempo_bpm, instrument_program, title)
+        return engrave_svg(path, page_width=page_width, scale=scale)
+
+
+def piano_roll_notes(tokens, tokenizer: str) -> list[dict]:
+    """The bars of a piano roll: one dict per sounding pitch of each note or chord token.
+
+    Each dict holds ``start`` and ``duration`` (quarter notes), ``pitch`` (MIDI
+    number), ``name`` (``C#4``) and ``token``; rests give none.
+    """
+    tokens = _check_tokens(tokens)
+    part = tokens_to_stream(tokens, tokenizer)  # validates the tokens
+    # tokens_to_stream inserts one element per non-rest token, in token order at
+    # non-decreasing offsets, so the stream's notes line up with these tokens.
+    sounding = [token for token in tokens if not (tokenizer == "timed" and token.rpartition("_")[0] == "R")]
+    elements = list(part.recurse().notes)
+    if len(elements) != len(sounding):  # should not happen; keep the hover text honest if it does
+        sounding = [element.fullName for element in elements]
+    bars = []
+    for token, element in zip(sounding, elements):
+        start = float(element.getOffsetInHierarchy(part))
+        for pitch in element.pitches:
+            bars.append({
+                "start": start,
+                "duration": float(element.quarterLength),
+                "pitch": int(round(pitch.ps)),
+                "name": pitch.nameWithOctave,
+                "token": token,
+            })
+    return bars
+
+
+def piano_roll(tokens, tokenizer: str, title: str = "Piano roll"):
+    """A plotly piano roll: one horizontal bar per sounding pitch of each event.
+
+    x is time in quarter notes, y the MIDI pitch (labelled with note names);
+    hovering a bar shows its token, pitch, start and duration.  A chord token
+    gives one bar per pitch, a rest none.
+
+    Raises:
+        SeqgenError: when a token is not valid for ``tokenizer``.
+    """
+    import plotly.graph_objects as go
+
+    bars = piano_roll_notes(tokens, tokenizer)
+    figure = go.Figure(go.Bar(
+        orientation="h",
+        base=[bar["start"] for bar in bars],
+        x=[bar["duration"] for bar in bars],
+        y=[bar["pitch"] for bar in bars],
+        width=0.8,
+        marker={"color": "#3b6ea5", "line": {"color": "#1f3d5c", "width": 1}},
+        customdata=[[bar["token"], bar["name"], bar["start"], bar["duration"]] for bar in bars],
+        hovertemplate="%{customdata[0]}<br>%{customdata[1]} (MIDI %{y})<br>"
+                      "start %{customdata[2]} q, length %{customdata[3]} q<extra></extra>",
+        name="notes",
+    ))
+    names = {bar["pitch"]: bar["name"] for bar in bars}
+    low, high = (min(names), max(names)) if names else (60, 72)
+    figure.update_layout(
+        title=title,
+        xaxis_title="time (quarter notes)",
+        yaxis_title="pitch",
+        bargap=0.1,
+        showlegend=False,
+        template="plotly_white",
+        height=max(300, min(900, 18 * (high - low + 3) + 120)),
+    )
+    figure.update_yaxes(
+        range=[low - 1.5, high + 1.5],
+        tickmode="array",
+        tickvals=sorted(names),
+        ticktext=[names[pitch] for pitch in sorted(names)],
+    )
+    figure.update_xaxes(rangemode="tozero")
+    return figure

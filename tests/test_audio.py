@@ -1,0 +1,303 @@
+"""seqgen.audio: MIDI -> WAV with FluidSynth or the built-in synthesizer, and OGG compression."""
+
+from __future__ import annotations
+
+import subprocess
+
+import numpy as np
+import pytest
+import soundfile
+
+from conftest import MULTITRACK_PIANO, write_multitrack_midi
+from seqgen import audio
+from seqgen.errors import SeqgenError
+from seqgen.music import write_midi
+
+EIGHT_NOTES = ["C4", "D4", "E4", "F4", "G4", "A4", "B4", "C5"]  # 8 quarters = 4 s at 120 bpm
+RELEASE_ALLOWANCE = 1.0  # release tail plus padding the builtin renderer may add (s)
+
+needs_fluidsynth = pytest.mark.skipif(
+    not (audio.fluidsynth_available() and audio.find_soundfont() is not None),
+    reason="FluidSynth or a General MIDI SoundFont is missing (apt-get install fluidsynth fluid-soundfont-gm)",
+)
+
+
+def read(path):
+    data, rate = soundfile.read(str(path), always_2d=True)
+    return data, rate
+
+
+def rms(data) -> float:
+    return float(np.sqrt(np.mean(np.asarray(data, dtype=float) ** 2)))
+
+
+@pytest.fixture
+def melody_midi(tmp_path):
+    return write_midi(EIGHT_NOTES, tmp_path / "melody.mid", "seed", tempo_bpm=120)
+
+
+@pytest.fixture
+def no_user_soundfont(monkeypatch):
+    monkeypatch.delenv(audio.SOUNDFONT_ENV, raising=False)
+
+
+@pytest.fixture
+def fake_fluidsynth(tmp_path, monkeypatch):
+    """Pretend FluidSynth and a SoundFont exist; ``fake_fluidsynth(write)`` makes ``write(path)`` its output."""
+    soundfont = tmp_path / "fake.sf2"
+    soundfont.write_bytes(b"RIFF\x04\x00\x00\x00sfbk")
+    monkeypatch.setenv(audio.SOUNDFONT_ENV, str(soundfont))
+    monkeypatch.setattr(audio, "fluidsynth_available", lambda: True)
+
+    def install(write_output):
+        def run(midi_path, wav_path, soundfont, sample_rate, timeout):
+            write_output(wav_path)
+            return subprocess.CompletedProcess(["fluidsynth"], 0, stdout="", stderr="")
+
+        monkeypatch.setattr(audio, "_run_fluidsynth", run)
+
+    return install
+
+
+# --- the built-in synthesizer -------------------------------------------------------------
+
+
+def test_builtin_renders_expected_duration_and_is_audible(melody_midi, tmp_path):
+    result = audio.render(melody_midi, tmp_path / "out.wav", renderer="builtin")
+    assert result.renderer == "builtin"
+    assert result.fallback_reason is None
+    data, rate = read(result.wav_path)
+    assert rate == 44100
+    seconds = data.shape[0] / rate
+    assert result.seconds == pytest.approx(seconds)
+    assert 4.0 <= seconds <= 4.0 + RELEASE_ALLOWANCE
+    assert rms(data) > 0.05
+    assert np.max(np.abs(data)) <= 1.0
+
+
+@pytest.mark.parametrize("token, frequency", [("A4", 440.0), ("C4", 261.63), ("E5", 659.26)])
+def test_builtin_plays_the_right_pitch(tmp_path, token, frequency):
+    midi = write_midi([token] * 4, tmp_path / "pitch.mid", "seed")
+    data, rate = read(audio.render(midi, tmp_path / "pitch.wav", renderer="builtin").wav_path)
+    segment = data[: rate, 0] * np.hanning(rate)  # one second: 1 Hz resolution
+    spectrum = np.abs(np.fft.rfft(segment))
+    assert abs(np.argmax(spectrum) - frequency) <= 2
+
+
+def test_builtin_follows_the_tempo(tmp_path):
+    slow = write_midi(EIGHT_NOTES, tmp_path / "slow.mid", "seed", tempo_bpm=60)
+    result = audio.render(slow, tmp_path / "slow.wav", renderer="builtin", sample_rate=22050)
+    assert 8.0 <= result.seconds <= 8.0 + RELEASE_ALLOWANCE
+    assert read(result.wav_path)[1] == 22050
+
+
+def test_builtin_places_notes_and_rests_in_time(tmp_path):
+    # 0-0.5 s a note, 0.5-2.5 s a rest, 2.5-3.0 s a note (120 bpm: a sixteenth is 0.125 s).
+    midi = write_midi(["C4_4", "R_16", "G4_4"], tmp_path / "rest.mid", "timed", tempo_bpm=120)
+    data, rate = read(audio.render(midi, tmp_path / "rest.wav", renderer="builtin").wav_path)
+    first, gap, last = data[: rate // 2], data[int(1.2 * rate): int(2.4 * rate)], data[int(2.5 * rate): 3 * rate]
+    assert rms(first) > 0.05 and rms(last) > 0.05
+    assert rms(gap) < 1e-3  # silence once the first note's release is over
+
+
+def test_read_midi_notes_applies_tempo_changes(tmp_path):
+    # Conductor track: 90 bpm for 4 quarters, 140 bpm for the next 4, then 70 bpm.
+    path = write_multitrack_midi(tmp_path / "multi.mid")
+
+    def seconds(quarters):
+        spans = [(0, 4, 90), (4, 8, 140), (8, float("inf"), 70)]
+        return sum(max(0.0, min(quarters, end) - start) * 60 / bpm for start, end, bpm in spans)
+
+    notes = audio.read_midi_notes(path)
+    piano = sorted((note.start, note.end, note.pitch) for note in notes if note.channel != audio.PERCUSSION_CHANNEL)
+    expected = sorted((seconds(start), seconds(start + length), pitch) for pitch, start, length in MULTITRACK_PIANO)
+    assert np.allclose([note[:2] for note in piano], [note[:2] for note in expected], atol=1e-6)
+    assert [note[2] for note in piano] == [note[2] for note in expected]
+    assert any(note.channel == audio.PERCUSSION_CHANNEL for note in notes)
+    result = audio.render(path, tmp_path / "multi.wav", renderer="builtin")
+    assert seconds(10) <= result.seconds <= seconds(10) + RELEASE_ALLOWANCE
+
+
+def test_builtin_chords_stay_within_full_scale(tmp_path):
+    midi = write_midi(["C3.E3.G3.C4.E4.G4.C5_8", "C4.E4.G4_4"], tmp_path / "chords.mid", "timed")
+    data, _ = read(audio.render(midi, tmp_path / "chords.wav", renderer="builtin").wav_path)
+    assert 0.5 < np.max(np.abs(data)) <= 1.0
+
+
+# --- FluidSynth -----------------------------------------------------------------------------
+
+
+@needs_fluidsynth
+def test_fluidsynth_renders_the_melody(melody_midi, tmp_path, no_user_soundfont):
+    result = audio.render(melody_midi, tmp_path / "fs.wav", renderer="fluidsynth")
+    assert result.renderer == "fluidsynth"
+    assert result.fallback_reason is None
+    assert result.soundfont == audio.find_soundfont()
+    assert audio.audio_problem(result.wav_path, 4.0) is None
+    data, rate = read(result.wav_path)
+    assert 4.0 <= data.shape[0] / rate <= 4.0 + 4.0  # FluidSynth's reverb tail is trimmed, not cut to zero
+    assert rms(data) > 0.02
+
+
+@needs_fluidsynth
+def test_auto_prefers_fluidsynth(melody_midi, tmp_path, no_user_soundfont):
+    result = audio.render(melody_midi, tmp_path / "auto.wav")
+    assert (result.renderer, result.fallback_reason) == ("fluidsynth", None)
+
+
+@needs_fluidsynth
+def test_real_fluidsynth_with_a_soundfont_env_var(melody_midi, tmp_path, monkeypatch):
+    soundfont = audio.find_soundfont()
+    monkeypatch.setenv(audio.SOUNDFONT_ENV, str(soundfont))
+    result = audio.render(melody_midi, tmp_path / "env.wav")
+    assert (result.renderer, result.soundfont) == ("fluidsynth", soundfont)
+
+
+# --- falling back -------------------------------------------------------------------------------
+
+
+def test_missing_soundfont_in_env_falls_back_to_builtin(melody_midi, tmp_path, monkeypatch):
+    missing = tmp_path / "nowhere" / "missing.sf2"
+    monkeypatch.setenv(audio.SOUNDFONT_ENV, str(missing))
+    assert audio.find_soundfont() is None
+    result = audio.render(melody_midi, tmp_path / "out.wav")
+    assert result.renderer == "builtin"
+    assert audio.SOUNDFONT_ENV in result.fallback_reason or "fluidsynth" in result.fallback_reason
+    if audio.fluidsynth_available():
+        assert audio.SOUNDFONT_ENV in result.fallback_reason and "missing.sf2" in result.fallback_reason
+    assert rms(read(result.wav_path)[0]) > 0.05
+    with pytest.raises(SeqgenError, match="melody.mid"):
+        audio.render(melody_midi, tmp_path / "strict.wav", renderer="fluidsynth")
+
+
+def test_soundfont_env_that_is_not_a_soundfont_falls_back(melody_midi, tmp_path, monkeypatch):
+    # FluidSynth given a non-SoundFont quietly loads its default one; seqgen must not claim it used the file.
+    bogus = tmp_path / "bogus.sf2"
+    bogus.write_bytes(b"not a soundfont at all" * 100)
+    monkeypatch.setenv(audio.SOUNDFONT_ENV, str(bogus))
+    monkeypatch.setattr(audio, "fluidsynth_available", lambda: True)
+    result = audio.render(melody_midi, tmp_path / "out.wav")
+    assert result.renderer == "builtin"
+    assert "bogus.sf2" in result.fallback_reason and "not a SoundFont" in result.fallback_reason
+
+
+def test_missing_fluidsynth_binary_falls_back(melody_midi, tmp_path, monkeypatch):
+    monkeypatch.setattr(audio.shutil, "which", lambda name: None)
+    assert not audio.fluidsynth_available()
+    result = audio.render(melody_midi, tmp_path / "out.wav")
+    assert result.renderer == "builtin"
+    assert "fluidsynth" in result.fallback_reason
+    with pytest.raises(SeqgenError, match="not installed"):
+        audio.render(melody_midi, tmp_path / "strict.wav", renderer="fluidsynth")
+
+
+def _silent_wav(path):
+    soundfile.write(str(path), np.zeros((4 * 44100, 2)), 44100)
+
+
+def _short_wav(path):
+    soundfile.write(str(path), 0.5 * np.sin(np.arange(44100) / 10.0), 44100)
+
+
+@pytest.mark.parametrize("write_output, problem", [
+    (lambda path: None, "was not created"),
+    (lambda path: path.write_bytes(b""), "empty"),
+    (lambda path: path.write_bytes(b"RIFF" + bytes(40)), "empty"),  # a bare header, as in midi2audio issue #2
+    (lambda path: path.write_bytes(b"garbage " * 1000), "cannot be decoded"),
+    (_silent_wav, "silent"),
+    (_short_wav, "lasts"),
+])
+def test_bad_fluidsynth_output_falls_back_to_builtin(melody_midi, tmp_path, fake_fluidsynth, write_output, problem):
+    fake_fluidsynth(write_output)
+    result = audio.render(melody_midi, tmp_path / "out.wav")
+    assert result.renderer == "builtin"
+    assert "FluidSynth output was unusable" in result.fallback_reason and problem in result.fallback_reason
+    data, rate = read(result.wav_path)
+    assert 4.0 <= data.shape[0] / rate <= 4.0 + RELEASE_ALLOWANCE
+    assert rms(data) > 0.05
+    with pytest.raises(SeqgenError, match=problem):
+        audio.render(melody_midi, tmp_path / "strict.wav", renderer="fluidsynth")
+    assert not (tmp_path / "strict.wav").exists()
+
+
+def test_good_fake_fluidsynth_output_is_trimmed_and_normalised(melody_midi, tmp_path, fake_fluidsynth):
+    def write(path):  # quiet audio with 5 s of trailing silence, as FluidSynth pads
+        tone = 0.05 * np.sin(np.arange(int(4.2 * 44100)) / 10.0)
+        soundfile.write(str(path), np.concatenate([tone, np.zeros(5 * 44100)]), 44100)
+
+    fake_fluidsynth(write)
+    result = audio.render(melody_midi, tmp_path / "out.wav")
+    assert result.renderer == "fluidsynth"
+    data, rate = read(result.wav_path)
+    assert 4.2 <= data.shape[0] / rate <= 4.5
+    assert np.max(np.abs(data)) == pytest.approx(audio.PEAK_LEVEL, abs=0.01)
+
+
+# --- bad input ----------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("renderer", ["auto", "builtin", "fluidsynth"])
+def test_non_midi_input_names_the_file(tmp_path, renderer):
+    text = tmp_path / "notes.txt"
+    text.write_text("C4 D4 E4\n")
+    with pytest.raises(SeqgenError, match="notes.txt"):
+        audio.render(text, tmp_path / "out.wav", renderer=renderer)
+    assert not (tmp_path / "out.wav").exists()
+
+
+def test_broken_empty_and_missing_midi_files(tmp_path):
+    truncated = tmp_path / "truncated.mid"
+    truncated.write_bytes(b"MThd\x00\x00\x00\x06garbage")
+    empty = tmp_path / "empty.mid"
+    empty.write_bytes(b"")
+    for path in (truncated, empty, tmp_path / "missing.mid"):
+        with pytest.raises(SeqgenError, match=path.name):
+            audio.render(path, tmp_path / "out.wav", renderer="builtin")
+
+
+def test_midi_without_notes(tmp_path):
+    rests = write_midi(["R_4"], tmp_path / "rests.mid", "timed")
+    with pytest.raises(SeqgenError, match="rests.mid: .*no notes"):
+        audio.render(rests, tmp_path / "out.wav")
+
+
+def test_unknown_renderer(melody_midi, tmp_path):
+    with pytest.raises(SeqgenError, match="Unknown renderer"):
+        audio.render(melody_midi, tmp_path / "out.wav", renderer="timidity")
+
+
+# --- compression --------------------------------------------------------------------------------
+
+
+def test_compress_to_ogg_keeps_the_duration(melody_midi, tmp_path):
+    if audio.compressed_format() != "ogg":
+        pytest.skip(f"this libsndfile ({soundfile.__libsndfile_version__}) cannot write OGG Vorbis")
+    wav = audio.render(melody_midi, tmp_path / "out.wav", renderer="builtin")
+    compressed = audio.compress(wav.wav_path, tmp_path / "web" / "melody.ogg")
+    assert (compressed.format, compressed.mime_type) == ("ogg", "audio/ogg")
+    assert compressed.path == tmp_path / "web" / "melody.ogg"
+    info = soundfile.info(str(compressed.path))
+    assert (info.format, info.subtype) == ("OGG", "VORBIS")
+    data, rate = read(compressed.path)
+    assert data.shape[0] / rate == pytest.approx(wav.seconds, abs=0.05)
+    assert rms(data) > 0.05
+    assert compressed.path.stat().st_size < wav.wav_path.stat().st_size / 3
+
+
+def test_compress_mp3_when_supported(melody_midi, tmp_path):
+    if "MP3" not in soundfile.available_formats():
+        pytest.skip("this libsndfile cannot write MP3")
+    wav = audio.render(melody_midi, tmp_path / "out.wav", renderer="builtin")
+    compressed = audio.compress(wav.wav_path, audio_format="mp3")
+    assert (compressed.path.suffix, compressed.mime_type) == (".mp3", "audio/mpeg")
+    data, rate = read(compressed.path)
+    assert data.shape[0] / rate == pytest.approx(wav.seconds, abs=0.1)
+
+
+def test_compress_rejects_a_non_audio_file(tmp_path):
+    if audio.compressed_format() is None:
+        pytest.skip("no lossy format available")
+    text = tmp_path / "notes.wav"
+    text.write_text("not audio")
+    with pytest.raises(SeqgenError, match="notes.wav"):
+        audio.compress(text)

@@ -1,0 +1,436 @@
+"""Tests for seqgen.sample: sample_index, window and stateful generation, primers.
+
+Two tiny bundles are trained once per module (presets ``debug``, ids/sequence,
+and ``debug-last``, scaled/last) on a repetitive synthetic melody; the
+reference-sized ``seed`` architecture is checked with random weights.
+"""
+
+from __future__ import annotations
+
+import itertools
+import math
+from types import SimpleNamespace
+
+import numpy as np
+import pytest
+
+from seqgen.errors import SeqgenError
+from seqgen.sample import (
+    MAX_LENGTH,
+    GenerationResult,
+    Sampler,
+    random_seed_window,
+    sample_index,
+    sample_indices,
+    text_primer,
+)
+from seqgen.vocab import Vocab
+
+MELODY = ["C4", "E4", "G4", "C5", "G4", "E4", "D4", "F4", "A4", "D5", "A4", "F4", "4.7.11", "B3"]
+
+
+def synthetic_tokens(count: int = 400) -> list[str]:
+    """A repetitive melody with a small drift so every window is not identical."""
+    tokens = []
+    for index, token in enumerate(itertools.islice(itertools.cycle(MELODY), count)):
+        tokens.append("G3" if index % 29 == 0 else token)
+    return tokens
+
+
+@pytest.fixture(scope="module")
+def bundles(tmp_path_factory):
+    """{"debug": Bundle, "debug-last": Bundle}, trained for one epoch each."""
+    from seqgen.bundle import load_bundle
+    from seqgen.corpus import Corpus
+    from seqgen.train import TrainConfig, train
+
+    root = tmp_path_factory.mktemp("sample-bundles")
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("SEQGEN_CACHE", str(root / "cache"))
+        corpus = Corpus("toy", "music", "seed", 1, synthetic_tokens())
+        loaded = {}
+        for preset, window in (("debug", 8), ("debug-last", 10)):
+            folder = root / preset
+            train(corpus, folder, TrainConfig(kind="music", preset=preset, epochs=1, min_count=1, window=window))
+            loaded[preset] = load_bundle(folder)
+    return loaded
+
+
+def fake_bundle(kind: str, preset: str, tokens, window: int, lowercase: bool = False, seeds=None):
+    """A Bundle-like object around a freshly built (random) preset model."""
+    from seqgen.models import build_model, get_preset
+
+    vocab = Vocab(tuple(tokens))
+    spec = get_preset(kind, preset)
+    config = {
+        "kind": kind, "preset": preset, "window": window, "vocab_size": len(vocab),
+        "input_mode": spec.input_mode, "target_mode": spec.target_mode, "lowercase": lowercase,
+    }
+    model = build_model(kind, preset, len(vocab), window)
+    return SimpleNamespace(folder=None, config=config, vocab=vocab, model=model, seeds=seeds or [])
+
+
+def model_inputs(bundle, windows: np.ndarray) -> np.ndarray:
+    """What model.predict takes for token-id windows `(batch, window)`."""
+    if bundle.config["input_mode"] == "scaled":
+        return (windows.astype(np.float32) / np.float32(len(bundle.vocab)))[..., None]
+    return windows.astype(np.int32)
+
+
+def predict_last(bundle, windows: np.ndarray) -> np.ndarray:
+    """The reference: model.predict, at the last position for "sequence" presets."""
+    output = bundle.model.predict(model_inputs(bundle, windows), verbose=0)
+    return output[:, -1, :] if output.ndim == 3 else output
+
+
+def random_windows(bundle, count: int, seed: int = 0) -> np.ndarray:
+    rng = np.random.default_rng(seed)
+    return rng.integers(len(bundle.vocab), size=(count, bundle.config["window"]))
+
+
+# ---------------------------------------------------------------------------
+# sample_index
+# ---------------------------------------------------------------------------
+
+PROBS = np.array([0.05, 0.5, 0.3, 0.15, 0.0])
+
+
+def draw_many(probs, count=20000, seed=0, **options) -> np.ndarray:
+    """Frequencies of `count` draws, in one batched call."""
+    batch = np.repeat(np.asarray(probs, float)[None, :], count, axis=0)
+    chosen = sample_indices(batch, rng=np.random.default_rng(seed), **options)
+    return np.bincount(chosen, minlength=len(probs)) / count
+
+
+def test_greedy_is_argmax_with_ties_to_the_lowest_index():
+    rng = np.random.default_rng(0)
+    assert sample_index(PROBS, 0, rng) == 1
+    assert sample_index([0.2, 0.4, 0.4], 0, rng) == 1
+    for seed in range(5):
+        probs = np.random.default_rng(seed).dirichlet(np.ones(30))
+        assert sample_index(probs, 0.0, rng) == int(np.argmax(probs))
+
+
+def test_top_k_one_and_tiny_top_p_are_argmax():
+    for seed in range(20):
+        rng = np.random.default_rng(seed)
+        probs = rng.dirichlet(np.ones(12))
+        assert sample_index(probs, 1.0, rng, top_k=1) == int(np.argmax(probs))
+        assert sample_index(probs, 2.5, rng, top_p=1e-9) == int(np.argmax(probs))
+
+
+def test_temperature_one_samples_the_distribution():
+    frequencies = draw_many(PROBS, temperature=1.0)
+    np.testing.assert_allclose(frequencies, PROBS, atol=0.015)
+    assert frequencies[4] == 0  # zero probability is never drawn
+
+
+def test_temperature_sharpens_and_flattens():
+    cold = draw_many(PROBS, temperature=0.3)
+    hot = draw_many(PROBS, temperature=3.0)
+    assert cold[1] > 0.8  # close to greedy
+    expected_hot = PROBS[:4] ** (1 / 3) / (PROBS[:4] ** (1 / 3)).sum()
+    np.testing.assert_allclose(hot[:4], expected_hot, atol=0.015)
+    assert hot[4] == 0
+
+    def entropy(p):
+        p = p[p > 0]
+        return -(p * np.log(p)).sum()
+
+    assert entropy(cold) < entropy(PROBS[:4]) < entropy(hot)
+
+
+def test_top_k_and_top_p_restrict_the_candidates():
+    top_two = draw_many(PROBS, temperature=1.0, top_k=2)
+    assert set(np.flatnonzero(top_two)) == {1, 2}
+    np.testing.assert_allclose(top_two[[1, 2]], [0.5 / 0.8, 0.3 / 0.8], atol=0.015)
+    # 0.5 < 0.7, 0.5 + 0.3 reaches it: the nucleus is {1, 2}.
+    assert set(np.flatnonzero(draw_many(PROBS, temperature=1.0, top_p=0.7))) == {1, 2}
+    assert set(np.flatnonzero(draw_many(PROBS, temperature=1.0, top_p=0.5))) == {1}
+    # top_k above V keeps everything that has probability.
+    assert set(np.flatnonzero(draw_many(PROBS, temperature=1.0, top_k=99))) == {0, 1, 2, 3}
+
+
+def test_repetition_penalty_lowers_repeats():
+    plain = draw_many(PROBS, temperature=1.0)
+    batch_recent = np.zeros((20000, len(PROBS)), dtype=bool)
+    batch_recent[:, 1] = True
+    penalised = draw_many(PROBS, temperature=1.0, repetition_penalty=2.0, recent=batch_recent)
+    assert penalised[1] < plain[1] - 0.1
+    # Dividing p=0.5 by 2 and renormalising: 0.25 / 0.75.
+    assert penalised[1] == pytest.approx(0.25 / 0.75, abs=0.015)
+    # Greedy decoding with a penalty steps off a repeated argmax.
+    rng = np.random.default_rng(0)
+    assert sample_index([0.5, 0.4, 0.1], 0, rng, repetition_penalty=2.0, recent=[0, 0]) == 1
+    assert sample_index([0.5, 0.4, 0.1], 0, rng, repetition_penalty=1.0, recent=[0]) == 0
+
+
+def test_sample_index_matches_the_batched_variant():
+    probs = np.random.default_rng(3).dirichlet(np.ones(40))
+    for seed in range(10):
+        single = sample_index(probs, 0.8, np.random.default_rng(seed), top_k=10, top_p=0.9)
+        batched = sample_indices(probs[None], 0.8, np.random.default_rng(seed), top_k=10, top_p=0.9)
+        assert single == int(batched[0])
+
+
+@pytest.mark.parametrize(
+    ("options", "message"),
+    [
+        ({"temperature": -0.5}, "Temperature must be >= 0"),
+        ({"temperature": math.nan}, "Temperature must be >= 0"),
+        ({"temperature": math.inf}, "Temperature must be >= 0"),
+        ({"temperature": 1.0, "top_p": 0.0}, "top_p must be in (0, 1]"),
+        ({"temperature": 1.0, "top_p": 1.5}, "top_p must be in (0, 1]"),
+        ({"temperature": 1.0, "top_p": math.nan}, "top_p must be in (0, 1]"),
+        ({"temperature": 1.0, "top_k": 0}, "top_k must be an integer >= 1"),
+        ({"temperature": 1.0, "top_k": 2.5}, "top_k must be an integer >= 1"),
+        ({"temperature": 1.0, "repetition_penalty": 0.5}, "repetition_penalty must be a finite number >= 1"),
+        ({"temperature": 1.0, "repetition_penalty": math.nan}, "repetition_penalty must be a finite number >= 1"),
+    ],
+)
+def test_sample_index_validates_options(options, message):
+    with pytest.raises(SeqgenError) as error:
+        sample_index(PROBS, rng=np.random.default_rng(0), **options)
+    assert message in str(error.value)
+
+
+def test_sample_index_rejects_broken_probabilities_and_rngs():
+    with pytest.raises(SeqgenError, match="invalid probabilities"):
+        sample_index([0.5, math.nan, 0.5], 1.0, np.random.default_rng(0))
+    with pytest.raises(SeqgenError, match="invalid probabilities"):
+        sample_index([0.0, 0.0], 1.0, np.random.default_rng(0))
+    with pytest.raises(SeqgenError, match="numpy.random.Generator"):
+        sample_index(PROBS, 1.0, 42)
+
+
+# ---------------------------------------------------------------------------
+# Window mode and stateful mode against Keras
+# ---------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("preset", ["debug", "debug-last"])
+def test_window_mode_equals_model_predict(bundles, preset):
+    bundle = bundles[preset]
+    windows = random_windows(bundle, 4)
+    expected = predict_last(bundle, windows)
+    sampler = Sampler(bundle, mode="window")
+    np.testing.assert_allclose(sampler.window_probabilities(windows), expected, atol=1e-5, rtol=0)
+    np.testing.assert_allclose(sampler.window_probabilities(windows, engine="keras"), expected, atol=1e-5, rtol=0)
+    np.testing.assert_allclose(Sampler(bundle, dtype=np.float64).window_probabilities(windows), expected, atol=1e-5, rtol=0)
+
+
+def test_window_mode_equals_predict_on_the_seed_architecture():
+    bundle = fake_bundle("music", "seed", [f"t{index:03d}" for index in range(228)], window=40)
+    windows = random_windows(bundle, 2, seed=1)
+    expected = predict_last(bundle, windows)
+    probabilities = Sampler(bundle).window_probabilities(windows)
+    np.testing.assert_allclose(probabilities, expected, atol=1e-5, rtol=0)
+    # And the stateful primer of a full window gives the same first prediction.
+    _, primed = Sampler(bundle, mode="stateful").prime(windows[0])
+    np.testing.assert_allclose(primed[0], expected[0], atol=1e-5, rtol=0)
+
+
+def test_stateful_mode_equals_the_full_sequence_output(bundles):
+    bundle = bundles["debug"]
+    window = bundle.config["window"]
+    ids = random_windows(bundle, 1, seed=2)[0]
+    full = bundle.model.predict(ids[None].astype(np.int32), verbose=0)[0]  # (window, V)
+    sampler = Sampler(bundle)
+    assert sampler.mode == "stateful"
+    # Primed with the whole window: the model's output at the last position.
+    _, primed = sampler.prime(ids)
+    np.testing.assert_allclose(primed[0], full[-1], atol=1e-5, rtol=0)
+    # One token at a time: every position, one cell step each.
+    state, probabilities = sampler.prime(ids[:1], batch=2)
+    np.testing.assert_allclose(probabilities[1], full[0], atol=1e-5, rtol=0)
+    for position in range(1, window):
+        probabilities = sampler.step(state, [ids[position], ids[position]])
+        np.testing.assert_allclose(probabilities, np.stack([full[position]] * 2), atol=1e-5, rtol=0)
+
+
+def test_greedy_window_generation_reproduces_the_reference_loop(bundles):
+    bundle = bundles["debug-last"]
+    window = bundle.config["window"]
+    primer = bundle.seeds[0]
+    current = np.array(bundle.vocab.encode(primer))
+    reference = []
+    for _ in range(12):  # the reference: predict the window, argmax, slide
+        probabilities = predict_last(bundle, current[None])
+        index = int(np.argmax(probabilities[0]))
+        reference.append(index)
+        current = np.append(current[1:], index)
+    result = Sampler(bundle).generate(primer, 12, temperature=0)
+    assert result.mode == "window"
+    assert len(primer) == window
+    assert result.ids == [reference]
+    assert result.tokens == [bundle.vocab.decode(reference)]
+
+
+def test_default_modes_follow_the_target_mode(bundles):
+    assert Sampler(bundles["debug"]).mode == "stateful"
+    assert Sampler(bundles["debug-last"]).mode == "window"
+    assert Sampler(bundles["debug-last"], mode="stateful").mode == "stateful"
+    result = Sampler(bundles["debug"]).generate(["C4", "E4"], 3, mode="window", rng_seed=0)
+    assert result.mode == "window"
+
+
+# ---------------------------------------------------------------------------
+# generate
+# ---------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("mode", ["window", "stateful"])
+def test_generation_is_reproducible_with_a_seed(bundles, mode):
+    sampler = Sampler(bundles["debug"], mode=mode)
+    primer = bundles["debug"].seeds[0]
+    first = sampler.generate(primer, 40, temperature=1.5, rng_seed=7)
+    again = sampler.generate(primer, 40, temperature=1.5, rng_seed=7)
+    other = sampler.generate(primer, 40, temperature=1.5, rng_seed=8)
+    assert first.tokens == again.tokens
+    assert first.tokens != other.tokens
+
+
+def test_variations_come_in_one_batch(bundles):
+    sampler = Sampler(bundles["debug"])
+    seen = []
+    result = sampler.generate(["C4", "E4", "G4"], 9, temperature=1.5, variations=3, rng_seed=1,
+                              on_token=lambda variation, step, token: seen.append((variation, step, token)))
+    assert isinstance(result, GenerationResult)
+    assert len(result.tokens) == 3 and all(len(row) == 9 for row in result.tokens)
+    assert len({tuple(row) for row in result.tokens}) > 1
+    assert all(token in bundles["debug"].vocab for row in result.tokens for token in row)
+    assert seen == [(variation, step, result.tokens[variation][step]) for step in range(9) for variation in range(3)]
+    assert set(result.timings) >= {"total_ms", "per_token_ms", "prime_ms"}
+    # Greedy variations are identical and match the single greedy run.
+    greedy = sampler.generate(["C4", "E4", "G4"], 6, temperature=0, variations=2)
+    assert greedy.tokens[0] == greedy.tokens[1] == sampler.generate(["C4", "E4", "G4"], 6, temperature=0).tokens[0]
+
+
+def test_unknown_primer_tokens_are_dropped_and_reported(bundles):
+    sampler = Sampler(bundles["debug"])
+    result = sampler.generate(["C4", "XX", "E4", "YY", "XX"], 4, rng_seed=0)
+    assert result.primer == ["C4", "E4"]
+    assert result.dropped == {"XX": 2, "YY": 1}
+    assert len(result.tokens[0]) == 4
+    # A string primer for a music bundle is split on whitespace.
+    text = sampler.generate("C4 E4 Q9", 2, rng_seed=0)
+    assert text.primer == ["C4", "E4"] and text.dropped == {"Q9": 1}
+
+
+@pytest.mark.parametrize("preset", ["debug", "debug-last"])
+@pytest.mark.parametrize("mode", ["window", "stateful"])
+def test_a_short_primer_works(bundles, preset, mode):
+    result = Sampler(bundles[preset], mode=mode).generate(["E4"], 5, temperature=1.0, rng_seed=3)
+    assert result.primer == ["E4"] and len(result.tokens[0]) == 5
+
+
+def test_window_mode_pads_a_short_primer_with_its_first_token(bundles):
+    bundle = bundles["debug-last"]
+    window = bundle.config["window"]
+    sampler = Sampler(bundle)
+    primer = ["E4", "G4", "C5"]
+    padded = np.array([bundle.vocab.encode(["E4"])[0]] * (window - 3) + bundle.vocab.encode(primer))
+    expected = int(np.argmax(predict_last(bundle, padded[None])[0]))
+    assert sampler.generate(primer, 1, temperature=0).ids == [[expected]]
+
+
+def test_a_long_primer_keeps_its_last_window(bundles):
+    bundle = bundles["debug"]
+    window = bundle.config["window"]
+    primer = synthetic_tokens(window + 5)
+    result = Sampler(bundle).generate(primer, 2, rng_seed=0)
+    assert result.primer == primer[-window:]
+
+
+def test_repetition_penalty_runs_in_generation(bundles):
+    sampler = Sampler(bundles["debug"])
+    plain = sampler.generate(["C4"], 60, temperature=0)
+    penalised = sampler.generate(["C4"], 60, temperature=0, repetition_penalty=50.0)
+    window = bundles["debug"].config["window"]
+
+    def repeats(row):  # tokens that already occur in the previous `window` tokens
+        return sum(row[index] in row[max(0, index - window):index] for index in range(len(row)))
+
+    assert repeats(penalised.tokens[0]) < repeats(plain.tokens[0])
+
+
+@pytest.mark.parametrize(
+    ("arguments", "message"),
+    [
+        ({"primer_tokens": ["XX", "YY"], "length": 5}, "The seed is empty"),
+        ({"primer_tokens": [], "length": 5}, "The seed is empty"),
+        ({"primer_tokens": ["C4"], "length": 5, "temperature": -1}, "Temperature must be >= 0"),
+        ({"primer_tokens": ["C4"], "length": 5, "temperature": math.nan}, "Temperature must be >= 0"),
+        ({"primer_tokens": ["C4"], "length": 5, "top_p": 1.2}, "top_p must be in (0, 1]"),
+        ({"primer_tokens": ["C4"], "length": 5, "top_p": 0}, "top_p must be in (0, 1]"),
+        ({"primer_tokens": ["C4"], "length": 5, "top_k": 0}, "top_k must be an integer >= 1"),
+        ({"primer_tokens": ["C4"], "length": 5, "repetition_penalty": 0.9}, "repetition_penalty"),
+        ({"primer_tokens": ["C4"], "length": 0}, "length must be between 1 and"),
+        ({"primer_tokens": ["C4"], "length": MAX_LENGTH + 1}, "length must be between 1 and 2000"),
+        ({"primer_tokens": ["C4"], "length": 5, "variations": 0}, "variations must be between 1 and"),
+        ({"primer_tokens": ["C4"], "length": 5, "mode": "beam"}, "Unknown generation mode 'beam'"),
+    ],
+)
+def test_generate_rejects_bad_input(bundles, arguments, message):
+    with pytest.raises(SeqgenError) as error:
+        Sampler(bundles["debug"]).generate(**arguments)
+    assert message in str(error.value)
+
+
+def test_the_length_cap_is_configurable(bundles, monkeypatch):
+    with pytest.raises(SeqgenError, match="length must be between 1 and 5 tokens"):
+        Sampler(bundles["debug"], max_length=5).generate(["C4"], 6)
+    monkeypatch.setenv("SEQGEN_MAX_LENGTH", "3")
+    sampler = Sampler(bundles["debug"])
+    assert len(sampler.generate(["C4"], 3, rng_seed=0).tokens[0]) == 3
+    with pytest.raises(SeqgenError, match="SEQGEN_MAX_LENGTH"):
+        sampler.generate(["C4"], 4)
+    monkeypatch.setenv("SEQGEN_MAX_LENGTH", "lots")
+    with pytest.raises(SeqgenError, match="SEQGEN_MAX_LENGTH must be a positive integer"):
+        Sampler(bundles["debug"])
+
+
+def test_sampler_rejects_unknown_modes_and_engines(bundles):
+    with pytest.raises(SeqgenError, match="Unknown generation mode"):
+        Sampler(bundles["debug"], mode="greedy")
+    with pytest.raises(SeqgenError, match="Unknown engine"):
+        Sampler(bundles["debug"], engine="torch")
+
+
+# ---------------------------------------------------------------------------
+# Primers
+# ---------------------------------------------------------------------------
+
+
+def test_random_seed_window_comes_from_the_bundle(bundles):
+    bundle = bundles["debug"]
+    first = random_seed_window(bundle, np.random.default_rng(5))
+    assert first in bundle.seeds and len(first) == bundle.config["window"]
+    assert random_seed_window(bundle, 5) == first  # an int seeds a new generator
+    first.append("changed")  # a copy: the bundle's seeds are untouched
+    assert all(len(seed) == bundle.config["window"] for seed in bundle.seeds)
+    empty = SimpleNamespace(folder="somewhere", seeds=[])
+    with pytest.raises(SeqgenError, match="holds no seed windows"):
+        random_seed_window(empty, 0)
+
+
+@pytest.fixture(scope="module")
+def lyrics_bundle():
+    characters = sorted(set("abcdefghijklmnopqrstuvwy '\n,."))  # no "z"
+    return fake_bundle("lyrics", "debug", characters, window=12, lowercase=True)
+
+
+def test_text_primer_lowercases_and_reports_dropped_characters(lyrics_bundle):
+    tokens, dropped = text_primer(lyrics_bundle, "Let\u2019s Dance \u20ac zz!")
+    assert "".join(tokens) == "let's dance  "
+    assert dropped == {"\u20ac": 1, "z": 2, "!": 1}
+
+
+def test_lyrics_generation_takes_text(lyrics_bundle):
+    sampler = Sampler(lyrics_bundle)
+    result = sampler.generate("Let dance for the rest of the night HERE", 20, temperature=0.8, rng_seed=0, variations=2)
+    assert result.primer == list("for the rest of the night here"[-12:])
+    assert result.dropped == {}
+    assert all(len(row) == 20 and all(char in lyrics_bundle.vocab for char in row) for row in result.tokens)
+    # Character lists are lower-cased too when the model is.
+    assert sampler.generate(["H", "I", "Z"], 2, rng_seed=0).dropped == {"Z": 1}

@@ -1,0 +1,120 @@
+"""seqgen.score: MusicXML export, verovio SVG engraving and the plotly piano roll."""
+
+from __future__ import annotations
+
+import pytest
+
+from seqgen import score
+from seqgen.errors import SeqgenError
+from seqgen.music import tokens_to_stream
+
+SEED_TOKENS = ["C4", "E-4", "G#4", "B-3", "5.8.10", "9", "C5", "D5"]
+# Five sixteenths need a tie, the rest fills a gap, a chord ends a bar.
+TIMED_TOKENS = ["C4_5", "R_3", "E4.G4_7", "C5_1", "D5_16", "F#4_2", "R_2", "A3.C4.E4_4"]
+
+
+def events(stream_or_score):
+    """(offset, quarter length, sorted MIDI pitches) of each note/chord, ties merged."""
+    flat = stream_or_score.flatten().stripTies()
+    return [
+        (float(element.offset), float(element.quarterLength), tuple(sorted(int(p.ps) for p in element.pitches)))
+        for element in flat.notes
+    ]
+
+
+@pytest.mark.parametrize("tokens, tokenizer", [(SEED_TOKENS, "seed"), (TIMED_TOKENS, "timed")])
+def test_musicxml_round_trip_keeps_pitches_and_rhythm(tmp_path, tokens, tokenizer):
+    from music21 import converter
+
+    path = score.write_musicxml(tokens, tmp_path / "out" / "melody.musicxml", tokenizer, tempo_bpm=96)
+    assert path == tmp_path / "out" / "melody.musicxml" and path.stat().st_size > 0
+    parsed = converter.parse(str(path))
+    assert events(parsed) == events(tokens_to_stream(tokens, tokenizer))
+    marks = parsed.flatten().getElementsByClass("MetronomeMark")
+    assert marks and marks[0].number == 96
+    text = path.read_text()
+    assert "Generated melody" in text and "Music21" not in text
+
+
+def test_musicxml_rests_are_visible_and_the_last_bar_complete(tmp_path):
+    from music21 import converter
+
+    # music21 alone fills gaps with hidden rests (print-object="no"), which engravers drop.
+    path = score.write_musicxml(["C4_4", "R_8", "E4_4", "G4_2"], tmp_path / "rests.musicxml", "timed")
+    assert 'print-object="no"' not in path.read_text()
+    parsed = converter.parse(str(path))
+    rests = [(float(rest.getOffsetInHierarchy(parsed)), float(rest.quarterLength)) for rest in parsed.recurse().getElementsByClass("Rest")]
+    assert (1.0, 2.0) in rests  # the R_8 token
+    assert sum(length for _, length in rests) == pytest.approx(2.0 + 3.5)  # plus the rest of bar 2
+    assert float(parsed.highestTime) == 8.0  # 4.5 quarters of tokens, two full bars
+
+
+def test_musicxml_instrument_and_title(tmp_path):
+    path = score.write_musicxml(SEED_TOKENS, tmp_path / "violin.musicxml", "seed", instrument_program=40, title="Étude")
+    text = path.read_text(encoding="utf-8")
+    assert "Violin" in text and "Étude" in text
+
+
+def test_engrave_svg(tmp_path):
+    path = score.write_musicxml(TIMED_TOKENS, tmp_path / "melody.musicxml", "timed")
+    pages = score.engrave_svg(path)
+    assert len(pages) >= 1
+    assert all(page.lstrip().startswith("<svg") for page in pages)
+    assert "Generated melody" in pages[0]
+
+
+def test_engrave_a_long_melody_gives_one_svg_per_page():
+    tokens = ["C4", "D4", "E4", "F4", "G4", "A4", "B4", "C5"] * 40
+    pages = score.engrave_tokens(tokens, "seed", scale=60)
+    assert len(pages) >= 2
+    assert all("<svg" in page for page in pages)
+
+
+def test_engrave_svg_bad_files_name_the_file(tmp_path):
+    text = tmp_path / "notes.musicxml"
+    text.write_text("this is not MusicXML")
+    empty = tmp_path / "empty.musicxml"
+    empty.write_text("")
+    for path in (text, empty, tmp_path / "missing.musicxml"):
+        with pytest.raises(SeqgenError, match=path.name):
+            score.engrave_svg(path)
+
+
+def test_piano_roll_one_bar_per_note():
+    figure = score.piano_roll(SEED_TOKENS[:4] + ["C5", "D5"], "seed")
+    (bars,) = figure.data
+    assert bars.orientation == "h"
+    assert len(bars.x) == 6
+    assert list(bars.base) == [0, 1, 2, 3, 4, 5]
+    assert list(bars.y) == [60, 63, 68, 58, 72, 74]
+    assert [row[0] for row in bars.customdata] == SEED_TOKENS[:4] + ["C5", "D5"]
+    assert figure.layout.xaxis.title.text == "time (quarter notes)"
+
+
+def test_piano_roll_chords_and_rests_timed():
+    figure = score.piano_roll(TIMED_TOKENS, "timed")
+    (bars,) = figure.data
+    sounding = [token for token in TIMED_TOKENS if not token.startswith("R_")]
+    pitch_count = sum(len(token.rpartition("_")[0].split(".")) for token in sounding)
+    assert len(bars.x) == pitch_count  # one bar per pitch of each event, none for rests
+    starts = sorted(set(bars.base))
+    assert starts == [0.0, 2.0, 3.75, 4.0, 8.0, 9.0]  # quarters: C4_5 + R_3 = 2 quarters, ...
+    assert {row[0] for row in bars.customdata} == set(sounding)
+
+
+@pytest.mark.parametrize("tokens, tokenizer", [
+    (["C4", "not-a-pitch"], "seed"),
+    (["C4_4", "E4"], "timed"),
+    (["X9_4"], "timed"),
+    (["C4"], "mystery"),
+    ([], "seed"),
+    ("C4 D4", "seed"),
+])
+def test_bad_tokens_raise_seqgen_error(tmp_path, tokens, tokenizer):
+    with pytest.raises(SeqgenError):
+        score.write_musicxml(tokens, tmp_path / "bad.musicxml", tokenizer)
+    with pytest.raises(SeqgenError):
+        score.piano_roll(tokens, tokenizer)
+    with pytest.raises(SeqgenError):
+        score.engrave_tokens(tokens, tokenizer)
+    assert not (tmp_path / "bad.musicxml").exists()
