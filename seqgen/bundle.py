@@ -196,11 +196,14 @@ def model_card(config: dict, history: list[dict]) -> str:
         f"| best epoch | {best.get('epoch')} |",
         f"| validation loss | {number(best.get('val_loss'))} |",
         f"| validation accuracy | {number(best.get('val_accuracy'))} |",
-        f"| validation perplexity (next token) | {number(best.get('val_perplexity'), 2)} |",
+        f"| validation cross-entropy, next token after a full window | {number(best.get('val_cross_entropy'))} |",
+        f"| validation perplexity (same) | {number(best.get('val_perplexity'), 2)} |",
         f"| unigram baseline cross-entropy | {number(best.get('unigram_val_loss'))} |",
         "",
         "The unigram baseline is the cross-entropy of always predicting the training-set token frequencies: "
-        "a model below it has learned more than token counts.",
+        "a model whose next-token cross-entropy is below it has learned more than token counts. "
+        "(For presets trained on every position, the validation loss averages all positions, including "
+        "those with little context, so compare the next-token cross-entropy.)",
         "",
         "Load it with `seqgen.bundle.load_bundle(folder)`; the architecture is rebuilt from seqgen's preset registry "
         "and only the weights are read from `model.keras`.",

@@ -239,15 +239,17 @@ def command_study(args) -> int:
             bar = progress[event["run"]] = TrainingProgress(f"[{event['run_number']}/{event['runs']} {event['run']}] ")
         bar(event)
 
-    table = run_study(corpus, Path(args.out), config, tuple(args.losses), tuple(args.optimizers), listener=listener, stop=stop_on_interrupt())
+    from seqgen.models import LOSSES
+
+    losses = tuple(args.losses) if args.losses else LOSSES
+    table = run_study(corpus, Path(args.out), config, losses, tuple(args.optimizers), listener=listener, stop=stop_on_interrupt())
     print(table.to_string(index=False) if not args.json else table.to_json(orient="records"))
     print(f"results: {Path(args.out) / 'results.csv'}, curves: {Path(args.out) / 'curves.html'}", file=sys.stderr)
     return 0
 
 
 def add_training_arguments(parser, study: bool = False) -> None:
-    from seqgen.models import LOSSES, OPTIMIZERS
-
+    # No seqgen.models import here: it loads TensorFlow, and every command builds this parser.
     parser.add_argument("corpus", help="a corpus name (see `corpora`) or a path")
     parser.add_argument("--kind", choices=("music", "lyrics"), help="check the corpus kind (default: the corpus decides)")
     parser.add_argument("--preset", default="seed", help="model preset (see `summary`; default: seed)")
@@ -258,11 +260,11 @@ def add_training_arguments(parser, study: bool = False) -> None:
     parser.add_argument("--epochs", type=int, default=10 if not study else 5, help="epochs to run")
     parser.add_argument("--batch-size", type=positive_int, help="windows per step (default: the preset's)")
     if study:
-        parser.add_argument("--losses", nargs="+", default=list(LOSSES), help=f"losses to compare (default: {' '.join(LOSSES)})")
+        parser.add_argument("--losses", nargs="+", help="losses to compare (default: every registered loss)")
         parser.add_argument("--optimizers", nargs="+", default=["adam", "sgd", "adadelta"], help="optimizers to compare (default: adam sgd adadelta)")
     else:
-        parser.add_argument("--loss", help=f"loss: {', '.join(LOSSES)} (default: the preset's)")
-        parser.add_argument("--optimizer", help=f"optimizer: {', '.join(OPTIMIZERS)} (default: the preset's)")
+        parser.add_argument("--loss", help="loss name, e.g. categorical_crossentropy or mse (default: the preset's)")
+        parser.add_argument("--optimizer", help="optimizer name, e.g. adam or adamax (default: the preset's)")
     parser.add_argument("--learning-rate", type=float, help="learning rate (default: the preset's; in a study, each optimizer's Keras default)")
     parser.add_argument("--max-windows", type=positive_int, help="train on a random subset of this many windows")
     parser.add_argument("--validation-fraction", type=float, default=0.1, help="share of non-seed windows held out (default: 0.1)")

@@ -52,7 +52,9 @@ def parse_score(path: Path):
     if path.stat().st_size == 0:
         raise SeqgenError(f"{path.name}: the file is empty (0 bytes).")
     try:
-        return converter.parse(str(path))
+        # forceSource: seqgen keeps its own token cache; music21 would otherwise
+        # leave a pickle of every parsed upload in its temp folder.
+        return converter.parse(str(path), forceSource=True)
     except Exception as error:  # music21 raises many unrelated types
         raise SeqgenError(f"{path.name}: music21 could not read it as a score ({type(error).__name__}: {error}).") from error
 

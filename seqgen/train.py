@@ -288,6 +288,10 @@ def train(
             min_count=saved["corpus"]["min_count"], filter=saved["corpus"]["filter"],
             **{key: saved["training"][key] if config.__dict__[key] is None else config.__dict__[key]
                for key in ("loss", "optimizer", "learning_rate", "batch_size")},
+            # The same windows and splits as before, so validation losses stay comparable with the
+            # saved best and no earlier training window turns up in the validation set.
+            **{key: saved["training"][key] for key in ("max_windows", "validation_fraction", "seed_fraction", "seed")
+               if key in saved["training"]},
         )
     elif is_bundle(out_dir) and not overwrite:
         old = read_json(out_dir / "config.json")
@@ -377,11 +381,11 @@ def train(
             self.epoch_started = time.perf_counter()
 
         def on_train_batch_end(self, batch, logs=None):
-            if stop.stopped:
-                self.model.stop_training = True
             if (batch + 1) % config.report_every == 0 or batch + 1 == batches:
                 listener({"type": "batch", "epoch": self.current_epoch, "batch": batch + 1, "batches": batches,
                           **{key: float(value) for key, value in (logs or {}).items()}})
+            if stop.stopped:  # checked after the listener, which may be the one asking to stop
+                self.model.stop_training = True
 
         def on_epoch_end(self, epoch, logs=None):
             record = _epoch_record(epoch + 1, logs or {}, time.perf_counter() - self.epoch_started, unigram)
@@ -392,7 +396,7 @@ def train(
             if improved:
                 best.clear()
                 best.update(epoch=epoch + 1, score=score, val_loss=record.get("val_loss"), val_accuracy=record.get("val_accuracy"),
-                            val_perplexity=record.get("val_perplexity"), unigram_val_loss=unigram, loss=record.get("loss"), accuracy=record.get("accuracy"))
+                            val_perplexity=record.get("val_perplexity"), val_cross_entropy=record.get("val_last_ce"), unigram_val_loss=unigram, loss=record.get("loss"), accuracy=record.get("accuracy"))
                 saver.set_weights(self.model.get_weights())
                 save_weights(saver, out_dir)
                 self.wait = 0

@@ -83,7 +83,7 @@ def test_explore_chopin_text_and_plots(cli, tmp_path):
     assert sorted(path.name for path in plots.iterdir()) == ["counts.html", "frequency_kde.html", "top_tokens.html"]
     for path in plots.iterdir():
         html = path.read_text(encoding="utf-8")
-        assert html.lstrip().lower().startswith("<html") and "plotly" in html.lower()
+        assert html.lstrip().lower().startswith(("<html", "<!doctype html")) and "plotly" in html.lower()
 
 
 @pytest.mark.slow
@@ -97,6 +97,24 @@ def test_explore_mozart_json(cli):
     assert report["rare_tokens"] == sum(1 for count in counts.values() if count < 100)
     assert report["tokens_after_filter"] == sum(count for count in counts.values() if count >= 100)
     assert report["sequences"] == report["tokens_after_filter"] - 40
+
+
+def test_corpus_commands_do_not_load_tensorflow(tmp_path):
+    # Exploring must stay quick: TensorFlow takes seconds to import and is not needed here.
+    import subprocess
+    import sys
+
+    from conftest import REPO_ROOT
+
+    code = (
+        "import sys; from seqgen.cli import main; "
+        "assert main(['explore', 'chopin', '--min-count', '5', '--json']) == 0; "
+        "assert main(['corpora', '--json']) == 0; "
+        "print(sorted(name for name in ('tensorflow', 'keras') if name in sys.modules))"
+    )
+    result = subprocess.run([sys.executable, "-c", code], cwd=REPO_ROOT, capture_output=True, text=True, timeout=120)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip().splitlines()[-1] == "[]"
 
 
 # --- corpora ----------------------------------------------------------------------------------------

@@ -146,7 +146,6 @@ def test_lyrics_text_column(tmp_path):
 
 def test_lyrics_nothing_left_after_cleaning(tmp_path):
     path = tmp_path / "emoji.txt"
-    path.write_text("\U0001F600\U0001F600 \u2665", encoding="utf-8")
     path.write_text("\U0001F600\U0001F600\u2665", encoding="utf-8")
     with pytest.raises(SeqgenError, match="Corpus 'emoji': no text is left after cleaning"):
         load_corpus(path)

@@ -6,7 +6,6 @@ from conftest import (
     build_part,
     build_score,
     music21_dir,
-    primitive_midi_files,
     read_midi_timing,
     write_multitrack_midi,
     write_score_midi,

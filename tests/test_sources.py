@@ -39,7 +39,8 @@ def test_unknown_corpus_lists_valid_names():
         resolve("no-such-corpus")
     message = str(error.value)
     assert "Unknown corpus 'no-such-corpus'" in message
-    for name in ("mozart", "chopin", "songs-poems", "essen"):
+    assert "mozart" in message
+    for name in BUILTIN_CORPORA:
         assert name in message
 
 
@@ -245,18 +246,18 @@ def test_not_a_zip(tmp_path):
         resolve(fake)
 
 
-def test_zip_limits_from_environment(monkeypatch):
-    import importlib
+def test_zip_limits_from_environment():
+    # The defaults are read from the environment when seqgen starts (here: a fresh interpreter).
+    import os
+    import subprocess
+    import sys
 
-    monkeypatch.setenv("SEQGEN_ZIP_MAX_FILES", "7")
-    monkeypatch.setenv("SEQGEN_ZIP_MAX_BYTES", "1234")
-    reloaded = importlib.reload(sources)
-    try:
-        assert reloaded.ZipLimits() == reloaded.ZipLimits(max_files=7, max_bytes=1234)
-    finally:
-        monkeypatch.delenv("SEQGEN_ZIP_MAX_FILES")
-        monkeypatch.delenv("SEQGEN_ZIP_MAX_BYTES")
-        importlib.reload(sources)
+    from conftest import REPO_ROOT
+
+    environment = dict(os.environ, SEQGEN_ZIP_MAX_FILES="7", SEQGEN_ZIP_MAX_BYTES="1234", PYTHONPATH=str(REPO_ROOT))
+    code = "from seqgen.sources import ZipLimits; limits = ZipLimits(); print(limits.max_files, limits.max_bytes)"
+    result = subprocess.run([sys.executable, "-c", code], env=environment, capture_output=True, text=True, timeout=60)
+    assert result.stdout.split() == ["7", "1234"], result.stderr
 
 
 # --- lyrics CSV / TXT --------------------------------------------------------------------------

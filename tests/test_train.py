@@ -16,14 +16,13 @@ import json  # noqa: E402
 import math  # noqa: E402
 import subprocess  # noqa: E402
 import sys  # noqa: E402
-import textwrap  # noqa: E402
 from dataclasses import replace  # noqa: E402
 from pathlib import Path  # noqa: E402
 
 import numpy as np  # noqa: E402
 import pytest  # noqa: E402
 
-from seqgen.bundle import check_config, is_bundle, load_bundle, read_json  # noqa: E402
+from seqgen.bundle import is_bundle, load_bundle  # noqa: E402
 from seqgen.corpus import Corpus  # noqa: E402
 from seqgen.errors import SeqgenError  # noqa: E402
 from seqgen.train import (  # noqa: E402
@@ -63,14 +62,6 @@ def tiny_config(**overrides) -> TrainConfig:
     settings = dict(kind="music", preset="debug", window=WINDOW, min_count=1, max_windows=300, epochs=1, seed=42)
     settings.update(overrides)
     return TrainConfig(**settings)
-
-
-def run_python(script: str, timeout: float = 240) -> subprocess.CompletedProcess:
-    environment = dict(os.environ)
-    environment["PYTHONPATH"] = os.pathsep.join(filter(None, [str(REPO_ROOT), environment.get("PYTHONPATH", "")]))
-    environment["PYTHONWARNINGS"] = "ignore"
-    return subprocess.run([sys.executable, "-c", script], cwd=str(REPO_ROOT), env=environment,
-                          capture_output=True, text=True, timeout=timeout)
 
 
 # --- tf.data ---------------------------------------------------------------------------
@@ -259,13 +250,17 @@ def test_resume_appends_epochs_keeps_records_and_hyper_parameters(reference_run,
     first = reference_run["result"]
     seeds_before = (out / "seeds.json").read_bytes()
     events = []
-    # No loss, optimizer, learning rate or batch size given: the bundle's are kept.
-    second = train(corpus, out, tiny_config(epochs=2), listener=events.append, resume=True)
+    # No loss, optimizer, learning rate or batch size given: the bundle's are kept; the windows and
+    # splits are the bundle's too, whatever max_windows and seed say now.
+    second = train(corpus, out, tiny_config(epochs=2, max_windows=None, seed=7), listener=events.append, resume=True)
     assert len(second.history) == 5
     assert second.history[:3] == first.history
     assert [record["epoch"] for record in second.history] == [1, 2, 3, 4, 5]
     assert events[0]["first_epoch"] == 4 and events[0]["epochs"] == 5
     assert events[0]["batches"] == math.ceil(events[0]["train_windows"] / 12)
+    original_start = reference_run["events"][0]
+    for key in ("train_windows", "validation_windows", "unigram_val_loss", "batches"):
+        assert events[0][key] == original_start[key], key
     assert [event["epoch"] for event in events if event["type"] == "epoch"] == [4, 5]
     # Resumed training starts from the saved weights, not from scratch.
     assert second.history[3]["loss"] < first.history[0]["loss"]
@@ -275,6 +270,7 @@ def test_resume_appends_epochs_keeps_records_and_hyper_parameters(reference_run,
     assert bundle.config["best"]["epoch"] in (1, 2, 3, 4, 5)
     training = bundle.config["training"]
     assert (training["batch_size"], training["learning_rate"], training["optimizer"]) == (12, 0.02, "adamax")
+    assert (training["max_windows"], training["seed"]) == (300, 42)
     assert (out / "seeds.json").read_bytes() == seeds_before
 
 
@@ -398,14 +394,23 @@ def test_overwrite_crash_then_overwrite_again(reference_copy):
     assert "B7" in bundle.vocab and len(bundle.history) == 1
 
 
-# --- the bundle a run leaves ---------------------------------------------------------------
+# --- other run settings ---------------------------------------------------------------------
 
 
-def test_early_stopping_stops_after_patience(tmp_path):
-    # A learning rate this small changes nothing measurable; patience 1 stops after at most a few epochs.
-    result = train(melody_corpus(), tmp_path / "bundle", tiny_config(epochs=30, early_stopping=1, learning_rate=1e-9, optimizer="sgd"))
-    assert len(result.history) < 30
-    assert result.stopped is False
+def test_early_stopping_follows_its_patience(tmp_path):
+    # At this learning rate the weights hardly move, so validation loss soon stops improving.
+    patience = 2
+    result = train(melody_corpus(), tmp_path / "bundle",
+                   tiny_config(epochs=30, early_stopping=patience, learning_rate=1e-9, optimizer="sgd"))
+    losses = [record["val_loss"] for record in result.history]
+    wait, expected = 0, len(losses)
+    for epoch, loss in enumerate(losses):
+        wait = 0 if epoch == 0 or loss < min(losses[:epoch]) else wait + 1
+        if wait >= patience:
+            expected = epoch + 1
+            break
+    assert len(losses) == expected < 30
+    assert result.stopped is False  # early stopping is not a user stop
 
 
 def test_lyrics_corpus_trains_and_records_lowercase(tmp_path):
@@ -475,32 +480,52 @@ def test_run_study_refuses_bad_names_before_training(tmp_path):
 # --- distribution --------------------------------------------------------------------------
 
 
-def test_mirrored_strategy_over_two_logical_cpus(tmp_path):
-    script = textwrap.dedent(f"""
-        import itertools, json, math
-        import tensorflow as tf
-        cpu = tf.config.list_physical_devices("CPU")[0]
-        tf.config.set_logical_device_configuration(cpu, [tf.config.LogicalDeviceConfiguration(), tf.config.LogicalDeviceConfiguration()])
-        from seqgen.bundle import load_bundle
-        from seqgen.corpus import Corpus
-        from seqgen.train import TrainConfig, make_strategy, train
-        melody = {MELODY!r}
-        corpus = Corpus("melody", "music", "seed", 1, list(itertools.islice(itertools.cycle(melody), 600)))
-        strategy = make_strategy("mirrored")
-        config = TrainConfig(kind="music", preset="debug", window={WINDOW}, min_count=1, max_windows=200, epochs=1, strategy="mirrored")
-        result = train(corpus, {str(tmp_path / "bundle")!r}, config)
-        bundle = load_bundle({str(tmp_path / "bundle")!r})
-        print("RESULT " + json.dumps({{
-            "replicas": strategy.num_replicas_in_sync,
-            "devices": len(tf.config.list_logical_devices("CPU")),
-            "loss": result.history[-1]["loss"],
-            "val_loss": result.history[-1]["val_loss"],
-            "strategy": bundle.config["training"]["strategy"],
-        }}))
-    """)
-    completed = run_python(script)
-    assert completed.returncode == 0, completed.stderr[-3000:]
-    line = next(line for line in completed.stdout.splitlines() if line.startswith("RESULT "))
+MIRRORED_SCRIPT = """
+import itertools, json, math, sys
+import tensorflow as tf
+cpu = tf.config.list_physical_devices("CPU")[0]
+tf.config.set_logical_device_configuration(cpu, [tf.config.LogicalDeviceConfiguration(), tf.config.LogicalDeviceConfiguration()])
+from seqgen.bundle import load_bundle
+from seqgen.corpus import Corpus
+from seqgen.train import TrainConfig, make_strategy, train
+out = sys.argv[1]
+corpus = Corpus("melody", "music", "seed", 1, list(itertools.islice(itertools.cycle({melody!r}), 600)))
+strategy = make_strategy("mirrored")
+config = TrainConfig(kind="music", preset="debug", window={window}, min_count=1, max_windows=200, epochs=1, strategy="mirrored")
+result = train(corpus, out, config)
+bundle = load_bundle(out)
+print("RESULT " + json.dumps({{
+    "replicas": strategy.num_replicas_in_sync,
+    "devices": len(tf.config.list_logical_devices("CPU")),
+    "loss": result.history[-1]["loss"],
+    "val_loss": result.history[-1]["val_loss"],
+    "strategy": bundle.config["training"]["strategy"],
+}}))
+"""
+
+
+@pytest.fixture(scope="module", autouse=True)
+def mirrored_process(isolated_env, tmp_path_factory, request):
+    """Started with the module, so it runs while the in-process tests do; collected by its test."""
+    if not any(item.module is request.module and "mirrored" in item.name for item in request.session.items):
+        yield None  # the mirrored test is not selected: start nothing
+        return
+    out = tmp_path_factory.mktemp("mirrored") / "bundle"
+    environment = dict(os.environ)
+    environment["PYTHONPATH"] = os.pathsep.join(filter(None, [str(REPO_ROOT), environment.get("PYTHONPATH", "")]))
+    environment["PYTHONWARNINGS"] = "ignore"
+    process = subprocess.Popen([sys.executable, "-c", MIRRORED_SCRIPT.format(melody=MELODY, window=WINDOW), str(out)],
+                               cwd=str(REPO_ROOT), env=environment, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    yield process
+    if process.poll() is None:
+        process.kill()
+    process.communicate()
+
+
+def test_mirrored_strategy_over_two_logical_cpus(mirrored_process):
+    stdout, stderr = mirrored_process.communicate(timeout=300)
+    assert mirrored_process.returncode == 0, stderr[-3000:]
+    line = next(line for line in stdout.splitlines() if line.startswith("RESULT "))
     report = json.loads(line[len("RESULT "):])
     assert report["devices"] == 2
     assert report["replicas"] == 2

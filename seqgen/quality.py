@@ -1,0 +1,125 @@
+"""Quality reports for generated melodies and lyrics, and the corpus statistics they compare against.
+
+Melodies: repetition rate (share of consecutive identical tokens),
+distinct-token ratio, pitch-class histogram distance to the training corpus
+(total variation: half the L1 distance, 0 = same, 1 = disjoint), and the
+longest n-gram copied verbatim from the training stream.
+
+Lyrics: the share of generated words found in the training vocabulary,
+distinct-2 (distinct word bigrams / all bigrams), and repeated lines.
+"""
+
+from __future__ import annotations
+
+import re
+from collections import Counter
+from functools import lru_cache
+from typing import Sequence
+
+import numpy as np
+
+WORD = re.compile(r"[a-z0-9']+")
+
+
+@lru_cache(maxsize=4096)
+def token_pitch_classes(token: str) -> tuple[int, ...]:
+    """Pitch classes sounding in one seed or timed token (empty for a rest)."""
+    from music21 import pitch
+
+    head = token.rpartition("_")[0] if "_" in token else token
+    if not head or head == "R":
+        return ()
+    parts = head.split(".")
+    if all(part.isdigit() for part in parts):  # seed chord: normal order of pitch classes
+        return tuple(int(part) % 12 for part in parts)
+    try:
+        return tuple(pitch.Pitch(part).pitchClass for part in parts)
+    except Exception:
+        return ()
+
+
+def pitch_class_histogram(tokens: Sequence[str]) -> list[float]:
+    """Normalised 12-bin histogram of the pitch classes in ``tokens``."""
+    counts = np.zeros(12)
+    for token in tokens:
+        for pitch_class in token_pitch_classes(token):
+            counts[pitch_class] += 1
+    total = counts.sum()
+    return (counts / total).tolist() if total else counts.tolist()
+
+
+def histogram_distance(first: Sequence[float], second: Sequence[float]) -> float:
+    """Total variation distance between two normalised histograms."""
+    return float(0.5 * np.abs(np.asarray(first) - np.asarray(second)).sum())
+
+
+def repetition_rate(tokens: Sequence[str]) -> float:
+    """Share of tokens identical to the one before them."""
+    if len(tokens) < 2:
+        return 0.0
+    return sum(1 for previous, current in zip(tokens, tokens[1:]) if previous == current) / (len(tokens) - 1)
+
+
+def distinct_ratio(tokens: Sequence[str]) -> float:
+    return len(set(tokens)) / len(tokens) if tokens else 0.0
+
+
+def longest_copied_ngram(generated_ids: Sequence[int], corpus_ids: np.ndarray) -> int:
+    """Length of the longest run of ``generated_ids`` that appears verbatim in ``corpus_ids``.
+
+    Binary search on the length: if an n-gram is copied, so are its shorter parts.
+    """
+    generated = np.asarray(generated_ids, dtype=np.int32)
+    corpus = np.asarray(corpus_ids, dtype=np.int32)
+    if len(generated) == 0 or len(corpus) == 0:
+        return 0
+
+    def copied(length: int) -> bool:
+        width = 4 * length
+        corpus_bytes, generated_bytes = corpus.tobytes(), generated.tobytes()
+        seen = {corpus_bytes[4 * i:4 * i + width] for i in range(len(corpus) - length + 1)}
+        return any(generated_bytes[4 * i:4 * i + width] in seen for i in range(len(generated) - length + 1))
+
+    low, high = 0, min(len(generated), len(corpus))
+    while low < high:
+        middle = (low + high + 1) // 2
+        if copied(middle):
+            low = middle
+        else:
+            high = middle - 1
+    return low
+
+
+def melody_report(tokens: Sequence[str], ids: Sequence[int], corpus_histogram: Sequence[float] | None, corpus_ids: np.ndarray | None) -> dict:
+    """Quality report of one generated melody against its training corpus."""
+    report = {
+        "tokens": len(tokens),
+        "repetition_rate": repetition_rate(tokens),
+        "distinct_ratio": distinct_ratio(tokens),
+        "pitch_class_distance": None,
+        "longest_copied_ngram": None,
+    }
+    if corpus_histogram is not None:
+        report["pitch_class_distance"] = histogram_distance(pitch_class_histogram(tokens), corpus_histogram)
+    if corpus_ids is not None:
+        report["longest_copied_ngram"] = longest_copied_ngram(ids, corpus_ids)
+    return report
+
+
+def words(text: str) -> list[str]:
+    return WORD.findall(text.lower())
+
+
+def lyrics_report(text: str, corpus_words: set[str] | None) -> dict:
+    """Quality report of a generated text against the training word vocabulary."""
+    generated = words(text)
+    bigrams = list(zip(generated, generated[1:]))
+    lines = [line.strip() for line in text.split("\n") if line.strip()]
+    line_counts = Counter(lines)
+    return {
+        "words": len(generated),
+        "known_word_share": (sum(1 for word in generated if word in corpus_words) / len(generated)) if corpus_words is not None and generated else None,
+        "distinct_2": len(set(bigrams)) / len(bigrams) if bigrams else 0.0,
+        "repeated_lines": sum(count - 1 for count in line_counts.values() if count > 1),
+        "max_line_repeats": max(line_counts.values(), default=0),
+    }

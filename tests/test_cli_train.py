@@ -1,0 +1,230 @@
+"""Tests for ``python -m seqgen summary | train | study``, run as a user would.
+
+Each command starts a fresh Python that imports TensorFlow (seconds), so the
+independent commands of this file run side by side in module fixtures and the
+tests then check one outcome each.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+import pytest
+
+REPO_ROOT = Path(__file__).resolve().parents[1]
+TRAIN = ("train", "chopin", "--preset", "debug", "--min-count", "2", "--max-windows", "200", "--epochs", "1")
+
+
+@pytest.fixture(scope="module", autouse=True)
+def isolated_env(tmp_path_factory):
+    """Token cache and data folder under pytest's temp dir; the subprocesses inherit them."""
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("SEQGEN_CACHE", str(tmp_path_factory.mktemp("cli-cache")))
+        patch.setenv("SEQGEN_DATA", str(tmp_path_factory.mktemp("cli-data")))
+        patch.setenv("TF_CPP_MIN_LOG_LEVEL", "2")
+        yield
+
+
+def seqgen(*args, cwd: Path, timeout: float = 300) -> subprocess.CompletedProcess:
+    """``python -m seqgen ARGS`` in a subprocess."""
+    environment = dict(os.environ)
+    environment["PYTHONPATH"] = os.pathsep.join(filter(None, [str(REPO_ROOT), environment.get("PYTHONPATH", "")]))
+    environment["PYTHONWARNINGS"] = "ignore"
+    return subprocess.run([sys.executable, "-m", "seqgen", *map(str, args)], cwd=str(cwd), env=environment,
+                          capture_output=True, text=True, timeout=timeout)
+
+
+def run_all(commands: dict, cwd: Path, workers: int = 3) -> dict:
+    """Run several independent commands side by side; results by name.
+
+    A command is an argument tuple, or a callable ``job(cwd)`` for a chain of commands.
+    """
+    with ThreadPoolExecutor(workers) as pool:
+        futures = {name: pool.submit(args, cwd) if callable(args) else pool.submit(seqgen, *args, cwd=cwd)
+                   for name, args in commands.items()}
+        return {name: future.result() for name, future in futures.items()}
+
+
+def output(result: subprocess.CompletedProcess) -> str:
+    return f"rc={result.returncode}\nstdout:\n{result.stdout[-3000:]}\nstderr:\n{result.stderr[-3000:]}"
+
+
+# --- subprocess runs -------------------------------------------------------------------------
+#
+# Commands that load TensorFlow take seconds each just to import it, so every independent
+# command of this file runs once, side by side, in the ``runs`` fixture.
+
+def train_then_resume(cwd: Path) -> dict:
+    """Train a bundle, keep a copy of it, then resume the original for one more epoch."""
+    trained = seqgen(*TRAIN, "--out", "bundle", cwd=cwd)
+    if trained.returncode != 0:
+        return {"train": trained, "resume": None}
+    shutil.copytree(cwd / "bundle", cwd / "trained-copy")
+    resumed = seqgen("train", "chopin", "--resume", "bundle", "--epochs", "1", "--json", cwd=cwd)
+    return {"train": trained, "resume": resumed}
+
+
+COMMANDS = {
+    "train_then_resume": train_then_resume,  # the longest chain first
+    "summary": ("summary", "--preset", "seed", "--kind", "music", "--vocab-size", "228"),
+    "epochs_zero": (*TRAIN[:-2], "--epochs", "0", "--out", "never"),
+    "epochs_negative": (*TRAIN[:-2], "--epochs", "-2", "--out", "never"),
+    "missing_out": TRAIN,
+    "bad_preset": ("train", "chopin", "--preset", "colossal", "--min-count", "2", "--out", "never"),
+    "bad_optimizer": (*TRAIN, "--optimizer", "rmsprop", "--out", "never"),
+    "bad_corpus": ("train", "no-such-corpus", "--preset", "debug", "--out", "never"),
+    "resume_nothing": (*TRAIN[:4], "--resume", "nowhere"),
+    "study_bad_loss": ("study", "chopin", "--preset", "debug-last", "--min-count", "2", "--epochs", "1",
+                       "--losses", "categorical_crossentropy", "hinge", "--optimizers", "adam", "--out", "never"),
+}
+
+
+@pytest.fixture(scope="module")
+def runs(tmp_path_factory):
+    cwd = tmp_path_factory.mktemp("cli")
+    results = run_all(COMMANDS, cwd)
+    results.update(results.pop("train_then_resume"))
+    results["cwd"] = cwd
+    return results
+
+
+def test_summary_prints_the_reference_parameter_count(runs):
+    result = runs["summary"]
+    assert result.returncode == 0, output(result)
+    assert "1,964,516" in result.stdout
+    assert "music preset 'seed'" in result.stdout and "lstm_1" in result.stdout
+
+
+@pytest.mark.parametrize(("case", "value"), [("epochs_zero", "0"), ("epochs_negative", "-2")])
+def test_train_refuses_non_positive_epochs(runs, case, value):
+    result = runs[case]
+    assert result.returncode == 2, output(result)
+    assert f"--epochs must be a positive integer, got {value}" in result.stderr
+
+
+def test_train_needs_an_output_folder(runs):
+    result = runs["missing_out"]
+    assert result.returncode == 2, output(result)
+    assert "train needs --out DIR (or --resume DIR)" in result.stderr
+
+
+@pytest.mark.parametrize(
+    ("case", "message"),
+    [
+        ("bad_preset", "error: Unknown music preset 'colossal'; valid presets: 'seed', 'seed-dropout', 'embed', 'debug', 'debug-last'"),
+        ("bad_optimizer", "error: Unknown optimizer 'rmsprop'; valid optimizers: adam, sgd, adadelta, adamax"),
+        ("bad_corpus", "no-such-corpus"),
+        ("resume_nothing", "error: --resume nowhere: no bundle there (config.json missing)"),
+        ("study_bad_loss", "error: Unknown loss 'hinge'; valid losses: categorical_crossentropy, mse, mae"),
+    ],
+)
+def test_bad_arguments_exit_1_with_a_message(runs, case, message):
+    result = runs[case]
+    assert result.returncode == 1, output(result)
+    assert message in result.stderr
+    assert result.stderr.count("error: ") == 1 and "Traceback" not in result.stderr
+    assert not (runs["cwd"] / "never").exists()  # nothing was written
+
+
+def test_train_prints_final_metrics_and_writes_a_bundle(runs):
+    from seqgen.bundle import load_bundle
+
+    result = runs["train"]
+    assert result.returncode == 0, output(result)
+    lines = dict(line.split(": ", 1) for line in result.stdout.strip().splitlines())
+    assert lines["bundle"] == "bundle" and lines["epochs"] == "1" and lines["stopped"] == "False"
+    assert lines["best_epoch"] == "1"
+    for key in ("val_loss", "val_accuracy", "val_perplexity", "unigram_val_loss"):
+        float(lines[key])
+    assert int(lines["parameters"]) > 0
+    # progress on stderr: the run's sizes and the epoch line
+    assert "training windows" in result.stderr and "unigram baseline" in result.stderr
+    assert "epoch 1/1: loss" in result.stderr and "(best, saved)" in result.stderr
+
+    bundle = load_bundle(runs["cwd"] / "trained-copy")
+    assert bundle.config["preset"] == "debug" and bundle.config["corpus"]["name"] == "chopin"
+    assert bundle.config["corpus"]["min_count"] == 2
+    training = bundle.config["training"]
+    assert training["train_windows"] + training["validation_windows"] + training["seed_windows"] == 200
+    assert bundle.config["parameters"] == int(lines["parameters"])
+    assert len(bundle.history) == 1
+
+
+@pytest.fixture(scope="module")
+def trained_copy(runs):
+    """A copy of the CLI-trained bundle as it was before the resume."""
+    if runs["train"].returncode != 0:
+        pytest.skip("the training run failed")
+    return runs["cwd"] / "trained-copy"
+
+
+def test_resume_continues_the_bundle(runs, trained_copy):
+    from seqgen.bundle import load_bundle
+
+    result = runs["resume"]
+    assert result.returncode == 0, output(result)
+    summary = json.loads(result.stdout.strip().splitlines()[-1])
+    assert summary["epochs"] == 2 and summary["bundle"] == "bundle"
+    bundle = load_bundle(runs["cwd"] / "bundle")
+    assert [record["epoch"] for record in bundle.history] == [1, 2]
+    assert bundle.history[0] == load_bundle(trained_copy).history[0]
+    # the saved settings are kept: --min-count and --max-windows were not repeated
+    assert bundle.config["corpus"]["min_count"] == 2
+    assert bundle.config["training"]["max_windows"] == 200
+
+
+# --- the same entry point in-process, for the remaining messages ------------------------------
+
+
+@pytest.fixture
+def main(monkeypatch, tmp_path):
+    """``seqgen.cli.main(argv)`` in this process, from a temp folder; SIGINT handling restored after."""
+    import signal
+
+    from seqgen.cli import main as cli_main
+
+    monkeypatch.chdir(tmp_path)
+    previous = signal.getsignal(signal.SIGINT)
+    yield cli_main
+    signal.signal(signal.SIGINT, previous)
+
+
+@pytest.mark.parametrize(
+    ("argv", "message"),
+    [
+        ((*TRAIN, "--loss", "hinge", "--out", "never"), "error: Unknown loss 'hinge'; valid losses: categorical_crossentropy, mse, mae"),
+        ((*TRAIN[:4], "--min-count", "100000", "--out", "never"), "error: min-count 100000 removed every token"),
+        ((*TRAIN, "--window", "5000", "--out", "never"), "error: The window (5000 tokens) is longer than the corpus"),
+        (("study", "chopin", "--preset", "debug-last", "--min-count", "2", "--losses", "mse", "--optimizers", "nadam", "--out", "never"),
+         "error: Unknown optimizer 'nadam'; valid optimizers: adam, sgd, adadelta, adamax"),
+        (("summary", "--preset", "colossal", "--vocab-size", "228"), "error: Unknown music preset 'colossal'; valid presets:"),
+        (("train", "chopin", "--kind", "lyrics", "--preset", "debug", "--out", "never"), "error: Corpus 'chopin' is music, not lyrics (--kind)."),
+    ],
+)
+def test_more_bad_arguments_exit_1_with_a_message(main, capsys, tmp_path, argv, message):
+    assert main(list(argv)) == 1
+    assert message in capsys.readouterr().err
+    assert not (tmp_path / "never").exists()
+
+
+def test_train_over_an_existing_bundle_is_refused_and_leaves_it_untouched(main, capsys, trained_copy, tmp_path):
+    folder = Path(shutil.copytree(trained_copy, tmp_path / "copy"))
+    before = {path.name: (path.read_bytes(), path.stat().st_mtime_ns) for path in folder.iterdir()}
+    assert main([*TRAIN, "--out", "copy"]) == 1
+    err = capsys.readouterr().err
+    assert "already holds a model (preset 'debug' on corpus 'chopin')" in err and "--overwrite" in err
+    assert {path.name: (path.read_bytes(), path.stat().st_mtime_ns) for path in folder.iterdir()} == before
+
+
+def test_resume_on_another_corpus_is_refused(main, capsys, trained_copy, tmp_path):
+    shutil.copytree(trained_copy, tmp_path / "copy")
+    assert main(["train", "joplin", "--resume", "copy", "--epochs", "1"]) == 1
+    err = capsys.readouterr().err
+    assert "error: Cannot resume: the corpus gives a different vocabulary" in err
+    assert "Use the same corpus, tokenizer and min-count." in err
