@@ -3,7 +3,8 @@
 A bundle holds ``model.keras`` (weights, no optimizer state), ``vocab.json``,
 ``config.json`` (kind, preset, tokenizer, window, hyper-parameters, corpus),
 ``history.json`` (one record per epoch), ``seeds.json`` (windows of the seed
-split, to start generation) and a ``README.md`` model card.
+split, to start generation), ``stats.json`` and, for music, ``corpus.npy``
+(what quality reports compare with) and a ``README.md`` model card.
 
 Every file is written to a temporary sibling and renamed into place, so a
 crash or ``kill -9`` leaves the previous complete file.  Loading checks
@@ -126,6 +127,8 @@ class Bundle:
     history: list[dict]
     model: object  # keras.Model, rebuilt from the registry
     seeds: list[list[str]]
+    stats: dict  # corpus statistics for quality reports (may be empty)
+    corpus_ids: object  # numpy int array of the encoded training stream (music), or None
 
 
 def load_bundle(folder: Path) -> Bundle:
@@ -146,6 +149,15 @@ def load_bundle(folder: Path) -> Bundle:
         raise SeqgenError(f"Bundle {folder}: history.json must hold a list of epochs.")
     seeds_path = folder / "seeds.json"
     seeds = read_json(seeds_path) if seeds_path.exists() else []
+    stats = read_json(folder / "stats.json") if (folder / "stats.json").exists() else {}
+    corpus_ids = None
+    if (folder / "corpus.npy").exists():
+        import numpy as np
+
+        try:
+            corpus_ids = np.load(folder / "corpus.npy", allow_pickle=False)
+        except (OSError, ValueError) as error:
+            raise SeqgenError(f"Bundle {folder}: corpus.npy is corrupt ({error}).") from None
     archive = folder / "model.keras"
     check_archive(archive)
     model = build_model(config["kind"], config["preset"], config["vocab_size"], config["window"])
@@ -153,7 +165,7 @@ def load_bundle(folder: Path) -> Bundle:
         model.load_weights(str(archive))
     except Exception as error:  # Keras raises ValueError/KeyError on shape or layer mismatches
         raise SeqgenError(f"Bundle {folder}: the weights in model.keras do not fit preset {config['preset']!r} ({error}).") from None
-    return Bundle(folder, config, vocab, history, model, seeds)
+    return Bundle(folder, config, vocab, history, model, seeds, stats, corpus_ids)
 
 
 def save_weights(model, folder: Path) -> None:

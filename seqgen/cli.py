@@ -248,6 +248,64 @@ def command_study(args) -> int:
     return 0
 
 
+def resolve_bundle(name: str) -> Path:
+    """A bundle folder from a path, or a name under ``checkpoints/`` (``$SEQGEN_CHECKPOINTS``)."""
+    import os
+
+    path = Path(name)
+    if path.is_dir():
+        return path
+    shipped = Path(os.environ.get("SEQGEN_CHECKPOINTS", "checkpoints")) / name
+    if shipped.is_dir():
+        return shipped
+    raise SeqgenError(f"Bundle {name!r} not found: not a folder, and not a name under {shipped.parent}/.")
+
+
+def command_generate(args) -> int:
+    import shutil
+    import tempfile
+
+    from seqgen.bundle import load_bundle
+    from seqgen.generate import DEFAULT_SEED_LINE, complete_lyrics, generate_melody, to_json
+
+    bundle = load_bundle(resolve_bundle(args.bundle))
+    options = dict(mode=args.mode, temperature=args.temperature, top_k=args.top_k, top_p=args.top_p,
+                   repetition_penalty=args.repetition_penalty, variations=args.variations, rng_seed=args.rng_seed)
+    if bundle.config["kind"] == "lyrics":
+        if args.primer:
+            raise SeqgenError("--primer is for melody bundles; give lyrics a --seed-text.")
+        output = complete_lyrics(bundle, args.seed_text if args.seed_text is not None else DEFAULT_SEED_LINE,
+                                 length=args.length or 400, lines=args.lines, stop_at_verse_end=args.verse, **options)
+        if args.json:
+            print(json.dumps(to_json(output), ensure_ascii=False))
+        else:
+            for text in output.texts:
+                print(output.seed + text)
+                print()
+            if output.dropped:
+                print(f"dropped from the seed: {', '.join(repr(c) for c in output.dropped)}", file=sys.stderr)
+        return 0
+    if args.seed_text:
+        raise SeqgenError("--seed-text is for lyrics bundles; give a melody --primer FILE or leave it out for a random seed window.")
+    out_dir = Path(args.out_dir) if args.out_dir else Path(tempfile.mkdtemp(prefix="seqgen-generate-"))
+    output = generate_melody(bundle, out_dir, length=args.length or 100, primer=args.primer, tempo_bpm=args.tempo,
+                             instrument_program=args.instrument, render_audio=bool(args.audio) or not args.json or bool(args.out_dir),
+                             engrave=bool(args.out_dir), **options)
+    first = output.melodies[0]
+    if args.midi:
+        shutil.copyfile(first.midi, args.midi)
+    if args.audio:
+        shutil.copyfile(first.wav, args.audio)
+    if args.json:
+        print(json.dumps(to_json(output), ensure_ascii=False))
+    else:
+        for number, melody in enumerate(output.melodies, start=1):
+            print(f"melody {number}: {' '.join(melody.tokens)}")
+            print(f"  quality: {json.dumps(melody.quality)}")
+        print(f"files in {out_dir}; audio renderer: {first.renderer}" + (f" ({first.renderer_note})" if first.renderer_note else ""))
+    return 0
+
+
 def add_training_arguments(parser, study: bool = False) -> None:
     # No seqgen.models import here: it loads TensorFlow, and every command builds this parser.
     parser.add_argument("corpus", help="a corpus name (see `corpora`) or a path")
@@ -317,6 +375,29 @@ def build_parser() -> argparse.ArgumentParser:
     add_training_arguments(study, study=True)
     study.add_argument("--out", required=True, help="folder for the runs, results.csv/json and curves.html")
     study.set_defaults(run=command_study)
+
+    generate = commands.add_parser("generate", help="generate a melody or complete lyrics from a bundle")
+    generate.add_argument("bundle", help="a bundle folder, or the name of one under checkpoints/")
+    generate.add_argument("--length", type=positive_int, help="new tokens (default: 100 notes, 400 characters)")
+    generate.add_argument("--mode", choices=("window", "stateful"), help="window: the reference; stateful: one cell step per token")
+    generate.add_argument("--temperature", type=float, default=1.0, help="0 = greedy argmax (the reference); higher = more varied")
+    generate.add_argument("--top-k", type=positive_int, help="sample among the k most likely tokens")
+    generate.add_argument("--top-p", type=float, help="sample within this probability mass (0 < p <= 1)")
+    generate.add_argument("--repetition-penalty", type=float, default=1.0, help=">= 1; discourages recent tokens")
+    source = generate.add_mutually_exclusive_group()
+    source.add_argument("--seed-text", help="lyrics: the line to complete")
+    source.add_argument("--primer", help="melody: a MIDI or score file to continue (default: a random seed window)")
+    generate.add_argument("--lines", type=positive_int, help="lyrics: stop after this many lines")
+    generate.add_argument("--verse", action="store_true", help="lyrics: stop at the end of the verse")
+    generate.add_argument("--variations", type=positive_int, default=1, help="continuations generated in one batch")
+    generate.add_argument("--rng-seed", type=int, help="makes the output reproducible")
+    generate.add_argument("--tempo", type=float, default=120.0, help="melody tempo in bpm (default: 120)")
+    generate.add_argument("--instrument", type=int, default=0, help="General MIDI program (default: 0, piano)")
+    generate.add_argument("--midi", help="write the (first) melody's MIDI here")
+    generate.add_argument("--audio", help="write the (first) melody's WAV here")
+    generate.add_argument("--out-dir", help="keep every output (MIDI, WAV, OGG, MusicXML, params JSON) here")
+    generate.add_argument("--json", action="store_true", help="print one JSON object")
+    generate.set_defaults(run=command_generate)
     return parser
 
 

@@ -6,7 +6,10 @@ Two tokenizers:
   instrument part (``instrument.partitionByInstrument``), every note and chord
   in the part's ``recurse()`` order, part after part.  A note is its pitch
   name with octave (``B-4``), a chord its normal order joined by dots
-  (``5.8.10``).  Rhythm and rests are dropped; when rebuilding a stream every
+  (``5.8.10``).  Notes are spelled as MIDI spells them (``B-4``, ``C#4``), which
+  is what the reference saw in its MIDI files; scores in other formats are
+  respelled the same way (``E#5`` becomes ``F5``), so generated melodies
+  survive a MIDI round trip.  Rhythm and rests are dropped; when rebuilding a stream every
   event sits one quarter note after the previous one (the reference's
   ``offset += 1``).
 * ``timed`` keeps rhythm.  Each part's notes and chords are put on a grid of
@@ -30,7 +33,7 @@ from seqgen.errors import SeqgenError
 
 TOKENIZERS = ("seed", "timed")
 # Bump a version when a tokenizer's output changes: it is part of the cache key.
-TOKENIZER_VERSIONS = {"seed": 1, "timed": 1}
+TOKENIZER_VERSIONS = {"seed": 2, "timed": 1}
 
 STEPS_PER_QUARTER = 4  # the timed grid: sixteenth notes
 MAX_STEPS = 16  # cap on one event's duration: a whole note
@@ -90,7 +93,7 @@ def seed_tokens(score) -> list[str]:
         for part in _parts(item):
             for element in part.recurse():
                 if isinstance(element, note.Note):
-                    tokens.append(str(element.pitch))
+                    tokens.append(midi_name(round(element.pitch.ps)))
                 elif isinstance(element, chord.Chord) and len(element.pitches) > 0:
                     tokens.append(".".join(str(pitch_class) for pitch_class in element.normalOrder))
     return tokens

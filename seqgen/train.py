@@ -163,6 +163,26 @@ def prepare_data(corpus: Corpus, config: TrainConfig, vocab: Vocab | None = None
     return PreparedData(vocab, ids, starts, splits, description)
 
 
+def write_corpus_stats(out_dir: Path, kind: str, data: PreparedData) -> None:
+    """What the quality report compares generations with, so it never needs the corpus.
+
+    Music: the pitch-class histogram and the encoded stream (``corpus.npy``,
+    for the longest copied n-gram).  Lyrics: the training words.
+    """
+    import io
+
+    from seqgen.quality import pitch_class_histogram, words
+
+    tokens = data.vocab.decode(data.ids)
+    if kind == "music":
+        buffer = io.BytesIO()
+        np.save(buffer, data.ids.astype(np.int32), allow_pickle=False)
+        write_atomic(out_dir / "corpus.npy", buffer.getvalue())
+        write_json(out_dir / "stats.json", {"pitch_class_histogram": pitch_class_histogram(tokens)})
+    else:
+        write_json(out_dir / "stats.json", {"words": sorted(set(words("".join(tokens))))})
+
+
 def make_dataset(ids, starts, window, input_mode, target_mode, vocab_size, batch_size, shuffle=False, seed=0):
     """A ``tf.data`` pipeline of (inputs, integer targets) built batch by batch.
 
@@ -365,6 +385,7 @@ def train(
             (out_dir / stale).unlink(missing_ok=True)
         seeds = [data.vocab.decode(data.ids[start:start + config.window]) for start in seed_starts[:SEED_WINDOWS_KEPT]]
         write_json(out_dir / "seeds.json", seeds)
+        write_corpus_stats(out_dir, corpus.kind, data)
         write_json(out_dir / "vocab.json", data.vocab.to_json())
 
     class Events(keras.callbacks.Callback):
