@@ -288,13 +288,17 @@ def command_generate(args) -> int:
     if args.seed_text:
         raise SeqgenError("--seed-text is for lyrics bundles; give a melody --primer FILE or leave it out for a random seed window.")
     out_dir = Path(args.out_dir) if args.out_dir else Path(tempfile.mkdtemp(prefix="seqgen-generate-"))
-    output = generate_melody(bundle, out_dir, length=args.length or 100, primer=args.primer, tempo_bpm=args.tempo,
+    # --primer always names a file: never read its name as tokens (a .txt would be "unknown token 'notes.txt'").
+    primer = Path(args.primer) if args.primer else None
+    output = generate_melody(bundle, out_dir, length=args.length or 100, primer=primer, tempo_bpm=args.tempo,
                              instrument_program=args.instrument, render_audio=bool(args.audio) or not args.json or bool(args.out_dir),
                              engrave=bool(args.out_dir), **options)
     first = output.melodies[0]
     if args.midi:
         shutil.copyfile(first.midi, args.midi)
     if args.audio:
+        if first.wav is None:
+            raise SeqgenError(f"No audio to write to {args.audio}: {first.renderer_note}.")
         shutil.copyfile(first.wav, args.audio)
     if args.json:
         print(json.dumps(to_json(output), ensure_ascii=False))

@@ -112,7 +112,7 @@ def generate_melody(
         engrave: also write MusicXML and SVG sheet music.
         renderer: ``auto``, ``fluidsynth`` or ``builtin``.
     """
-    from seqgen.music import write_midi
+    from seqgen.music import REST, write_midi
     from seqgen.quality import melody_report
     from seqgen.sample import Sampler
 
@@ -143,7 +143,10 @@ def generate_melody(
         stem = out_dir / f"melody-{number}"
         melody = Melody(tokens=tokens, midi=write_midi(tokens, stem.with_suffix(".mid"), tokenizer, tempo_bpm, instrument_program))
         melody.quality = melody_report(tokens, ids, histogram, bundle.corpus_ids)
-        if render_audio:
+        if render_audio and tokenizer == "timed" and all(token.rpartition("_")[0] == REST for token in tokens):
+            # A short timed melody can be all rests: its MIDI has no notes, which no renderer accepts.
+            melody.renderer_note = "the melody is all rests: there is no audio to render"
+        elif render_audio:
             from seqgen.audio import compress, render
 
             rendered = render(melody.midi, stem.with_suffix(".wav"), renderer=renderer)
