@@ -12,6 +12,7 @@ seed tokens one quarter note apart, timed tokens with their durations and rests.
 from __future__ import annotations
 
 import tempfile
+from importlib import resources
 from pathlib import Path
 
 from seqgen.errors import SeqgenError
@@ -111,6 +112,8 @@ def engrave_svg(musicxml_path: Path, page_width: int = DEFAULT_PAGE_WIDTH, scale
         raise SeqgenError(f"{path.name}: the file is empty (0 bytes), not MusicXML.")
     verovio.enableLog(verovio.LOG_OFF)  # verovio otherwise prints warnings to stderr
     toolkit = verovio.toolkit()
+    # verovio keeps its font path per thread; set it so engraving works in any worker thread.
+    toolkit.setResourcePath(str(resources.files("verovio") / "data"))
     settings = {
         "pageWidth": int(page_width),
         "scale": int(scale),

@@ -31,7 +31,7 @@ from seqgen.train import TrainConfig, train  # noqa: E402
 REPO_ROOT = Path(__file__).resolve().parents[1]
 MELODY = "C4 E4 G4 C5 G4 E4 D4 F4 A4 D5 A4 F4".split()
 WINDOW = 16
-BUNDLE_FILES = {"model.keras", "vocab.json", "config.json", "history.json", "README.md", "seeds.json"}
+BUNDLE_FILES = {"model.keras", "vocab.json", "config.json", "history.json", "README.md", "seeds.json", "stats.json", "corpus.npy"}
 
 
 @pytest.fixture(scope="module", autouse=True)

@@ -1,0 +1,120 @@
+"""seqgen studio: explore corpora, train, run the loss × optimizer study, generate melodies and lyrics.
+
+    python app.py [--host 127.0.0.1] [--port 7860] [--share] [--max-file-size 50mb]
+
+``GRADIO_SERVER_NAME`` and ``GRADIO_SERVER_PORT`` set the defaults of
+``--host`` and ``--port``.  The layout and the wiring live here and in
+``studio/`` (one module per tab); everything they do is a call into
+``seqgen``.  Start-up imports neither TensorFlow nor music21 and parses no
+corpus: those load on first use (and TensorFlow in the background once the
+server is up).
+
+Bundles come only from ``checkpoints/`` (``$SEQGEN_CHECKPOINTS``) and from
+the studio's own training output (``$SEQGEN_STUDIO_DIR``, default
+``runs/studio``); a model file cannot be uploaded.  The server serves only
+the files its handlers return (Gradio copies them into its cache, cleaned by
+``delete_cache``): ``allowed_paths`` stays empty.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+
+import gradio as gr
+
+from studio import common, explore, lyrics, melody, models, study, train
+
+TITLE = "seqgen studio"
+CSS = """
+.seqgen-sheet svg { max-width: 100%; height: auto; }
+"""
+DEFAULT_MAX_FILE_SIZE = "50mb"
+
+
+def fill_registry():
+    """On page load: preset, loss and optimizer choices (the registry imports TensorFlow) and the model lists."""
+    losses, optimizers = common.registry()
+    options = [common.PRESET_DEFAULT, *losses], [common.PRESET_DEFAULT, *optimizers]
+    melody_bundles, melody_notice = melody.refresh()
+    lyrics_bundles, lyrics_notice = lyrics.refresh()
+    return (
+        gr.update(choices=common.preset_choices("music")),
+        gr.update(choices=options[0]),
+        gr.update(choices=options[1]),
+        gr.update(choices=common.preset_choices("lyrics")),
+        gr.update(choices=list(losses)),
+        gr.update(choices=list(optimizers)),
+        melody_bundles, melody_notice, lyrics_bundles, lyrics_notice, models.refresh(),
+    )
+
+
+def build_demo() -> gr.Blocks:
+    """The studio's Blocks: six tabs, each opening with a few sentences for students."""
+    with gr.Blocks(title=TITLE, delete_cache=common.DELETE_CACHE, analytics_enabled=False) as demo:
+        gr.Markdown(f"# {TITLE}\nRecurrent sequence models for music and lyrics: explore a corpus, train a model, "
+                    "generate. Everything runs on this server.")
+        with gr.Tabs():
+            with gr.Tab("Explore", id="explore"):
+                explore.build()
+            with gr.Tab("Train", id="train"):
+                trained = train.build()
+            with gr.Tab("Study", id="study"):
+                studied = study.build()
+            with gr.Tab("Melody", id="melody") as melody_tab:
+                melodic = melody.build()
+            with gr.Tab("Lyrics", id="lyrics") as lyrics_tab:
+                lyrical = lyrics.build()
+            with gr.Tab("Models", id="models") as models_tab:
+                listed = models.build()
+
+        # New bundles appear without a restart: lists refresh when a tab opens and after training.
+        melody_outputs = [melodic["bundle"], melodic["notice"]]
+        lyrics_outputs = [lyrical["bundle"], lyrical["notice"]]
+        melody_tab.select(melody.refresh, melodic["bundle"], melody_outputs, api_visibility="private", queue=False)
+        lyrics_tab.select(lyrics.refresh, lyrical["bundle"], lyrics_outputs, api_visibility="private", queue=False)
+        models_tab.select(models.refresh, listed["bundle"], listed["bundle"], api_visibility="private", queue=False).then(
+            listed["show"], listed["bundle"], listed["outputs"], api_visibility="private")
+        trained["event"].then(melody.refresh, melodic["bundle"], melody_outputs, api_visibility="private").then(
+            lyrics.refresh, lyrical["bundle"], lyrics_outputs, api_visibility="private").then(
+            models.refresh, listed["bundle"], listed["bundle"], api_visibility="private")
+        demo.load(
+            common.user_errors(fill_registry), None,
+            [trained["preset"], trained["loss"], trained["optimizer"], studied["preset"], studied["losses"],
+             studied["optimizers"], *melody_outputs, *lyrics_outputs, listed["bundle"]],
+            api_visibility="private",
+        )
+    # Generation, exploring and training each have their own concurrency group (see the tabs);
+    # everything else runs up to four at a time.
+    demo.queue(default_concurrency_limit=4)
+    return demo
+
+
+demo = build_demo()
+
+
+def parse_args(argv=None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description="Launch the seqgen studio (a Gradio web app).")
+    parser.add_argument("--host", default=os.environ.get("GRADIO_SERVER_NAME") or "127.0.0.1",
+                        help="address to listen on (default: $GRADIO_SERVER_NAME or 127.0.0.1; 0.0.0.0 for every interface)")
+    parser.add_argument("--port", type=int, default=int(os.environ.get("GRADIO_SERVER_PORT") or 7860),
+                        help="port (default: $GRADIO_SERVER_PORT or 7860)")
+    parser.add_argument("--share", action="store_true", help="also open a temporary public gradio.live link")
+    parser.add_argument("--max-file-size", default=os.environ.get("SEQGEN_MAX_FILE_SIZE") or DEFAULT_MAX_FILE_SIZE,
+                        help=f"largest upload, e.g. 50mb or 1gb (default: $SEQGEN_MAX_FILE_SIZE or {DEFAULT_MAX_FILE_SIZE})")
+    return parser.parse_args(argv)
+
+
+def main(argv=None) -> None:
+    args = parse_args(argv)
+    max_file_size = int(args.max_file_size) if str(args.max_file_size).isdigit() else args.max_file_size
+    common.warm_up()
+    demo.launch(
+        server_name=args.host, server_port=args.port, share=args.share, max_file_size=max_file_size,
+        allowed_paths=[],  # serve nothing but the files handlers return (copied into Gradio's cache)
+        show_error=True, css=CSS,
+    )
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,91 @@
+"""Lyrics tab: complete a seed line with a lyrics bundle; the seed stands out from what the model wrote."""
+
+from __future__ import annotations
+
+import html
+
+import gradio as gr
+
+from seqgen.generate import DEFAULT_SEED_LINE
+from studio.common import bundle_dropdown, find_bundle, list_bundles, load_entry, no_bundle_message, random_seed, real, user_errors, whole
+
+INTRO = """\
+Type a line and a character-level model continues it, one character at a time; your seed is shown in **bold orange**.
+Characters the model never saw in training are dropped from the seed (listed below). Compare temperature 0.5 with
+1.2, and notice how long completions start repeating themselves, as in the reference report.
+"""
+
+SEED_STYLE = "font-weight:700;color:#c2410c"
+
+
+def completion_html(seed: str, text: str) -> str:
+    """The seed (bold, coloured) then the completion, both escaped; line breaks kept."""
+    return (f'<div class="seqgen-lyrics" style="white-space:pre-wrap;font-family:Georgia,serif;font-size:1.05em;line-height:1.5">'
+            f'<span class="seqgen-seed" style="{SEED_STYLE}">{html.escape(seed)}</span>'
+            f'<span class="seqgen-completion">{html.escape(text)}</span></div>')
+
+
+def dropped_markdown(dropped: dict[str, int]) -> str:
+    if not dropped:
+        return "Every character of the seed is in the model's vocabulary."
+    listed = ", ".join(f"`{char!r}` ×{count}" for char, count in dropped.items())
+    return f"Dropped from the seed (not in the model's vocabulary): {listed}"
+
+
+@user_errors
+def run_lyrics(bundle, seed_line, length, lines, stop_at_verse_end, temperature, rng_seed, top_k=0, top_p=1.0,
+               repetition_penalty=1.0):
+    """Complete the seed line; return the highlighted completion, the plain text, quality and dropped characters."""
+    from seqgen.generate import complete_lyrics
+
+    entry = find_bundle(bundle, "lyrics")
+    loaded = load_entry(entry)
+    output = complete_lyrics(
+        loaded, seed_line if seed_line is not None else DEFAULT_SEED_LINE, length=whole(length, "Length", minimum=1),
+        lines=whole(lines, "Lines", minimum=1, optional=True), stop_at_verse_end=bool(stop_at_verse_end),
+        temperature=real(temperature, "Temperature"), top_k=whole(top_k, "top-k", optional=True),
+        top_p=None if top_p in (None, "", 1, 1.0) else real(top_p, "top-p"),
+        repetition_penalty=real(repetition_penalty, "Repetition penalty"),
+        rng_seed=random_seed(rng_seed),
+    )
+    text = output.texts[0]
+    return completion_html(output.seed, text), output.seed + text, output.quality[0], dropped_markdown(output.dropped)
+
+
+def refresh(current=None):
+    has_any = bool(list_bundles("lyrics"))
+    return bundle_dropdown("lyrics", current), gr.update(value=no_bundle_message("lyrics"), visible=not has_any)
+
+
+def build() -> dict:
+    gr.Markdown(INTRO)
+    notice = gr.Markdown(visible=False)
+    with gr.Row():
+        with gr.Column(scale=1):
+            bundle = gr.Dropdown([], label="Lyrics model", allow_custom_value=True)
+            seed_line = gr.Textbox(DEFAULT_SEED_LINE, label="Seed line", lines=2)
+            with gr.Row():
+                length = gr.Number(400, precision=0, label="Length (characters)", info="the most, with a stop rule")
+                lines = gr.Number(0, precision=0, label="Lines", info="stop after this many; 0: no limit")
+            stop_at_verse_end = gr.Checkbox(False, label="Stop at the end of the verse (a blank line)")
+            with gr.Row():
+                temperature = gr.Slider(0, 2, value=0.8, step=0.05, label="Temperature", info="0 = argmax")
+                rng_seed = gr.Number(-1, precision=0, label="RNG seed", info="-1: different every time")
+            with gr.Accordion("More sampling options", open=False):
+                with gr.Row():
+                    top_k = gr.Number(0, precision=0, label="top-k", info="0: off")
+                    top_p = gr.Slider(0.05, 1, value=1.0, step=0.05, label="top-p", info="1: off")
+                repetition_penalty = gr.Slider(1, 3, value=1.0, step=0.05, label="Repetition penalty", info="1: off")
+            button = gr.Button("Complete", variant="primary")
+        with gr.Column(scale=2):
+            completion = gr.HTML(label="Completion")
+            plain = gr.Textbox(label="Plain text", lines=6, buttons=["copy"])
+            dropped = gr.Markdown()
+            quality = gr.JSON(label="Quality report")
+    button.click(
+        run_lyrics,
+        [bundle, seed_line, length, lines, stop_at_verse_end, temperature, rng_seed, top_k, top_p, repetition_penalty],
+        [completion, plain, quality, dropped],
+        api_name="complete_lyrics", concurrency_id="generate", concurrency_limit=4,
+    )
+    return {"bundle": bundle, "notice": notice, "refresh": refresh}

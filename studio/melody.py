@@ -1,0 +1,172 @@
+"""Melody tab: generate from a music bundle; listen, see the piano roll and the score, download the files."""
+
+from __future__ import annotations
+
+import html
+
+import gradio as gr
+
+from seqgen.errors import SeqgenError
+from seqgen.sources import MUSIC_SUFFIXES
+from studio.common import (
+    bundle_dropdown, find_bundle, list_bundles, load_entry, no_bundle_message, random_seed, real, request_dir, user_errors,
+    whole,
+)
+
+INTRO = """\
+Generate a melody from a music model, starting from a primer: a random window of the model's held-out seed set,
+your own MIDI file, or tokens you type. **Temperature** reshapes the model's probabilities before each draw: 0 always
+takes the most likely token (the reference's argmax, which soon repeats itself), 1 follows the model, higher values
+get wilder. Fix the RNG seed to get the same melody again; variations are continuations of one primer side by side.
+"""
+
+MAX_SLOTS = 4  # variations shown (each with its player, piano roll and score)
+PRIMERS = ("random seed window", "uploaded MIDI", "tokens")
+MODES = {"auto": None, "window (the reference)": "window", "stateful (fast)": "stateful"}
+INSTRUMENTS = [  # General MIDI programs
+    ("Acoustic grand piano", 0), ("Bright piano", 1), ("Harpsichord", 6), ("Celesta", 8), ("Music box", 10),
+    ("Vibraphone", 11), ("Marimba", 12), ("Church organ", 19), ("Nylon guitar", 24), ("Violin", 40), ("Cello", 42),
+    ("String ensemble", 48), ("Choir aahs", 52), ("Trumpet", 56), ("Clarinet", 71), ("Flute", 73),
+]
+
+
+def renderer_label(melody) -> str:
+    if melody.renderer == "fluidsynth":
+        return "FluidSynth (General MIDI SoundFont)"
+    return "the built-in synth" + (f" (FluidSynth unavailable: {melody.renderer_note})" if melody.renderer_note else "")
+
+
+def sheet_html(svg_pages: list[str]) -> str:
+    """seqgen's own verovio SVG (no user text in it), in a scrollable box."""
+    pages = "".join(f'<div style="background:white;margin-bottom:8px">{page}</div>' for page in svg_pages)
+    return f'<div class="seqgen-sheet" style="max-height:480px;overflow:auto">{pages}</div>'
+
+
+def summary_markdown(output, bundle_label: str) -> str:
+    primer = output.primer
+    shown = " ".join(primer[:24]) + (" …" if len(primer) > 24 else "")
+    lines = [f"**{len(output.melodies)} melod{'y' if len(output.melodies) == 1 else 'ies'}** from **{html.escape(bundle_label)}**, "
+             f"{output.settings['length']} tokens each, mode `{output.settings['mode']}`, "
+             f"{output.timings.get('per_token_ms', 0):.2f} ms per token.",
+             f"\nPrimer ({len(primer)} tokens): `{shown}`"]
+    if output.dropped:
+        dropped = ", ".join(f"`{token}` ×{count}" for token, count in output.dropped.items())
+        lines.append(f"\nPrimer tokens the model does not know (skipped): {dropped}")
+    return "\n".join(lines)
+
+
+@user_errors
+def run_melody(bundle, primer_source, primer_file, primer_tokens, length, temperature, top_k, top_p, repetition_penalty,
+               variations, rng_seed, tempo, instrument, mode="auto", progress=gr.Progress()):
+    """Generate melodies and return players, piano rolls, scores, tokens, quality and files."""
+    from seqgen.generate import generate_melody
+    from seqgen.score import piano_roll
+
+    entry = find_bundle(bundle, "music")
+    length = whole(length, "Length", minimum=1)
+    variations = whole(variations, "Variations", minimum=1)
+    if variations > MAX_SLOTS:
+        raise SeqgenError(f"The studio shows up to {MAX_SLOTS} variations (got {variations}).")
+    if primer_source == "uploaded MIDI":
+        if not primer_file:
+            raise SeqgenError("Upload a MIDI (or other score) file to use as the primer, or pick another primer.")
+        from pathlib import Path
+
+        primer = Path(primer_file)
+    elif primer_source == "tokens":
+        primer = (primer_tokens or "").split()  # a list: never read as a file name
+        if not primer:
+            raise SeqgenError("Type some primer tokens (e.g. `C4 E4 G4 4.7.11`), or pick another primer.")
+    elif primer_source in (None, "", PRIMERS[0]):
+        primer = None
+    else:
+        raise SeqgenError(f"Unknown primer {primer_source!r}; choose one of: {', '.join(PRIMERS)}.")
+    if mode not in MODES:
+        raise SeqgenError(f"Unknown mode {mode!r}; choose one of: {', '.join(MODES)}.")
+    progress(0, desc="loading the model")
+    loaded = load_entry(entry)
+
+    def on_token(variation, step, token):
+        if variation == 0 and step % 10 == 0:
+            progress((step, length), desc="generating", unit="tokens")
+
+    output = generate_melody(
+        loaded, request_dir("melody"), length=length, primer=primer, mode=MODES[mode],
+        temperature=real(temperature, "Temperature"), top_k=whole(top_k, "top-k", optional=True),
+        top_p=None if top_p in (None, "", 1, 1.0) else real(top_p, "top-p"),
+        repetition_penalty=real(repetition_penalty, "Repetition penalty"), variations=variations,
+        rng_seed=random_seed(rng_seed),
+        tempo_bpm=real(tempo, "Tempo"), instrument_program=whole(instrument, "Instrument", minimum=0), on_token=on_token,
+    )
+    tokenizer = loaded.config["tokenizer"]
+    audio, rolls, sheets, files = [], [], [], []
+    for number in range(MAX_SLOTS):
+        if number < len(output.melodies):
+            melody = output.melodies[number]
+            sound = melody.audio or melody.wav
+            heard = f"rendered with {renderer_label(melody)}" if sound else f"no audio: {melody.renderer_note}"
+            audio.append(gr.update(value=str(sound) if sound else None, visible=True, label=f"Melody {number + 1}, {heard}"))
+            rolls.append(gr.update(value=piano_roll(melody.tokens, tokenizer, title=f"Melody {number + 1}"), visible=True))
+            sheets.append(gr.update(value=sheet_html(melody.svg), visible=bool(melody.svg)))
+            files += [str(path) for path in (melody.midi, melody.wav, melody.params, melody.musicxml) if path]
+        else:
+            audio.append(gr.update(value=None, visible=False))
+            rolls.append(gr.update(value=None, visible=False))
+            sheets.append(gr.update(value="", visible=False))
+    tokens = "\n\n".join(f"Melody {number}: {' '.join(melody.tokens)}" for number, melody in enumerate(output.melodies, start=1))
+    quality = {f"melody {number}": melody.quality for number, melody in enumerate(output.melodies, start=1)}
+    return (*audio, files, tokens, quality, summary_markdown(output, entry.label), *rolls, *sheets)
+
+
+def refresh(current=None):
+    """The music bundles now on disk (a model trained a minute ago included), and the no-model notice."""
+    has_any = bool(list_bundles("music"))
+    return bundle_dropdown("music", current), gr.update(value=no_bundle_message("music"), visible=not has_any)
+
+
+def build() -> dict:
+    gr.Markdown(INTRO)
+    notice = gr.Markdown(visible=False)
+    with gr.Row():
+        with gr.Column(scale=1):
+            bundle = gr.Dropdown([], label="Music model", allow_custom_value=True)
+            primer_source = gr.Radio(list(PRIMERS), value=PRIMERS[0], label="Primer")
+            primer_file = gr.File(file_types=list(MUSIC_SUFFIXES), type="filepath", label="Primer file (MIDI or score)")
+            primer_tokens = gr.Textbox(label="Primer tokens", placeholder="C4 E4 G4 4.7.11", max_lines=2)
+            with gr.Row():
+                length = gr.Number(100, precision=0, label="Length (tokens)")
+                temperature = gr.Slider(0, 2, value=1.0, step=0.05, label="Temperature", info="0 = argmax")
+            with gr.Row():
+                variations = gr.Slider(1, MAX_SLOTS, value=1, step=1, label="Variations")
+                rng_seed = gr.Number(-1, precision=0, label="RNG seed", info="-1: different every time")
+            with gr.Row():
+                tempo = gr.Number(120, label="Tempo (bpm)")
+                instrument = gr.Dropdown(INSTRUMENTS, value=0, label="Instrument")
+            with gr.Accordion("More sampling options", open=False):
+                with gr.Row():
+                    top_k = gr.Number(0, precision=0, label="top-k", info="0: off")
+                    top_p = gr.Slider(0.05, 1, value=1.0, step=0.05, label="top-p", info="1: off")
+                repetition_penalty = gr.Slider(1, 3, value=1.0, step=0.05, label="Repetition penalty", info="1: off")
+                mode = gr.Radio(list(MODES), value="auto", label="Mode")
+            button = gr.Button("Generate", variant="primary")
+        with gr.Column(scale=2):
+            summary = gr.Markdown()
+            audio, rolls, sheets = [], [], []
+            for number in range(MAX_SLOTS):
+                audio.append(gr.Audio(type="filepath", format=None, interactive=False, visible=False,
+                                      label=f"Melody {number + 1}", elem_classes=["seqgen-audio"]))
+            files = gr.File(label="Downloads: MIDI, WAV, params JSON, MusicXML", file_count="multiple", interactive=False)
+            tokens = gr.Textbox(label="Tokens", lines=4, buttons=["copy"])
+            quality = gr.JSON(label="Quality report", open=True)
+    for number in range(MAX_SLOTS):
+        with gr.Row():
+            rolls.append(gr.Plot(label=f"Piano roll {number + 1}", visible=False))
+            sheets.append(gr.HTML(visible=False, label=f"Sheet music {number + 1}"))
+    button.click(
+        run_melody,
+        [bundle, primer_source, primer_file, primer_tokens, length, temperature, top_k, top_p, repetition_penalty,
+         variations, rng_seed, tempo, instrument, mode],
+        [*audio, files, tokens, quality, summary, *rolls, *sheets],
+        api_name="generate_melody", concurrency_id="generate", concurrency_limit=4,
+    )
+    return {"bundle": bundle, "notice": notice, "refresh": refresh}

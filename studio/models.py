@@ -1,0 +1,90 @@
+"""Models tab: every bundle the studio can use, with its model card and training curves.
+
+Reads only the bundles' JSON and Markdown files: listing models never loads
+a network (nor TensorFlow).
+"""
+
+from __future__ import annotations
+
+import json
+
+import gradio as gr
+
+from seqgen.errors import SeqgenError
+from studio.common import fmt, list_bundles, user_errors
+
+INTRO = """\
+Every model the studio can use: the shipped ones in `checkpoints/` and those trained here (`studio/…`). The model card
+says what each was trained on; compare its validation cross-entropy with the **unigram baseline** (always guessing
+token frequencies): only a model below the baseline has learned more than counts.
+"""
+
+COLUMNS = ["model", "source", "kind", "preset", "parameters", "corpus", "epochs", "best val loss", "best val accuracy", "status"]
+
+
+def read_history(folder) -> list[dict]:
+    try:
+        history = json.loads((folder / "history.json").read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return []
+    return history if isinstance(history, list) else []
+
+
+def row(entry) -> list:
+    if entry.config is None:
+        return [entry.label, entry.source, "?", "?", None, "?", None, None, None, entry.error]
+    config, best = entry.config, entry.config.get("best") or {}
+    corpus = config.get("corpus") or {}
+    return [entry.label, entry.source, config.get("kind"), config.get("preset"), config.get("parameters"),
+            corpus.get("name") if isinstance(corpus, dict) else None, len(read_history(entry.folder)),
+            round(best["val_loss"], 4) if isinstance(best.get("val_loss"), (int, float)) else None,
+            round(best["val_accuracy"], 4) if isinstance(best.get("val_accuracy"), (int, float)) else None, "ok"]
+
+
+@user_errors
+def show_models(selected=None):
+    """The table of bundles, and the card, curves and config of ``selected`` (default: the first)."""
+    from seqgen.plots import training_curves
+
+    entries = list_bundles()
+    if not entries:
+        return [], "No models yet: train a model in the Train tab first.", None, {}
+    if selected:
+        matches = [entry for entry in entries if entry.label == selected]
+        if not matches:
+            raise SeqgenError(f"Bundle {selected!r} not found; models available: {', '.join(entry.label for entry in entries)}.")
+        entry = matches[0]
+    else:
+        entry = entries[0]
+    table = [row(item) for item in entries]
+    card_path = entry.folder / "README.md"
+    card = card_path.read_text(encoding="utf-8") if card_path.is_file() else f"# {entry.label}\n\n(no model card)"
+    if entry.error:
+        card += f"\n\n**This bundle cannot be used:** {entry.error}"
+    history = read_history(entry.folder)
+    figure = training_curves(history) if history else None
+    if figure is not None:
+        best = (entry.config or {}).get("best") or {}
+        figure.update_layout(title=f"{entry.label}: best epoch {best.get('epoch')}, val loss {fmt(best.get('val_loss'))}", height=380)
+    return table, card, figure, entry.config or {}
+
+
+def refresh(current=None):
+    labels = [entry.label for entry in list_bundles()]
+    return gr.update(choices=labels, value=current if current in labels else (labels[0] if labels else None))
+
+
+def build() -> dict:
+    gr.Markdown(INTRO)
+    with gr.Row():
+        bundle = gr.Dropdown([], label="Model", allow_custom_value=True, scale=3)
+        button = gr.Button("Show", scale=1)
+    table = gr.Dataframe(headers=COLUMNS, label="All models", interactive=False, wrap=True)
+    with gr.Row():
+        card = gr.Markdown()
+        curves = gr.Plot(label="Training curves")
+    config = gr.JSON(label="config.json", open=False)
+    outputs = [table, card, curves, config]
+    button.click(show_models, bundle, outputs, api_name="models")
+    bundle.select(show_models, bundle, outputs, api_visibility="private")
+    return {"bundle": bundle, "refresh": refresh, "show": show_models, "outputs": outputs}

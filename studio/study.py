@@ -1,0 +1,171 @@
+"""Study tab: the reference's loss × optimizer experiment, with the grid of curves filling in live.
+
+``seqgen.train.run_study`` runs in a worker thread; each run's epochs arrive
+as events and redraw the grid.  The study shares the training queue: one
+training job (train or study) at a time on the server.
+"""
+
+from __future__ import annotations
+
+import inspect
+import shutil
+import time
+
+import gradio as gr
+
+from seqgen.errors import SeqgenError
+from seqgen.music import TOKENIZERS
+from seqgen.vocab import FILTERS
+from studio.common import (
+    Worker, clock, corpus_choices, fmt, load_corpus_for_ui, progress_line, request_dir, reserve_folder, safe_name,
+    studio_studies_dir, user_errors,
+)
+from studio.explore import UPLOAD_TYPES
+from studio.train import check_kind, make_config
+
+INTRO = """\
+The reference trained the same lyrics model with each **loss × optimizer** pair and compared accuracy per epoch.
+Every run here shares the data, the splits and the initial weights, so only the loss and the optimizer differ.
+Expect MSE and MAE on softmax outputs to learn slowly (weak gradients), and SGD and Adadelta at their default learning
+rates to move slowly; Adam with cross-entropy usually wins.
+"""
+
+UPDATE_EVERY_S = 2.0
+
+
+def study_defaults() -> tuple[tuple[str, ...], tuple[str, ...]]:
+    """The reference's grid: ``run_study``'s own defaults (read without importing TensorFlow)."""
+    from seqgen.train import run_study
+
+    parameters = inspect.signature(run_study).parameters
+    return tuple(parameters["losses"].default), tuple(parameters["optimizers"].default)
+
+
+def results_table(table):
+    """The results rounded for reading, the best combination (highest best validation accuracy) highlighted."""
+    if table.empty:
+        return table, "No run finished."
+    shown = table.round(4)
+    score = table["best_val_accuracy"].fillna(table["accuracy"]).fillna(-1.0)
+    best = int(score.idxmax())
+    row = table.loc[best]
+    styled = shown.style.apply(
+        lambda line: ["background-color: #fde68a; font-weight: bold" if line.name == best else "" for _ in line], axis=1)
+    text = (f"**Best: {row['loss']} + {row['optimizer']}**: best validation accuracy {fmt(row['best_val_accuracy'])}, "
+            f"final training accuracy {fmt(row['accuracy'])} after {row['epochs']} epochs (highlighted).")
+    return styled, text
+
+
+@user_errors
+def run_study_ui(corpus, uploads, text_column, kind, preset, tokenizer, losses, optimizers, epochs, max_windows,
+                 batch_size, window, min_count, filter_mode):
+    """Run every pair in a worker thread; stream the status, the grid of curves, then the table."""
+    from seqgen.plots import study_figure
+    from seqgen.train import StopControl, run_study
+
+    losses, optimizers = [item for item in losses or [] if item], [item for item in optimizers or [] if item]
+    if not losses or not optimizers:
+        raise SeqgenError("The study needs at least one loss and one optimizer: pick some above.")
+    base = make_config(kind, preset, tokenizer, epochs, batch_size, None, None, None, max_windows, window, min_count, filter_mode)
+    for loss in losses:  # unknown names fail before the corpus is read
+        for optimizer in optimizers:
+            make_config(kind, preset, tokenizer, epochs, batch_size, loss, optimizer, None, max_windows, window, min_count, filter_mode)
+    check_kind(corpus, uploads, kind)
+    folder = reserve_folder(studio_studies_dir(), safe_name(None, f"{corpus if not uploads else 'upload'}-{base.preset}"))
+    stop = StopControl()
+
+    def work(listener):
+        loaded = load_corpus_for_ui(corpus, uploads, tokenizer, text_column)
+        if loaded.kind != kind:
+            raise SeqgenError(f"The corpus is {loaded.kind}, but the study's kind is {kind}: switch the kind or pick another corpus.")
+        return run_study(loaded, folder, base, tuple(losses), tuple(optimizers), listener=listener, stop=stop)
+
+    histories: dict[str, list[dict]] = {f"{loss}-{optimizer}": [] for loss in losses for optimizer in optimizers}
+    started, position, line = time.perf_counter(), 0.0, "Reading the corpus…"
+    worker = Worker(work, name=f"seqgen-study-{folder.name}")
+    finished = False
+    try:
+        yield line, study_figure(histories), None, "", None, stop
+        shown = time.perf_counter()
+        for event in worker.events(tick_s=0.5):
+            important = False
+            if event is not None and "run" in event:
+                runs, number = event["runs"], event["run_number"]
+                if event["type"] == "epoch":
+                    histories[event["run"]].append({key: value for key, value in event.items() if key != "type"})
+                    important = True
+                if event["type"] in ("batch", "epoch", "start"):
+                    total = event.get("epochs") or base.epochs
+                    done = event["epoch"] - 1 + event["batch"] / event["batches"] if event["type"] == "batch" else event.get("epoch", 0)
+                    position = (number - 1 + min(done, total) / total) / runs
+                    line = f"Run {number}/{runs}: **{event['run']}** · " + progress_line(position, time.perf_counter() - started)
+            if important or time.perf_counter() - shown >= UPDATE_EVERY_S:
+                shown = time.perf_counter()
+                yield line, study_figure(histories) if important else gr.skip(), gr.skip(), gr.skip(), gr.skip(), gr.skip()
+        finished = True
+    finally:
+        if not finished:
+            stop.stop()
+    if worker.error is not None:
+        raise worker.error
+    table, best = results_table(worker.result)
+    downloads = request_dir("study")
+    files = [str(shutil.copy(folder / name, downloads / name)) for name in ("results.csv", "results.json", "curves.html") if (folder / name).exists()]
+    verb = "Stopped" if stop.stopped else "Done"
+    status = f"{verb}: {len(worker.result)} runs in {clock(time.perf_counter() - started)}."
+    yield status, study_figure(histories), table, best, files, None
+
+
+def build() -> dict:
+    from studio.train import stop_training
+
+    losses, optimizers = study_defaults()
+    gr.Markdown(INTRO)
+    stop_state = gr.State(None)
+    with gr.Row():
+        with gr.Column(scale=1):
+            kind = gr.Radio(["music", "lyrics"], value="lyrics", label="Kind")
+            corpus = gr.Dropdown(corpus_choices("lyrics"), value="songs-poems", label="Corpus", allow_custom_value=True)
+            uploads = gr.File(file_count="multiple", file_types=UPLOAD_TYPES, type="filepath", label="…or upload a corpus")
+            text_column = gr.Textbox(label="Lyrics CSV text column", placeholder="Lyrics", max_lines=1)
+            preset = gr.Dropdown([], value="seed", label="Preset", allow_custom_value=True)
+            tokenizer = gr.Radio(list(TOKENIZERS), value="seed", label="Tokenizer", visible=False)
+            loss_choice = gr.Dropdown(list(losses), value=list(losses), multiselect=True, label="Losses", allow_custom_value=True)
+            optimizer_choice = gr.Dropdown(list(optimizers), value=list(optimizers), multiselect=True, label="Optimizers",
+                                           allow_custom_value=True)
+            with gr.Row():
+                epochs = gr.Number(3, precision=0, label="Epochs per run")
+                max_windows = gr.Number(2000, precision=0, label="Max windows", info="0 or blank: all")
+            with gr.Accordion("More settings", open=False):
+                with gr.Row():
+                    batch_size = gr.Number(0, precision=0, label="Batch size", info="0: the preset's default")
+                    window = gr.Number(40, precision=0, label="Window")
+                    min_count = gr.Number(0, precision=0, label="min-count", info="0: 100 music, 1 lyrics")
+                filter_mode = gr.Radio(list(FILTERS), value="exact", label="Rare-token filter")
+            with gr.Row():
+                start = gr.Button("Run the study", variant="primary")
+                stop = gr.Button("Stop", variant="stop")
+        with gr.Column(scale=2):
+            status = gr.Markdown("Each run gets the optimizer's Keras default learning rate, as in the reference.")
+            stop_note = gr.Markdown()
+            best = gr.Markdown()
+            table = gr.Dataframe(label="Results", interactive=False)
+            downloads = gr.File(label="Results files", file_count="multiple", interactive=False)
+    figure = gr.Plot(label="Accuracy and loss per run")
+
+    def kind_changed(kind):
+        from studio.common import preset_choices
+
+        return (gr.update(choices=corpus_choices(kind), value="songs-poems" if kind == "lyrics" else "mozart"),
+                gr.update(choices=preset_choices(kind)), gr.update(visible=kind == "music"))
+
+    kind.change(kind_changed, kind, [corpus, preset, tokenizer], api_visibility="private")
+    start.click(
+        run_study_ui,
+        [corpus, uploads, text_column, kind, preset, tokenizer, loss_choice, optimizer_choice, epochs, max_windows,
+         batch_size, window, min_count, filter_mode],
+        [status, figure, table, best, downloads, stop_state],
+        api_name="study", concurrency_id="training", concurrency_limit=1, show_progress="minimal",
+    )
+    stop.click(stop_training, stop_state, stop_note, api_name="stop_study", concurrency_id="control", concurrency_limit=None)
+    return {"kind": kind, "preset": preset, "losses": loss_choice, "optimizers": optimizer_choice}

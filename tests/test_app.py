@@ -1,0 +1,414 @@
+"""The studio (app.py) end to end: the real server on 127.0.0.1, driven with gradio_client.
+
+A session fixture starts ``python app.py`` in a subprocess with its own
+``SEQGEN_CHECKPOINTS``, ``SEQGEN_STUDIO_DIR`` and temp folder, and meanwhile
+trains two tiny ``debug`` bundles (music and lyrics) into that checkpoints
+folder, so the generation tabs have models.  The browser test reuses it.
+"""
+
+from __future__ import annotations
+
+import itertools
+import os
+import socket
+import subprocess
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import httpx
+import pytest
+
+REPO_ROOT = Path(__file__).resolve().parents[1]
+MELODY = ["C4", "E4", "G4", "C5", "G4", "E4", "4.7.11", "D4", "F4", "A4", "D5", "A4", "F4", "2.5.9", "B3", "G4"]
+VERSE = "let us dance for the rest of the night here\nand sing until the morning light is near\n\n"
+START_TIMEOUT_S = 120
+
+
+@dataclass
+class Studio:
+    url: str
+    root: Path
+    process: subprocess.Popen
+    log: Path
+
+    def client(self):
+        from gradio_client import Client
+
+        return Client(self.url, verbose=False, download_files=str(self.root / "downloads"), analytics_enabled=False)
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def train_debug_bundles(checkpoints: Path) -> None:
+    """A music and a lyrics ``debug`` bundle: synthetic corpora, window 8, one epoch."""
+    from seqgen.corpus import Corpus
+    from seqgen.train import TrainConfig, train
+
+    music = Corpus("synthetic-melody", "music", "seed", 1, list(itertools.islice(itertools.cycle(MELODY), 600)))
+    train(music, checkpoints / "debug-music", TrainConfig(kind="music", preset="debug", window=8, min_count=1, epochs=1, max_windows=300))
+    verses = Corpus("synthetic-verse", "lyrics", "char", 1, list(VERSE * 12))
+    train(verses, checkpoints / "debug-lyrics", TrainConfig(kind="lyrics", preset="debug", window=8, min_count=1, epochs=1, max_windows=300))
+
+
+def wait_until_up(url: str, process: subprocess.Popen, log: Path) -> None:
+    deadline = time.monotonic() + START_TIMEOUT_S
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            raise RuntimeError(f"the studio exited with {process.returncode}:\n{log.read_text()[-3000:]}")
+        try:
+            if httpx.get(url + "/gradio_api/info", timeout=2).status_code == 200:
+                return
+        except httpx.HTTPError:
+            pass
+        time.sleep(0.5)
+    raise RuntimeError(f"the studio did not start in {START_TIMEOUT_S} s:\n{log.read_text()[-3000:]}")
+
+
+_shared: dict = {"users": 0}  # one server for the session, also when test_browser.py imports this fixture
+
+
+def start_studio(root: Path) -> Studio:
+    for name in ("checkpoints", "tmp", "gradio", "downloads"):
+        (root / name).mkdir()
+    port = free_port()
+    env = dict(os.environ, SEQGEN_CHECKPOINTS=str(root / "checkpoints"), SEQGEN_STUDIO_DIR=str(root / "studio"),
+               TMPDIR=str(root / "tmp"), GRADIO_TEMP_DIR=str(root / "gradio"), GRADIO_ANALYTICS_ENABLED="False",
+               PYTHONWARNINGS="ignore", PYTHONUNBUFFERED="1", SEQGEN_MAX_FILE_SIZE="1mb")
+    env.pop("GRADIO_SERVER_NAME", None)
+    log = root / "server.log"
+    with open(log, "wb") as output:
+        process = subprocess.Popen([sys.executable, "app.py", "--port", str(port)], cwd=REPO_ROOT, env=env,
+                                   stdout=output, stderr=subprocess.STDOUT)
+    studio = Studio(f"http://127.0.0.1:{port}", root, process, log)
+    try:
+        train_debug_bundles(root / "checkpoints")  # while the server starts
+        wait_until_up(studio.url, process, log)
+    except BaseException:
+        stop_studio(studio)
+        raise
+    return studio
+
+
+def stop_studio(studio: Studio) -> None:
+    studio.process.terminate()
+    try:
+        studio.process.wait(timeout=20)
+    except subprocess.TimeoutExpired:
+        studio.process.kill()
+
+
+@pytest.fixture(scope="session")
+def studio(tmp_path_factory, isolated_seqgen_env):
+    """The running studio (started once per session, stopped after its last user)."""
+    if "studio" not in _shared:
+        _shared["studio"] = start_studio(tmp_path_factory.mktemp("studio"))
+    _shared["users"] += 1
+    yield _shared["studio"]
+    _shared["users"] -= 1
+    if _shared["users"] == 0:
+        stop_studio(_shared.pop("studio"))
+
+
+@pytest.fixture(scope="session")
+def client(studio):
+    return studio.client()
+
+
+def app_error(callable_, *args, **kwargs) -> str:
+    from gradio_client.exceptions import AppError
+
+    with pytest.raises(AppError) as caught:
+        callable_(*args, **kwargs)
+    return str(caught.value)
+
+
+TRAIN_ARGS = dict(corpus="chopin", uploads=None, text_column="", kind="music", preset="debug", tokenizer="seed", epochs=1,
+                  batch_size=None, loss="preset default", optimizer="preset default", learning_rate=None, max_windows=200,
+                  window=8, min_count=1, filter_mode="exact")
+MELODY_ARGS = dict(bundle="debug-music", primer_source="random seed window", primer_file=None, primer_tokens="", length=100,
+                   temperature=1.0, top_k=0, top_p=1.0, repetition_penalty=1.0, variations=1, rng_seed=7, tempo=120,
+                   instrument=0, mode="auto")
+
+
+# --- start-up ------------------------------------------------------------------------------
+
+
+def test_import_is_fast_and_lazy():
+    """Building the demo imports neither TensorFlow nor music21."""
+    code = "import sys, app; print(sorted(m for m in ('tensorflow', 'keras', 'music21') if m in sys.modules))"
+    result = subprocess.run([sys.executable, "-c", code], cwd=REPO_ROOT, capture_output=True, text=True, timeout=120,
+                            env=dict(os.environ, PYTHONWARNINGS="ignore"))
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip().splitlines()[-1] == "[]"
+
+
+def test_every_tab_has_its_endpoint(client):
+    endpoints = client.view_api(print_info=False, return_format="dict")["named_endpoints"]
+    for name in ("/explore", "/train", "/study", "/generate_melody", "/complete_lyrics", "/models", "/stop_training"):
+        assert name in endpoints
+
+
+# --- Explore ---------------------------------------------------------------------------------
+
+
+def test_explore_chopin(client):
+    report, summary, first, counts, kde, top, *_ = client.predict(
+        corpus="chopin", uploads=None, text_column="", tokenizer="seed", min_count=10, filter_mode="exact", window=40,
+        api_name="/explore")
+    assert report["corpus"] == "chopin" and report["kind"] == "music"
+    assert len(report["first_tokens"]) == 50 and first.split() == report["first_tokens"]
+    assert report["sequences"] == max(0, report["tokens_after_filter"] - 40)
+    assert "fewer than 10 times" in summary and f"**{report['rare_tokens']:,}**" in summary
+    assert counts and kde and top  # plotly figures
+
+
+def test_explore_reference_filter_keeps_some_rare_tokens(client):
+    report, *_ = client.predict(corpus="chopin", uploads=None, text_column="", tokenizer="seed", min_count=5,
+                                filter_mode="reference", window=40, api_name="/explore")
+    assert report["filter"] == "reference" and report["rare_left"] >= 0
+
+
+def test_explore_lyrics_upload_reports_charsets(client, tmp_path):
+    from gradio_client import handle_file
+
+    verses = tmp_path / "verses.txt"
+    verses.write_text("Caf\u00e9 at night \u2014 we dance\u2026 \u266a\nla la la\n" * 30, encoding="utf-8")
+    report, summary, first, *_rest = client.predict(
+        corpus="chopin", uploads=[handle_file(str(verses))], text_column="", tokenizer="seed", min_count=1,
+        filter_mode="exact", window=40, api_name="/explore")
+    charset = _rest[-2]
+    assert report["kind"] == "lyrics" and report["corpus"] == "verses"
+    assert "\u266a" in report["removed_chars"]
+    assert "Removed" in (charset["value"] if isinstance(charset, dict) else charset)
+
+
+def test_explore_bad_input(client):
+    message = app_error(client.predict, corpus="chopin", uploads=None, text_column="", tokenizer="seed", min_count=10**9,
+                        filter_mode="exact", window=40, api_name="/explore")
+    assert "removed every token" in message
+    message = app_error(client.predict, corpus="/etc", uploads=None, text_column="", tokenizer="seed", min_count=1,
+                        filter_mode="exact", window=40, api_name="/explore")
+    assert "Unknown corpus '/etc'" in message
+
+
+# --- Train and Models -----------------------------------------------------------------------
+
+
+def test_train_streams_curves_and_the_bundle_is_listed(client):
+    job = client.submit(**TRAIN_ARGS, model_name="my tune", api_name="/train")
+    status, curves, result = job.result(timeout=180)
+    streamed = job.outputs()[:-1]  # the updates before the final one
+    assert any(isinstance(output[1], dict) and "training loss" in output[1].get("plot", "") for output in streamed)
+    assert any("epoch 1/1" in output[0] for output in streamed)
+    assert result["bundle"] == "studio/my-tune" and result["epochs"] == 1
+    assert "Saved **studio/my-tune**" in status
+    table, card, figure, config = client.predict(selected="studio/my-tune", api_name="/models")
+    names = [row[0] for row in table["data"]]
+    assert {"studio/my-tune", "debug-music", "debug-lyrics"} <= set(names)
+    assert "studio/my-tune" in card or "my-tune" in card
+    assert config["preset"] == "debug" and figure is not None
+
+
+def test_second_run_with_the_same_name_gets_a_suffix(client, studio):
+    status, curves, result = client.predict(**TRAIN_ARGS, model_name="my tune", api_name="/train")
+    assert result["bundle"] == "studio/my-tune-2"
+    assert (studio.root / "studio" / "models" / "my-tune" / "model.keras").is_file()
+
+
+def test_train_bad_input(client):
+    message = app_error(client.predict, **{**TRAIN_ARGS, "learning_rate": -1}, model_name="bad", api_name="/train")
+    assert "Learning rate must be a positive number" in message
+    message = app_error(client.predict, **{**TRAIN_ARGS, "kind": "lyrics"}, model_name="bad", api_name="/train")
+    assert "is music, but the model kind is lyrics" in message
+
+
+def test_models_bad_input(client):
+    assert "not found" in app_error(client.predict, selected="no-such-model", api_name="/models")
+
+
+def test_study_runs_the_grid_and_highlights_the_best(client):
+    job = client.submit(corpus="songs-poems", uploads=None, text_column="", kind="lyrics", preset="debug", tokenizer="seed",
+                        losses=["categorical_crossentropy"], optimizers=["adam", "sgd"], epochs=1, max_windows=100,
+                        batch_size=None, window=8, min_count=1, filter_mode="exact", api_name="/study")
+    status, figure, table, best, files = job.result(timeout=180)
+    assert status.startswith("Done: 2 runs")
+    assert [row[:2] for row in table["data"]] == [["categorical_crossentropy", "adam"], ["categorical_crossentropy", "sgd"]]
+    assert "Best:" in best and "background-color" in str(table.get("metadata"))
+    assert {Path(path).name for path in files} == {"results.csv", "results.json", "curves.html"}
+    streamed = [output[1] for output in job.outputs()[:-1] if isinstance(output[1], dict) and "plot" in output[1]]
+    assert any("categorical_crossentropy-adam training accuracy" in plot["plot"] for plot in streamed)
+
+
+def test_study_bad_input(client):
+    message = app_error(client.predict, corpus="songs-poems", uploads=None, text_column="", kind="lyrics", preset="debug",
+                        tokenizer="seed", losses=["categorical_crossentropy"], optimizers=["rmsprop"], epochs=1,
+                        max_windows=100, batch_size=None, window=8, min_count=1, filter_mode="exact", api_name="/study")
+    assert "Unknown optimizer 'rmsprop'" in message
+
+
+# --- Melody ---------------------------------------------------------------------------------
+
+
+def audio_path(update) -> str:
+    value = update["value"] if isinstance(update, dict) and "__type__" in update else update
+    return value["path"] if isinstance(value, dict) else value
+
+
+def test_generate_melody_audio_and_midi(client):
+    import music21
+    import numpy as np
+    import soundfile
+
+    outputs = client.predict(**MELODY_ARGS, api_name="/generate_melody")
+    first = outputs[0]
+    assert "rendered with" in first["label"]
+    data, rate = soundfile.read(audio_path(first))
+    assert rate > 0 and len(data) > rate  # over a second of sound
+    assert float(np.sqrt(np.mean(np.square(data)))) > 1e-3  # not silent
+    files = outputs[4]
+    names = [Path(path).name for path in files]
+    assert {"melody-1.mid", "melody-1.wav", "melody-1.json"} <= set(names)
+    midi = next(path for path in files if path.endswith(".mid"))
+    score = music21.converter.parse(midi)
+    assert len(score.flatten().notes) > 0
+    tokens, quality = outputs[5], outputs[6]
+    roll, sheet = outputs[8], outputs[12]
+    assert roll["visible"] and roll["value"]["type"] == "plotly"
+    assert sheet["visible"] and "<svg" in sheet["value"]
+    assert len(tokens.split(": ", 1)[1].split()) == 100
+    assert "repetition_rate" in quality["melody 1"]
+
+
+def test_melody_variations_and_token_primer(client):
+    outputs = client.predict(**{**MELODY_ARGS, "variations": 2, "primer_source": "tokens", "primer_tokens": "C4 E4 G4 X9",
+                                "length": 20}, api_name="/generate_melody")
+    assert outputs[0]["visible"] and outputs[1]["visible"] and not outputs[2]["visible"]
+    assert "X9" in outputs[7]  # the summary names the unknown primer token
+
+
+def test_melody_primer_from_an_uploaded_midi(client, tmp_path):
+    from gradio_client import handle_file
+
+    from seqgen.music import write_midi
+
+    primer = write_midi(["C4", "E4", "G4", "C5", "G4", "E4"] * 2, tmp_path / "primer.mid", "seed")
+    outputs = client.predict(**{**MELODY_ARGS, "primer_source": "uploaded MIDI", "primer_file": handle_file(str(primer)),
+                                "length": 16}, api_name="/generate_melody")
+    assert "Primer (8 tokens): `G4 E4 C4 E4 G4 C5 G4 E4`" in outputs[7]  # the file's last window (8) of notes
+    missing = app_error(client.predict, **{**MELODY_ARGS, "primer_source": "uploaded MIDI"}, api_name="/generate_melody")
+    assert "Upload a MIDI" in missing
+
+
+def test_melody_bad_input(client):
+    assert "Tempo must be between 20 and 400 bpm" in app_error(client.predict, **{**MELODY_ARGS, "tempo": 5}, api_name="/generate_melody")
+    assert "less than minimum" in app_error(client.predict, **{**MELODY_ARGS, "temperature": -1}, api_name="/generate_melody")
+    assert "not found" in app_error(client.predict, **{**MELODY_ARGS, "bundle": "../../etc"}, api_name="/generate_melody")
+    assert "lyrics" in app_error(client.predict, **{**MELODY_ARGS, "bundle": "debug-lyrics"}, api_name="/generate_melody")
+
+
+# --- Lyrics ---------------------------------------------------------------------------------
+
+
+LYRICS_ARGS = dict(bundle="debug-lyrics", seed_line="Let's dance for the rest of the night \u266a", length=80, lines=0,
+                   stop_at_verse_end=False, temperature=0.8, rng_seed=3, top_k=0, top_p=1.0, repetition_penalty=1.0)
+
+
+def test_complete_lyrics(client):
+    completion, plain, quality, dropped = client.predict(**LYRICS_ARGS, api_name="/complete_lyrics")
+    assert 'class="seqgen-seed"' in completion and "font-weight:700" in completion
+    assert plain.startswith("lets dance for the rest of the night")  # the tiny corpus has no apostrophe
+    assert "\u266a" in dropped and "words" in quality
+
+
+def test_lyrics_escape_html(client):
+    completion, *_ = client.predict(**{**LYRICS_ARGS, "seed_line": "<b>dance</b> & sing"}, api_name="/complete_lyrics")
+    assert "<b>" not in completion
+
+
+def test_lyrics_bad_input(client):
+    assert "The seed line is empty" in app_error(client.predict, **{**LYRICS_ARGS, "seed_line": "   "}, api_name="/complete_lyrics")
+
+
+# --- concurrency ---------------------------------------------------------------------------
+
+
+def test_generation_stays_responsive_while_training(studio, client):
+    """8 simultaneous melodies all succeed while a long training job runs; Stop then keeps its best epoch."""
+    trainer = studio.client()  # its own session, so Stop reaches this run
+    job = trainer.submit(**{**TRAIN_ARGS, "epochs": 500, "max_windows": None}, model_name="long run", api_name="/train")
+    deadline = time.monotonic() + 90
+    while not any(output[0] and "epoch" in output[0] for output in job.outputs()):
+        assert time.monotonic() < deadline and not job.done(), "training did not start"
+        time.sleep(0.3)
+    waiting = studio.client().submit(**TRAIN_ARGS, model_name="waiting", api_name="/train")  # one training at a time
+    generators = [studio.client() for _ in range(2)]
+    jobs = [generators[number % 2].submit(**{**MELODY_ARGS, "length": 32, "rng_seed": number}, api_name="/generate_melody")
+            for number in range(8)]
+    results = [item.result(timeout=120) for item in jobs]
+    assert all(audio_path(result[0]) for result in results)
+    assert not job.done(), "the training job should still be running"
+    from gradio_client.utils import Status
+
+    assert waiting.status().code == Status.IN_QUEUE and not waiting.outputs()
+    note = trainer.predict(api_name="/stop_training")
+    assert "Stopping" in note
+    status, curves, result = job.result(timeout=120)
+    assert result["stopped"] is True
+    if result["bundle"]:
+        assert result["bundle"] == "studio/long-run"
+    assert waiting.result(timeout=120)[2]["bundle"] == "studio/waiting"  # it ran once the first one stopped
+
+
+# --- security --------------------------------------------------------------------------------
+
+
+def test_file_route_refuses_etc_passwd(studio):
+    for path in ("/gradio_api/file=/etc/passwd", "/file=/etc/passwd", "/gradio_api/file=../../../../etc/passwd",
+                 "/gradio_api/file=%2Fetc%2Fpasswd"):
+        response = httpx.get(studio.url + path, timeout=10)
+        assert response.status_code != 200 or "root:" not in response.text, path
+
+
+def test_file_route_serves_neither_source_nor_models(studio):
+    for path in (REPO_ROOT / "app.py", studio.root / "checkpoints" / "debug-music" / "config.json"):
+        response = httpx.get(f"{studio.url}/gradio_api/file={path}", timeout=10)
+        assert response.status_code != 200, path
+
+
+def test_uploads_over_the_limit_are_refused(studio):
+    """The test server runs with SEQGEN_MAX_FILE_SIZE=1mb (app.py --max-file-size)."""
+    big = {"files": ("big.txt", b"la " * 700_000, "text/plain")}
+    assert httpx.post(studio.url + "/gradio_api/upload", files=big, timeout=30).status_code == 413
+    small = {"files": ("small.txt", b"la la la\n", "text/plain")}
+    assert httpx.post(studio.url + "/gradio_api/upload", files=small, timeout=30).status_code == 200
+
+
+def test_server_survived(studio):
+    assert studio.process.poll() is None
+    assert httpx.get(studio.url + "/gradio_api/info", timeout=5).status_code == 200
+
+
+
+# --- without any model ---------------------------------------------------------------------
+
+
+def test_generation_tabs_without_models_say_train_first(tmp_path, monkeypatch):
+    """No bundle yet: the tabs show a notice and generating says where to go (handlers called in process)."""
+    import gradio as gr
+
+    from studio import lyrics, melody
+
+    monkeypatch.setenv("SEQGEN_CHECKPOINTS", str(tmp_path / "none"))
+    monkeypatch.setenv("SEQGEN_STUDIO_DIR", str(tmp_path / "studio"))
+    dropdown, notice = melody.refresh()
+    assert dropdown["choices"] == [] and notice["visible"] and "train a model in the Train tab first" in notice["value"]
+    with pytest.raises(gr.Error, match="train a model in the Train tab first"):
+        melody.run_melody(**MELODY_ARGS, progress=lambda *args, **kwargs: None)
+    with pytest.raises(gr.Error, match="train a model in the Train tab first"):
+        lyrics.run_lyrics(**{key: value for key, value in LYRICS_ARGS.items()})
