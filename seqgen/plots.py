@@ -63,7 +63,7 @@ def training_curves(history: list[dict]) -> go.Figure:
                 figure.add_trace(go.Scatter(x=epochs, y=values, mode="lines+markers", name=f"{'validation' if prefix else 'training'} {label}", line={"dash": dash}), row=1, col=column)
     baseline = [record.get("unigram_val_loss") for record in history]
     if history and baseline[0] is not None:
-        figure.add_trace(go.Scatter(x=epochs, y=baseline, mode="lines", name="unigram baseline", line={"dash": "dot", "color": "gray"}), row=1, col=1)
+        figure.add_trace(go.Scatter(x=epochs, y=baseline, mode="lines+markers", name="unigram baseline", line={"dash": "dot", "color": "gray"}), row=1, col=1)
     figure.update_xaxes(title_text="epoch")
     return figure
 
