@@ -268,6 +268,9 @@ def command_generate(args) -> int:
     from seqgen.bundle import load_bundle
     from seqgen.generate import DEFAULT_SEED_LINE, complete_lyrics, generate_melody, to_json
 
+    from seqgen.sample import check_sampling_options
+
+    check_sampling_options(args.temperature, args.top_k, args.top_p, args.repetition_penalty)  # fail before loading TensorFlow
     bundle = load_bundle(resolve_bundle(args.bundle))
     options = dict(mode=args.mode, temperature=args.temperature, top_k=args.top_k, top_p=args.top_p,
                    repetition_penalty=args.repetition_penalty, variations=args.variations, rng_seed=args.rng_seed)
@@ -285,7 +288,7 @@ def command_generate(args) -> int:
             if output.dropped:
                 print(f"dropped from the seed: {', '.join(repr(c) for c in output.dropped)}", file=sys.stderr)
         return 0
-    if args.seed_text:
+    if args.seed_text is not None:
         raise SeqgenError("--seed-text is for lyrics bundles; give a melody --primer FILE or leave it out for a random seed window.")
     out_dir = Path(args.out_dir) if args.out_dir else Path(tempfile.mkdtemp(prefix="seqgen-generate-"))
     # --primer always names a file: never read its name as tokens (a .txt would be "unknown token 'notes.txt'").
