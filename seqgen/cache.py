@@ -14,6 +14,7 @@ import json
 import os
 import tempfile
 from concurrent.futures import ProcessPoolExecutor
+from contextlib import nullcontext
 from pathlib import Path
 from typing import Callable
 
@@ -138,24 +139,18 @@ def tokenize_files(
         progress(done, len(paths))
     workers = workers or os.cpu_count() or 1
     jobs = [(str(paths[index]), tokenizer) for index in missing]
-    if workers > 1 and len(jobs) > 1:
-        with ProcessPoolExecutor(max_workers=min(workers, len(jobs))) as pool:
-            outcomes = pool.map(_tokenize_one, jobs, chunksize=1)
-            _collect(outcomes, missing, digests, results, reasons, cache, tokenizer, progress, done, len(paths))
-    else:
-        outcomes = map(_tokenize_one, jobs)
-        _collect(outcomes, missing, digests, results, reasons, cache, tokenizer, progress, done, len(paths))
+    parallel = workers > 1 and len(jobs) > 1
+    with ProcessPoolExecutor(max_workers=min(workers, len(jobs))) if parallel else nullcontext() as pool:
+        outcomes = pool.map(_tokenize_one, jobs, chunksize=1) if parallel else map(_tokenize_one, jobs)
+        for index, (tokens, reason) in zip(missing, outcomes):
+            if tokens is None:
+                reasons[index] = reason
+            else:
+                results[index] = tokens
+                cache.put(digests[index], tokenizer, tokens)
+            done += 1
+            if progress:
+                progress(done, len(paths))
     skipped = [{"file": str(paths[index]), "reason": reason} for index, reason in sorted(reasons.items())]
     return [tokens for tokens in results if tokens is not None], skipped
 
-
-def _collect(outcomes, missing, digests, results, reasons, cache, tokenizer, progress, done, total) -> None:
-    for index, (tokens, reason) in zip(missing, outcomes):
-        if tokens is None:
-            reasons[index] = reason
-        else:
-            results[index] = tokens
-            cache.put(digests[index], tokenizer, tokens)
-        done += 1
-        if progress:
-            progress(done, total)

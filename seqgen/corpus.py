@@ -18,7 +18,7 @@ from seqgen.errors import SeqgenError
 from seqgen.lyrics import CleanText, clean_text
 from seqgen.music import check_tokenizer
 from seqgen.sources import ZipLimits, resolve
-from seqgen.vocab import FILTERS, apply_filter
+from seqgen.vocab import apply_filter
 from seqgen.windows import count_windows
 
 LYRICS_TOKENIZER = "char"
@@ -105,8 +105,6 @@ def explore(corpus: Corpus, min_count: int | None = None, filter_mode: str = "ex
         filter_mode: ``exact`` or ``reference`` (see :mod:`seqgen.vocab`).
         window: window length; ``sequences = tokens_after_filter - window``.
     """
-    if filter_mode not in FILTERS:
-        raise SeqgenError(f"Unknown filter {filter_mode!r}; choose one of: {', '.join(FILTERS)}.")
     if window < 1:
         raise SeqgenError(f"The window must be at least 1 token (got {window}).")
     min_count = DEFAULT_MIN_COUNT[corpus.kind] if min_count is None else int(min_count)

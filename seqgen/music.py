@@ -125,8 +125,9 @@ def _timed_events(part) -> list[tuple[int, int, tuple[int, ...]]]:
             continue
         if not pitches:
             continue
-        onset = int(round(float(element.getOffsetInHierarchy(part)) * STEPS_PER_QUARTER))
-        end = max(onset + 1, int(round((float(element.getOffsetInHierarchy(part)) + float(element.quarterLength)) * STEPS_PER_QUARTER)))
+        offset = float(element.getOffsetInHierarchy(part))
+        onset = int(round(offset * STEPS_PER_QUARTER))
+        end = max(onset + 1, int(round((offset + float(element.quarterLength)) * STEPS_PER_QUARTER)))
         previous_end, previous_pitches = by_onset.get(onset, (end, set()))
         by_onset[onset] = (max(previous_end, end), previous_pitches | pitches)
     return [(onset, end, tuple(sorted(pitches))) for onset, (end, pitches) in sorted(by_onset.items())]

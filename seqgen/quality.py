@@ -74,9 +74,10 @@ def longest_copied_ngram(generated_ids: Sequence[int], corpus_ids: np.ndarray) -
     if len(generated) == 0 or len(corpus) == 0:
         return 0
 
+    corpus_bytes, generated_bytes = corpus.tobytes(), generated.tobytes()  # 4 bytes per token
+
     def copied(length: int) -> bool:
         width = 4 * length
-        corpus_bytes, generated_bytes = corpus.tobytes(), generated.tobytes()
         seen = {corpus_bytes[4 * i:4 * i + width] for i in range(len(corpus) - length + 1)}
         return any(generated_bytes[4 * i:4 * i + width] in seen for i in range(len(generated) - length + 1))
 
