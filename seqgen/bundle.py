@@ -3,8 +3,9 @@
 A bundle holds ``model.keras`` (weights, no optimizer state), ``vocab.json``,
 ``config.json`` (kind, preset, tokenizer, window, hyper-parameters, corpus),
 ``history.json`` (one record per epoch), ``seeds.json`` (windows of the seed
-split, to start generation), ``stats.json`` and, for music, ``corpus.npy``
-(what quality reports compare with) and a ``README.md`` model card.
+split, to start generation), ``stats.json`` and ``corpus.npy`` (what quality
+reports compare with), a ``README.md`` model card and, once measured with
+``seqgen evaluate``, ``quality.json``.
 
 Every file is written to a temporary sibling and renamed into place, so a
 crash or ``kill -9`` leaves the previous complete file.  Loading checks
@@ -128,7 +129,7 @@ class Bundle:
     model: object  # keras.Model, rebuilt from the registry
     seeds: list[list[str]]
     stats: dict  # corpus statistics for quality reports (may be empty)
-    corpus_ids: object  # numpy int array of the encoded training stream (music), or None
+    corpus_ids: object  # numpy int array of the encoded training stream, or None
 
 
 def load_bundle(folder: Path) -> Bundle:
@@ -182,14 +183,62 @@ def save_weights(model, folder: Path) -> None:
         raise
 
 
-def model_card(config: dict, history: list[dict]) -> str:
-    """A short README.md describing the bundle."""
+QUALITY_ROWS = {  # quality.json summary key → model-card label
+    "music": {
+        "repetition_rate": "repetition rate (same token twice in a row)",
+        "distinct_ratio": "distinct tokens / tokens",
+        "pitch_class_distance": "pitch-class distance to the corpus (0 = same, 1 = disjoint)",
+        "longest_copied_ngram": "longest n-gram copied from the corpus (mean)",
+        "longest_copied_ngram_max": "longest n-gram copied from the corpus (max)",
+        "copied_under_limit_share": "share with no copied n-gram of 16 or more",
+    },
+    "lyrics": {
+        "words": "words",
+        "known_word_share": "share of words found in the corpus",
+        "distinct_2": "distinct word bigrams / bigrams",
+        "repeated_lines": "repeated lines",
+        "max_line_repeats": "most times one line appears",
+        "within_line_repeat_limit_share": "share where no line appears more than twice",
+    },
+}
+
+
+def _number(value, digits=4) -> str:
+    return "n/a" if value is None or (isinstance(value, float) and not math.isfinite(value)) else f"{value:.{digits}f}"
+
+
+def quality_section(config: dict, quality: dict) -> list[str]:
+    """The model card's quality lines: generations beside corpus windows and a unigram sampler."""
+    summaries = quality["summaries"]
+    unit = "tokens" if quality["kind"] == "music" else "characters"
+    lines = [
+        "",
+        "## Quality",
+        "",
+        f"{quality['generations']} generations of {quality['length']} {unit} with the default settings "
+        + ("(each primed with a random window of the seed split)" if quality["kind"] == "music" else "(from the default seed line)")
+        + f", beside {quality['generations']} random windows of the training corpus and {quality['generations']} draws "
+        "of a unigram sampler (tokens drawn independently with the corpus frequencies). Means unless stated; "
+        f"measured with `python -m seqgen evaluate {config.get('name')}` in {quality['seconds']:.0f} s.",
+        "",
+        "| | generated | corpus windows | unigram sampler |",
+        "|---|---|---|---|",
+    ]
+    for key, label in QUALITY_ROWS[quality["kind"]].items():
+        if key in summaries["generated"]:
+            lines.append(f"| {label} | " + " | ".join(_number(summaries[source].get(key), 3) for source in ("generated", "corpus", "unigram")) + " |")
+    lines += ["", "Quality bar:", ""]
+    for check in quality["checks"]:
+        mark = "✅ met" if check["passed"] else "❌ not met"
+        lines.append(f"- {check['name']}: {_number(check['value'], 3)} (target {check['target']}) {mark}")
+    return lines
+
+
+def model_card(config: dict, history: list[dict], quality: dict | None = None) -> str:
+    """A short README.md describing the bundle, with its measured quality once evaluated."""
     best = config["best"]
     corpus = config["corpus"]
     training = config["training"]
-
-    def number(value, digits=4):
-        return "n/a" if value is None or (isinstance(value, float) and not math.isfinite(value)) else f"{value:.{digits}f}"
 
     seconds = sum(record.get("seconds", 0.0) for record in history)
     lines = [
@@ -204,13 +253,14 @@ def model_card(config: dict, history: list[dict]) -> str:
         f"| filter | {corpus.get('filter')}, min-count {corpus.get('min_count')} |",
         f"| training | {training['loss']}, {training['optimizer']} at {training['learning_rate']}, batch {training['batch_size']} |",
         f"| windows | {training.get('train_windows'):,} train, {training.get('validation_windows'):,} validation, {training.get('seed_windows'):,} seed |",
-        f"| epochs | {len(history)} ({seconds:.0f} s of training) |",
+        f"| epochs | {len(history)} |",
+        f"| training wall time | {seconds:.0f} s |",
         f"| best epoch | {best.get('epoch')} |",
-        f"| validation loss | {number(best.get('val_loss'))} |",
-        f"| validation accuracy | {number(best.get('val_accuracy'))} |",
-        f"| validation cross-entropy, next token after a full window | {number(best.get('val_cross_entropy'))} |",
-        f"| validation perplexity (same) | {number(best.get('val_perplexity'), 2)} |",
-        f"| unigram baseline cross-entropy | {number(best.get('unigram_val_loss'))} |",
+        f"| validation loss | {_number(best.get('val_loss'))} |",
+        f"| validation accuracy | {_number(best.get('val_accuracy'))} |",
+        f"| validation cross-entropy, next token after a full window | {_number(best.get('val_cross_entropy'))} |",
+        f"| validation perplexity (same) | {_number(best.get('val_perplexity'), 2)} |",
+        f"| unigram baseline cross-entropy | {_number(best.get('unigram_val_loss'))} |",
         "",
         "The unigram baseline is the cross-entropy of always predicting the training-set token frequencies: "
         "a model whose next-token cross-entropy is below it has learned more than token counts. "
@@ -220,4 +270,6 @@ def model_card(config: dict, history: list[dict]) -> str:
         "Load it with `seqgen.bundle.load_bundle(folder)`; the architecture is rebuilt from seqgen's preset registry "
         "and only the weights are read from `model.keras`.",
     ]
+    if quality is not None:
+        lines += quality_section(config, quality)
     return "\n".join(lines) + "\n"

@@ -270,10 +270,13 @@ def command_generate(args) -> int:
 
     from seqgen.sample import check_sampling_options
 
-    check_sampling_options(args.temperature, args.top_k, args.top_p, args.repetition_penalty)  # fail before loading TensorFlow
+    check_sampling_options(1.0 if args.temperature is None else args.temperature, args.top_k, args.top_p,
+                           args.repetition_penalty)  # fail before loading TensorFlow
     bundle = load_bundle(resolve_bundle(args.bundle))
-    options = dict(mode=args.mode, temperature=args.temperature, top_k=args.top_k, top_p=args.top_p,
+    options = dict(mode=args.mode, top_k=args.top_k, top_p=args.top_p,
                    repetition_penalty=args.repetition_penalty, variations=args.variations, rng_seed=args.rng_seed)
+    if args.temperature is not None:  # otherwise each kind's own default, as in the studio
+        options["temperature"] = args.temperature
     if bundle.config["kind"] == "lyrics":
         if args.primer:
             raise SeqgenError("--primer is for melody bundles; give lyrics a --seed-text.")
@@ -310,6 +313,30 @@ def command_generate(args) -> int:
             print(f"melody {number}: {' '.join(melody.tokens)}")
             print(f"  quality: {json.dumps(melody.quality)}")
         print(f"files in {out_dir}; audio renderer: {first.renderer}" + (f" ({first.renderer_note})" if first.renderer_note else ""))
+    return 0
+
+
+def command_evaluate(args) -> int:
+    from seqgen.bundle import QUALITY_ROWS, load_bundle
+    from seqgen.evaluate import evaluate_bundle, write_evaluation
+
+    bundle = load_bundle(resolve_bundle(args.bundle))
+    quality = evaluate_bundle(bundle, generations=args.generations, rng_seed=args.rng_seed)
+    if not args.dry_run:
+        write_evaluation(bundle, quality)
+    if args.json:
+        print(json.dumps({key: value for key, value in quality.items() if key != "reports"}))
+        return 0
+    summaries = quality["summaries"]
+    print(f"{bundle.folder.name}: {quality['generations']} generations, {quality['seconds']:.0f} s")
+    print(f"{'':52} {'generated':>10} {'corpus':>10} {'unigram':>10}")
+    for key, label in QUALITY_ROWS[quality["kind"]].items():
+        cells = [summaries[source].get(key) for source in ("generated", "corpus", "unigram")]
+        print(f"{label[:52]:52} " + " ".join(f"{cell:10.3f}" if cell is not None else f"{'n/a':>10}" for cell in cells))
+    for check in quality["checks"]:
+        print(f"{'met' if check['passed'] else 'NOT MET':>7}  {check['name']}: {check['value']:.3f} (target {check['target']})")
+    if not args.dry_run:
+        print(f"wrote {bundle.folder / 'quality.json'} and the model card {bundle.folder / 'README.md'}")
     return 0
 
 
@@ -387,7 +414,8 @@ def build_parser() -> argparse.ArgumentParser:
     generate.add_argument("bundle", help="a bundle folder, or the name of one under checkpoints/")
     generate.add_argument("--length", type=positive_int, help="new tokens (default: 100 notes, 400 characters)")
     generate.add_argument("--mode", choices=("window", "stateful"), help="window: the reference; stateful: one cell step per token")
-    generate.add_argument("--temperature", type=float, default=1.0, help="0 = greedy argmax (the reference); higher = more varied")
+    generate.add_argument("--temperature", type=float,
+                          help="0 = greedy argmax (the reference); higher = more varied (default: 1.0 melodies, 0.8 lyrics)")
     generate.add_argument("--top-k", type=positive_int, help="sample among the k most likely tokens")
     generate.add_argument("--top-p", type=float, help="sample within this probability mass (0 < p <= 1)")
     generate.add_argument("--repetition-penalty", type=float, default=1.0, help=">= 1; discourages recent tokens")
@@ -405,6 +433,14 @@ def build_parser() -> argparse.ArgumentParser:
     generate.add_argument("--out-dir", help="keep every output (MIDI, WAV, OGG, MusicXML, params JSON) here")
     generate.add_argument("--json", action="store_true", help="print one JSON object")
     generate.set_defaults(run=command_generate)
+
+    evaluate = commands.add_parser("evaluate", help="measure a bundle's generations against its corpus and write them into its model card")
+    evaluate.add_argument("bundle", help="a bundle folder, or the name of one under checkpoints/")
+    evaluate.add_argument("--generations", type=positive_int, default=20, help="generations to average (default: 20)")
+    evaluate.add_argument("--rng-seed", type=int, default=0, help="seed of the first generation and of the corpus windows (default: 0)")
+    evaluate.add_argument("--dry-run", action="store_true", help="print the report without writing it into the bundle")
+    evaluate.add_argument("--json", action="store_true", help="print one JSON object (without the per-generation reports)")
+    evaluate.set_defaults(run=command_evaluate)
     return parser
 
 

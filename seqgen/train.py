@@ -166,18 +166,19 @@ def prepare_data(corpus: Corpus, config: TrainConfig, vocab: Vocab | None = None
 def write_corpus_stats(out_dir: Path, kind: str, data: PreparedData) -> None:
     """What the quality report compares generations with, so it never needs the corpus.
 
-    Music: the pitch-class histogram and the encoded stream (``corpus.npy``,
-    for the longest copied n-gram).  Lyrics: the training words.
+    Both: the encoded stream (``corpus.npy``, for the longest copied n-gram and
+    for comparing generations with corpus windows).  Music: the pitch-class
+    histogram.  Lyrics: the training words.
     """
     import io
 
     from seqgen.quality import pitch_class_histogram, words
 
     tokens = data.vocab.decode(data.ids)
+    buffer = io.BytesIO()
+    np.save(buffer, data.ids.astype(np.int32), allow_pickle=False)
+    write_atomic(out_dir / "corpus.npy", buffer.getvalue())
     if kind == "music":
-        buffer = io.BytesIO()
-        np.save(buffer, data.ids.astype(np.int32), allow_pickle=False)
-        write_atomic(out_dir / "corpus.npy", buffer.getvalue())
         write_json(out_dir / "stats.json", {"pitch_class_histogram": pitch_class_histogram(tokens)})
     else:
         write_json(out_dir / "stats.json", {"words": sorted(set(words("".join(tokens))))})
@@ -378,6 +379,7 @@ def train(
         "best": best,
     }
     out_dir.mkdir(parents=True, exist_ok=True)
+    (out_dir / "quality.json").unlink(missing_ok=True)  # measured on other weights
     if previous is None:
         # Overwriting: retire the old bundle before writing the new vocabulary, so that a crash before
         # the first saved epoch cannot leave the old config and weights beside the new vocab.json.

@@ -303,10 +303,15 @@ def no_bundle_message(kind: str) -> str:
     return f"No {what} model yet: train a model in the Train tab first (pick a {what} corpus)."
 
 
+# The shipped models (scripts/pretrain.sh) that the Melody and Lyrics tabs open with.
+DEFAULT_BUNDLES = {"music": "bach-timed", "lyrics": "songs-poems-embed"}
+
+
 def bundle_dropdown(kind: str | None, current: str | None = None) -> dict:
-    """A dropdown update listing the bundles of ``kind``, keeping ``current`` when it still exists."""
+    """A dropdown update listing the bundles of ``kind``: ``current`` if it still exists, else the default model."""
     labels = [entry.label for entry in list_bundles(kind)]
-    value = current if current in labels else (labels[0] if labels else None)
+    preferred = [label for label in (current, DEFAULT_BUNDLES.get(kind)) if label in labels]
+    value = preferred[0] if preferred else (labels[0] if labels else None)
     return gr.update(choices=labels, value=value)
 
 
