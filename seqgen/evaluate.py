@@ -5,7 +5,9 @@
 (melodies from random seed-split windows, lyrics from the default seed
 line), computes the quality report of each generation, and the same report
 for random windows of the training corpus and for draws of a unigram sampler
-(tokens drawn independently from the corpus frequencies).  The averages and
+(tokens drawn independently from the corpus frequencies).  Melodies also get
+their pitch-class distance to their primer: a melody that keeps its primer's
+key scores low, whatever the corpus's overall key mix.  The averages and
 the quality bar's checks go to ``quality.json`` and the bundle's README.
 """
 
@@ -19,7 +21,7 @@ import numpy as np
 
 from seqgen.bundle import Bundle, model_card, read_json, write_atomic, write_json
 from seqgen.errors import SeqgenError
-from seqgen.quality import lyrics_report, melody_report
+from seqgen.quality import histogram_distance, lyrics_report, melody_report, pitch_class_histogram
 
 GENERATIONS = 20
 MELODY_LENGTH = 100  # the reference's 100 notes
@@ -62,27 +64,39 @@ def _unigram_draws(corpus_ids: np.ndarray, vocab_size: int, count: int, length: 
     return [rng.choice(vocab_size, size=length, p=frequencies) for _ in range(count)]
 
 
+def _with_primer_distance(report: dict, tokens: list[str], primer: list[str]) -> dict:
+    """Add how far the melody's pitch classes are from its primer's: does it keep the primer's key?"""
+    distance = histogram_distance(pitch_class_histogram(tokens), pitch_class_histogram(primer))
+    return {**report, "primer_pitch_class_distance": distance}
+
+
 def _melody_reports(bundle: Bundle, generations: int, rng_seed: int) -> dict[str, list[dict]]:
     from seqgen.generate import generate_melody
 
     histogram = bundle.stats.get("pitch_class_histogram")
-    corpus_ids = bundle.corpus_ids
+    corpus_ids, window = bundle.corpus_ids, bundle.config["window"]
     generated = []
     with tempfile.TemporaryDirectory(prefix="seqgen-evaluate-") as folder:
         for number in range(generations):
             output = generate_melody(bundle, Path(folder) / str(number), length=MELODY_LENGTH, rng_seed=rng_seed + number,
                                      render_audio=False, engrave=False)
-            generated.append(output.melodies[0].quality)
+            melody = output.melodies[0]
+            generated.append(_with_primer_distance(melody.quality, melody.tokens, output.primer))
     rng = np.random.default_rng(rng_seed)
+    # Corpus windows of primer + continuation: the continuation is what the corpus itself "generates" after a primer.
+    spans = _corpus_windows(corpus_ids, generations, window + MELODY_LENGTH, rng)
+    primers = [bundle.vocab.decode(span[:window]) for span in spans]
 
-    def report(ids, copies: bool):
-        return melody_report(bundle.vocab.decode(ids), ids, histogram, corpus_ids if copies else None)
+    def report(ids, primer, copies: bool):
+        tokens = bundle.vocab.decode(ids)
+        return _with_primer_distance(melody_report(tokens, ids, histogram, corpus_ids if copies else None), tokens, primer)
 
+    draws = _unigram_draws(corpus_ids, len(bundle.vocab), generations, MELODY_LENGTH, rng)
     return {
         "generated": generated,
         # A corpus window is trivially copied from the corpus: its n-gram figure would say nothing.
-        "corpus": [report(ids, copies=False) for ids in _corpus_windows(corpus_ids, generations, MELODY_LENGTH, rng)],
-        "unigram": [report(ids, copies=True) for ids in _unigram_draws(corpus_ids, len(bundle.vocab), generations, MELODY_LENGTH, rng)],
+        "corpus": [report(span[window:], primer, copies=False) for span, primer in zip(spans, primers)],
+        "unigram": [report(ids, primer, copies=True) for ids, primer in zip(draws, primers)],
     }
 
 

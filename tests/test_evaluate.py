@@ -12,7 +12,7 @@ import pytest
 
 from seqgen.bundle import load_bundle
 from seqgen.errors import SeqgenError
-from seqgen.evaluate import COPY_LIMIT, LYRICS_LENGTH, MELODY_LENGTH, _unigram_draws, evaluate_bundle, quality_checks, write_evaluation
+from seqgen.evaluate import COPY_LIMIT, LYRICS_LENGTH, MELODY_LENGTH, _unigram_draws, _with_primer_distance, evaluate_bundle, quality_checks, write_evaluation
 from seqgen.quality import histogram_distance, pitch_class_histogram, repetition_rate
 
 MELODY = ["C4", "E4", "G4", "C5", "B-4", "G4", "F#4", "E4", "0.4.7", "D4", "C#4", "D4", "A4", "G4", "G4"]
@@ -51,9 +51,17 @@ def test_melody_evaluation_compares_three_sources(bundles, music_quality):
     copied = [report["longest_copied_ngram"] for report in reports["generated"]]
     assert summary["longest_copied_ngram_max"] == max(copied)
     assert summary["copied_under_limit_share"] == pytest.approx(np.mean([length < COPY_LIMIT for length in copied]))
+    assert all(0 <= report["primer_pitch_class_distance"] <= 1 for source in reports.values() for report in source)
     # The corpus stream is periodic (period 15), so any 100-token corpus window repeats exactly one G4 G4 per period.
     corpus_tokens = bundle.vocab.decode(bundle.corpus_ids)
     assert music_quality["summaries"]["corpus"]["repetition_rate"] == pytest.approx(repetition_rate(corpus_tokens[:MELODY_LENGTH]), abs=0.02)
+
+
+def test_distance_to_the_primer_measures_keeping_its_key():
+    report = {"tokens": 4}
+    assert _with_primer_distance(report, ["C4", "E4", "G4", "C5"], ["C3", "0.4.7"])["primer_pitch_class_distance"] == 0
+    assert _with_primer_distance(report, ["C#4", "D#4"], ["C4", "E4"])["primer_pitch_class_distance"] == 1
+    assert _with_primer_distance(report, ["C4", "D4"], ["C4", "E4"])["primer_pitch_class_distance"] == pytest.approx(0.5)
 
 
 def test_unigram_draws_follow_the_corpus_frequencies(bundles):
