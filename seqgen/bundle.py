@@ -276,7 +276,10 @@ def model_card(config: dict, history: list[dict], quality: dict | None = None) -
         "The unigram baseline is the cross-entropy of always predicting the training-set token frequencies: "
         "a model whose next-token cross-entropy is below it has learned more than token counts. "
         "(For presets trained on every position, the validation loss averages all positions, including "
-        "those with little context, so compare the next-token cross-entropy.)",
+        "those with little context, so compare the next-token cross-entropy.) Validation windows are a random "
+        "share of all windows, as in the reference, so most overlap training windows: the validation loss measures "
+        "fit more than generalisation"
+        + (" (the longest copied n-gram shows whether generations replay the corpus)." if config["kind"] == "music" else "."),
         "",
         "Load it with `seqgen.bundle.load_bundle(folder)`; the architecture is rebuilt from seqgen's preset registry "
         "and only the weights are read from `model.keras`.",

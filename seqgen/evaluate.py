@@ -19,7 +19,7 @@ from pathlib import Path
 
 import numpy as np
 
-from seqgen.bundle import Bundle, model_card, read_json, write_atomic, write_json
+from seqgen.bundle import Bundle, model_card, write_atomic, write_json
 from seqgen.errors import SeqgenError
 from seqgen.quality import histogram_distance, lyrics_report, melody_report, pitch_class_histogram
 
