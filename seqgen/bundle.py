@@ -52,6 +52,11 @@ CONFIG_SCHEMA = {
 }
 
 
+def checkpoints_dir() -> Path:
+    """The shipped bundles: ``$SEQGEN_CHECKPOINTS``, else the ``checkpoints/`` folder of this checkout."""
+    return Path(os.environ.get("SEQGEN_CHECKPOINTS") or Path(__file__).resolve().parents[1] / "checkpoints")
+
+
 def write_json(path: Path, data) -> None:
     write_atomic(Path(path), json.dumps(data, ensure_ascii=False, indent=1).encode("utf-8"))
 

@@ -249,16 +249,18 @@ def command_study(args) -> int:
 
 
 def resolve_bundle(name: str) -> Path:
-    """A bundle folder from a path, or a name under ``checkpoints/`` (``$SEQGEN_CHECKPOINTS``)."""
-    import os
+    """A bundle folder from a path, or the name of a shipped bundle (``bach-timed``)."""
+    from seqgen.bundle import checkpoints_dir
 
     path = Path(name)
     if path.is_dir():
         return path
-    shipped = Path(os.environ.get("SEQGEN_CHECKPOINTS", "checkpoints")) / name
-    if shipped.is_dir():
-        return shipped
-    raise SeqgenError(f"Bundle {name!r} not found: not a folder, and not a name under {shipped.parent}/.")
+    root = checkpoints_dir()
+    if "/" not in name and "\\" not in name and (root / name).is_dir():
+        return root / name
+    names = sorted(folder.name for folder in root.iterdir() if folder.is_dir()) if root.is_dir() else []
+    raise SeqgenError(f"Bundle {name!r} not found: not a folder, and not a shipped model under {root} "
+                      f"({', '.join(names) or 'none there'}).")
 
 
 def command_generate(args) -> int:

@@ -29,6 +29,7 @@ from typing import Callable, Iterator
 
 import gradio as gr
 
+from seqgen.bundle import checkpoints_dir
 from seqgen.errors import SeqgenError
 
 LOG = logging.getLogger("seqgen.studio")
@@ -41,11 +42,6 @@ MAX_LOADED_BUNDLES = 6  # loaded models kept in memory, least recently used drop
 
 
 # --- folders ------------------------------------------------------------------------------
-
-
-def checkpoints_dir() -> Path:
-    """Shipped bundles: ``$SEQGEN_CHECKPOINTS`` or ``checkpoints/`` beside app.py (as ``seqgen.cli``)."""
-    return Path(os.environ.get("SEQGEN_CHECKPOINTS") or APP_ROOT / "checkpoints")
 
 
 def studio_dir() -> Path:
