@@ -2,14 +2,17 @@
 
 A session fixture starts ``python app.py`` in a subprocess with its own
 ``SEQGEN_CHECKPOINTS``, ``SEQGEN_STUDIO_DIR`` and temp folder, and meanwhile
-trains two tiny ``debug`` bundles (music and lyrics) into that checkpoints
-folder, so the generation tabs have models.  The browser test reuses it.
+copies the shipped bundles (``checkpoints/``) into that checkpoints folder and
+trains two tiny ``debug`` bundles (music and lyrics) beside them.  The first
+melody and lyrics calls use the shipped models; the rest use the debug ones,
+whose tiny vocabularies the assertions know.  The browser test reuses it.
 """
 
 from __future__ import annotations
 
 import itertools
 import os
+import shutil
 import socket
 import subprocess
 import sys
@@ -87,6 +90,8 @@ def start_studio(root: Path) -> Studio:
                                    stdout=output, stderr=subprocess.STDOUT)
     studio = Studio(f"http://127.0.0.1:{port}", root, process, log)
     try:
+        for shipped in sorted((REPO_ROOT / "checkpoints").iterdir()):
+            shutil.copytree(shipped, root / "checkpoints" / shipped.name)
         train_debug_bundles(root / "checkpoints")  # while the server starts
         wait_until_up(studio.url, process, log)
     except BaseException:
@@ -265,7 +270,7 @@ def test_generate_melody_audio_and_midi(client):
     import numpy as np
     import soundfile
 
-    outputs = client.predict(**MELODY_ARGS, api_name="/generate_melody")
+    outputs = client.predict(**{**MELODY_ARGS, "bundle": "bach-timed"}, api_name="/generate_melody")  # the default model
     first = outputs[0]
     assert "rendered with" in first["label"]
     data, rate = soundfile.read(audio_path(first))
@@ -281,7 +286,8 @@ def test_generate_melody_audio_and_midi(client):
     roll, sheet = outputs[8], outputs[12]
     assert roll["visible"] and roll["value"]["type"] == "plotly"
     assert sheet["visible"] and "<svg" in sheet["value"]
-    assert len(tokens.split(": ", 1)[1].split()) == 100
+    generated = tokens.split(": ", 1)[1].split()
+    assert len(generated) == 100 and all("_" in token for token in generated)  # timed tokens: pitches_steps
     assert "repetition_rate" in quality["melody 1"]
 
 
@@ -317,6 +323,16 @@ def test_melody_bad_input(client):
 
 LYRICS_ARGS = dict(bundle="debug-lyrics", seed_line="Let's dance for the rest of the night \u266a", length=80, lines=0,
                    stop_at_verse_end=False, temperature=0.8, rng_seed=3, top_k=0, top_p=1.0, repetition_penalty=1.0)
+
+
+def test_complete_lyrics_with_the_shipped_model(client):
+    from seqgen.generate import DEFAULT_SEED_LINE
+
+    args = {**LYRICS_ARGS, "bundle": "songs-poems-embed", "seed_line": DEFAULT_SEED_LINE, "length": 400}
+    completion, plain, quality, dropped = client.predict(**args, api_name="/complete_lyrics")
+    assert plain.startswith(DEFAULT_SEED_LINE) and len(plain) == len(DEFAULT_SEED_LINE) + 400
+    assert quality["words"] > 40 and quality["known_word_share"] > 0.5
+    assert dropped == "Every character of the seed is in the model's vocabulary."
 
 
 def test_complete_lyrics(client):
@@ -395,7 +411,19 @@ def test_server_survived(studio):
 
 
 
-# --- without any model ---------------------------------------------------------------------
+# --- defaults and without any model --------------------------------------------------------
+
+
+def test_generation_tabs_open_with_the_shipped_models(monkeypatch, tmp_path):
+    from studio import lyrics, melody
+
+    monkeypatch.setenv("SEQGEN_CHECKPOINTS", str(REPO_ROOT / "checkpoints"))
+    monkeypatch.setenv("SEQGEN_STUDIO_DIR", str(tmp_path / "studio"))
+    (music, notice), (verses, _) = melody.refresh(), lyrics.refresh()
+    assert music["value"] == "bach-timed" and "mozart-seed" in music["choices"] and not notice["visible"]
+    assert verses["value"] == "songs-poems-embed" and "songs-poems-seed" in verses["choices"]
+    assert melody.refresh("mozart-seed")[0]["value"] == "mozart-seed"  # a user's pick survives a refresh
+
 
 
 def test_generation_tabs_without_models_say_train_first(tmp_path, monkeypatch):

@@ -1,8 +1,9 @@
 """The studio in a real browser: Playwright drives Debian's Chromium against the running server.
 
 Visits every tab (a screenshot of each goes to ``$SEQGEN_ARTIFACTS`` or
-``tests/artifacts/``), then generates a melody and waits for an ``<audio>``
-element with a source.  Skipped only when ``/usr/bin/chromium`` is missing;
+``tests/artifacts/``), then, with the models each tab opens with, generates a
+melody (waiting for an ``<audio>`` element with a source) and completes the
+default seed line.  Skipped only when ``/usr/bin/chromium`` is missing;
 no browser is ever downloaded.
 """
 
@@ -61,7 +62,9 @@ def test_every_tab_opens_with_its_introduction(page):
 
 
 def test_generate_a_melody_and_play_it(page):
+    """One click on a fresh page: the shipped default model makes a melody that plays."""
     open_tab(page, "Melody")
+    assert page.get_by_label("Music model").input_value() == "bach-timed"
     page.get_by_role("button", name="Generate", exact=True).click()
     player = page.locator("audio[src], audio source[src]").first
     player.wait_for(state="attached", timeout=90_000)
@@ -69,4 +72,16 @@ def test_generate_a_melody_and_play_it(page):
     assert source and (source.startswith("blob:") or "/gradio_api/file=" in source)  # the player may fetch it into a blob
     page.get_by_text("rendered with").first.wait_for()
     page.screenshot(path=str(ARTIFACTS / "melody-generated.png"), full_page=True)
+    assert not page.errors, page.errors
+
+
+def test_complete_the_default_seed_line_in_one_click(page):
+    """The Lyrics tab opens with the shipped lyrics model and the seed line: one click completes a verse."""
+    open_tab(page, "Lyrics")
+    assert page.get_by_label("Lyrics model").input_value() == "songs-poems-embed"
+    page.get_by_role("button", name="Complete", exact=True).click()
+    completion = page.locator(".seqgen-completion").first
+    completion.wait_for(timeout=90_000)
+    assert len(completion.inner_text().split()) > 20
+    page.screenshot(path=str(ARTIFACTS / "lyrics-completed.png"), full_page=True)
     assert not page.errors, page.errors

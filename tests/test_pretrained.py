@@ -1,0 +1,122 @@
+"""The shipped bundles in checkpoints/: made by scripts/pretrain.sh, small, loadable, and honestly measured.
+
+Every bundle the script builds must be shipped with the settings the script
+gives; each one loads and generates; its model card is exactly what seqgen
+writes from its config, history and ``quality.json``; and the first of the
+card's 20 generations comes out again token for token.
+"""
+
+from __future__ import annotations
+
+import re
+import zipfile
+from pathlib import Path
+
+import h5py
+import pytest
+
+from seqgen.bundle import load_bundle, model_card, read_json
+from seqgen.cli import build_parser
+from seqgen.evaluate import GENERATIONS, _summary, evaluate_bundle, quality_checks
+
+REPO_ROOT = Path(__file__).resolve().parents[1]
+CHECKPOINTS = REPO_ROOT / "checkpoints"
+SCRIPT = (REPO_ROOT / "scripts" / "pretrain.sh").read_text()
+SETTINGS = dict(re.findall(r'^\s*\[([\w-]+)\]="([^"]*)"', SCRIPT, flags=re.M))
+NAMES = re.search(r"^ORDER=\(([^)]*)\)", SCRIPT, flags=re.M).group(1).split()
+MAX_BUNDLE_BYTES = 25 * 1024 * 1024
+
+
+@pytest.fixture(scope="module", params=NAMES)
+def shipped(request):
+    return load_bundle(CHECKPOINTS / request.param)
+
+
+def test_the_script_builds_what_ships():
+    assert sorted(NAMES) == sorted(SETTINGS) and len(NAMES) == 4
+    assert sorted(folder.name for folder in CHECKPOINTS.iterdir() if folder.is_dir()) == sorted(NAMES)
+
+
+def test_bundles_hold_the_script_settings(shipped):
+    args = build_parser().parse_args(["train", *SETTINGS[shipped.folder.name].split(), "--out", "x"])
+    config, training = shipped.config, shipped.config["training"]
+    assert config["corpus"]["name"] == args.corpus and config["preset"] == args.preset
+    if config["kind"] == "music":
+        assert config["tokenizer"] == args.tokenizer
+    assert training["epochs"] == args.epochs and training["max_windows"] == args.max_windows
+    assert training["early_stopping"] == args.early_stopping and training["seed"] == 42
+    if args.min_count is not None:
+        assert config["corpus"]["min_count"] == args.min_count
+    if args.batch_size is not None:
+        assert training["batch_size"] == args.batch_size
+
+
+def test_bundles_are_small_and_hold_no_optimizer_state(shipped):
+    size = sum(path.stat().st_size for path in shipped.folder.rglob("*") if path.is_file())
+    assert size <= MAX_BUNDLE_BYTES
+    with zipfile.ZipFile(shipped.folder / "model.keras") as archive, archive.open("model.weights.h5") as weights:
+        with h5py.File(weights, "r") as h5:
+            assert "optimizer" not in h5 and "layers" in h5
+
+
+def test_bundles_load_and_generate(shipped, tmp_path):
+    import music21
+
+    from seqgen.generate import DEFAULT_SEED_LINE, complete_lyrics, generate_melody
+
+    if shipped.config["kind"] == "music":
+        output = generate_melody(shipped, tmp_path, length=32, rng_seed=1, render_audio=False, engrave=False)
+        melody = output.melodies[0]
+        assert len(melody.tokens) == 32 and set(melody.tokens) <= set(shipped.vocab.tokens)
+        assert len(music21.converter.parse(melody.midi).flatten().notes) > 0
+    else:
+        output = complete_lyrics(shipped, DEFAULT_SEED_LINE, length=120, rng_seed=1)
+        assert len(output.texts[0]) == 120 and set(output.texts[0]) <= set(shipped.vocab.tokens)
+        assert output.seed == DEFAULT_SEED_LINE and not output.dropped
+
+
+def test_model_cards_are_what_seqgen_writes_from_the_measurements(shipped):
+    quality = read_json(shipped.folder / "quality.json")
+    assert quality["generations"] == GENERATIONS
+    for source, reports in quality["reports"].items():
+        assert len(reports) == GENERATIONS and _summary(reports) == quality["summaries"][source]
+    assert quality["checks"] == quality_checks(shipped.config["kind"], quality["summaries"])
+    card = (shipped.folder / "README.md").read_text(encoding="utf-8")
+    assert card == model_card(shipped.config, shipped.history, quality)
+    for needed in ("corpus", "tokenizer", "parameters", "epochs", "training wall time", "validation loss",
+                   "validation accuracy", "perplexity", "## Quality", "corpus windows", "unigram sampler"):
+        assert needed in card, needed
+
+
+def test_the_first_card_generation_comes_out_again(shipped):
+    quality = read_json(shipped.folder / "quality.json")
+    again = evaluate_bundle(shipped, generations=1, rng_seed=quality["rng_seed"])
+    assert again["reports"]["generated"][0] == pytest.approx(quality["reports"]["generated"][0])
+
+
+def test_the_cli_finds_shipped_models_by_name_from_any_folder(tmp_path):
+    import json
+    import os
+    import subprocess
+    import sys
+
+    env = {**os.environ, "PYTHONPATH": str(REPO_ROOT)}
+    env.pop("SEQGEN_CHECKPOINTS", None)
+    command = [sys.executable, "-m", "seqgen", "generate"]
+    made = subprocess.run([*command, "songs-poems-embed", "--length", "30", "--rng-seed", "2", "--json"],
+                          cwd=tmp_path, env=env, capture_output=True, text=True, timeout=300)
+    assert made.returncode == 0, made.stderr
+    output = json.loads(made.stdout)
+    assert output["settings"]["bundle"] == "songs-poems-embed" and output["settings"]["temperature"] == 0.8
+    assert len(output["text"]) == 30
+    unknown = subprocess.run([*command, "bach"], cwd=tmp_path, env=env, capture_output=True, text=True, timeout=300)
+    assert unknown.returncode == 1 and "bach-timed, mozart-seed, songs-poems-embed, songs-poems-seed" in unknown.stderr
+
+
+def test_the_readme_lists_every_model_with_its_headline_metrics(shipped):
+    readme = (REPO_ROOT / "README.md").read_text(encoding="utf-8")
+    row = next(line for line in readme.splitlines() if line.startswith(f"| `{shipped.folder.name}` |"))
+    quality = read_json(shipped.folder / "quality.json")
+    met = sum(check["passed"] for check in quality["checks"])
+    assert f"{shipped.config['best']['val_perplexity']:.2f}" in row and f"{shipped.config['parameters']:,}" in row
+    assert f"bar {met}/{len(quality['checks'])}" in row and f"{len(shipped.history)} epochs" in row
