@@ -6,7 +6,7 @@
 #   bash scripts/pretrain.sh bach-timed # one bundle
 #
 # Run it from the repository root with the project's environment active. On the
-# 2-core CPU this project is developed on, the whole run takes about 80 minutes.
+# 2-core CPU this project is developed on, the whole run takes about 75 minutes.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 export PYTHONHASHSEED=0
