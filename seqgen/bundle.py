@@ -231,7 +231,7 @@ def quality_section(config: dict, quality: dict) -> list[str]:
     if quality["kind"] == "music":
         lines += [
             f"A corpus window's primer is the {config['window']} tokens before it; a unigram draw is compared with the same "
-            "primers. Over 100 tokens the unigram sampler, which draws from exactly the corpus's pitch-class mix, is hard "
+            f"primers. Over {quality['length']} tokens the unigram sampler, which draws from exactly the corpus's pitch-class mix, is hard "
             "to beat on distance to the corpus; real corpus windows stay in one key, so they usually score worse there. "
             "The distance to the primer shows whether a melody keeps its primer's key.",
             "",

@@ -319,7 +319,7 @@ def command_generate(args) -> int:
 
 
 def command_evaluate(args) -> int:
-    from seqgen.bundle import QUALITY_ROWS, load_bundle
+    from seqgen.bundle import load_bundle, quality_section
     from seqgen.evaluate import evaluate_bundle, write_evaluation
 
     bundle = load_bundle(resolve_bundle(args.bundle))
@@ -329,16 +329,9 @@ def command_evaluate(args) -> int:
     if args.json:
         print(json.dumps({key: value for key, value in quality.items() if key != "reports"}))
         return 0
-    summaries = quality["summaries"]
-    print(f"{bundle.folder.name}: {quality['generations']} generations, {quality['seconds']:.0f} s")
-    print(f"{'':52} {'generated':>10} {'corpus':>10} {'unigram':>10}")
-    for key, label in QUALITY_ROWS[quality["kind"]].items():
-        cells = [summaries[source].get(key) for source in ("generated", "corpus", "unigram")]
-        print(f"{label[:52]:52} " + " ".join(f"{cell:10.3f}" if cell is not None else f"{'n/a':>10}" for cell in cells))
-    for check in quality["checks"]:
-        print(f"{'met' if check['passed'] else 'NOT MET':>7}  {check['name']}: {check['value']:.3f} (target {check['target']})")
+    print("\n".join(quality_section(bundle.config, quality)).strip())  # the model card's own table
     if not args.dry_run:
-        print(f"wrote {bundle.folder / 'quality.json'} and the model card {bundle.folder / 'README.md'}")
+        print(f"\nwrote {bundle.folder / 'quality.json'} and the model card {bundle.folder / 'README.md'}")
     return 0
 
 
