@@ -5,9 +5,9 @@
 ``GRADIO_SERVER_NAME`` and ``GRADIO_SERVER_PORT`` set the defaults of
 ``--host`` and ``--port``.  The layout and the wiring live here and in
 ``studio/`` (one module per tab); everything they do is a call into
-``seqgen``.  Start-up imports neither TensorFlow nor music21 and parses no
-corpus: those load on first use (and TensorFlow in the background once the
-server is up).
+``seqgen``.  Dropdowns get their choices when the page is built; start-up
+imports neither TensorFlow nor music21 and parses no corpus (the default
+models load in the background once the server is up).
 
 Bundles come only from ``checkpoints/`` (``$SEQGEN_CHECKPOINTS``) and from
 the studio's own training output (``$SEQGEN_STUDIO_DIR``, default
@@ -23,30 +23,13 @@ import os
 
 import gradio as gr
 
-from studio import common, explore, lyrics, melody, models, study, train
+from studio import bundles, common, explore, lyrics, melody, models, study, train
 
 TITLE = "seqgen studio"
 CSS = """
 .seqgen-sheet svg { max-width: 100%; height: auto; }
 """
 DEFAULT_MAX_FILE_SIZE = "50mb"
-
-
-def fill_registry():
-    """On page load: preset, loss and optimizer choices (the registry imports TensorFlow) and the model lists."""
-    losses, optimizers = common.registry()
-    options = [common.PRESET_DEFAULT, *losses], [common.PRESET_DEFAULT, *optimizers]
-    melody_bundles, melody_notice = melody.refresh()
-    lyrics_bundles, lyrics_notice = lyrics.refresh()
-    return (
-        gr.update(choices=common.preset_choices("music")),
-        gr.update(choices=options[0]),
-        gr.update(choices=options[1]),
-        gr.update(choices=common.preset_choices("lyrics")),
-        gr.update(choices=list(losses)),
-        gr.update(choices=list(optimizers)),
-        melody_bundles, melody_notice, lyrics_bundles, lyrics_notice, models.refresh(),
-    )
 
 
 def build_demo() -> gr.Blocks:
@@ -60,7 +43,7 @@ def build_demo() -> gr.Blocks:
             with gr.Tab("Train", id="train"):
                 trained = train.build()
             with gr.Tab("Study", id="study"):
-                studied = study.build()
+                study.build()
             with gr.Tab("Melody", id="melody") as melody_tab:
                 melodic = melody.build()
             with gr.Tab("Lyrics", id="lyrics") as lyrics_tab:
@@ -78,12 +61,6 @@ def build_demo() -> gr.Blocks:
         trained["event"].then(melody.refresh, melodic["bundle"], melody_outputs, api_visibility="private").then(
             lyrics.refresh, lyrical["bundle"], lyrics_outputs, api_visibility="private").then(
             models.refresh, listed["bundle"], listed["bundle"], api_visibility="private")
-        demo.load(
-            common.user_errors(fill_registry), None,
-            [trained["preset"], trained["loss"], trained["optimizer"], studied["preset"], studied["losses"],
-             studied["optimizers"], *melody_outputs, *lyrics_outputs, listed["bundle"]],
-            api_visibility="private",
-        )
     # Generation, exploring and training each have their own concurrency group (see the tabs);
     # everything else runs up to four at a time.
     demo.queue(default_concurrency_limit=4)
@@ -108,7 +85,7 @@ def parse_args(argv=None) -> argparse.Namespace:
 def main(argv=None) -> None:
     args = parse_args(argv)
     max_file_size = int(args.max_file_size) if str(args.max_file_size).isdigit() else args.max_file_size
-    common.warm_up()
+    bundles.warm_up()
     demo.launch(
         server_name=args.host, server_port=args.port, share=args.share, max_file_size=max_file_size,
         allowed_paths=[],  # serve nothing but the files handlers return (copied into Gradio's cache)

@@ -23,7 +23,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 import numpy as np  # noqa: E402
 
-from seqgen import audio  # noqa: E402
+from seqgen import audio, synth  # noqa: E402
 from seqgen.music import write_midi  # noqa: E402
 
 # A C-major-ish palette: pitch names for notes, pitch-class normal orders for chords.
@@ -59,7 +59,7 @@ def main() -> None:
     args = parser.parse_args()
     with tempfile.TemporaryDirectory(prefix="seqgen-bench-audio-") as folder:
         midi_path = write_midi(melody(args.tokens), Path(folder) / "melody.mid", "seed", tempo_bpm=args.tempo)
-        seconds_audio = audio.midi_duration(midi_path)
+        seconds_audio = synth.midi_duration(midi_path)
         builtin_rtf, builtin_seconds = real_time_factor(midi_path, Path(folder) / "builtin.wav", "builtin", args.repeats)
         fluidsynth_rtf = fluidsynth_seconds = None
         if audio.fluidsynth_available() and audio.find_soundfont() is not None:

@@ -36,7 +36,8 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 import numpy as np  # noqa: E402
 
-from seqgen.models import build_model, get_preset  # noqa: E402
+from seqgen.models import build_model  # noqa: E402
+from seqgen.presets import get_preset  # noqa: E402
 from seqgen.sample import Sampler  # noqa: E402
 from seqgen.vocab import Vocab  # noqa: E402
 

@@ -1,38 +1,55 @@
-"""Checkpoint bundles: a self-describing folder that generation needs nothing else for.
+"""Checkpoint bundles: the one owner of the bundle format.
 
-A bundle holds ``model.keras`` (weights, no optimizer state), ``vocab.json``,
-``config.json`` (kind, preset, tokenizer, window, hyper-parameters, corpus),
+A bundle is a folder that generation needs nothing else for: ``model.keras``
+(weights, no optimizer state), ``vocab.json``, ``config.json`` (kind,
+preset, tokenizer, window, hyper-parameters, corpus, best epoch),
 ``history.json`` (one record per epoch), ``seeds.json`` (windows of the seed
 split, to start generation), ``stats.json`` and ``corpus.npy`` (what quality
 reports compare with), a ``README.md`` model card and, once measured with
-``seqgen evaluate``, ``quality.json``.
+``seqgen evaluate``, ``quality.json``.  This module assembles, writes, reads,
+lists and looks up bundles; nothing else names their files.
 
 Every file is written to a temporary sibling and renamed into place, so a
 crash or ``kill -9`` leaves the previous complete file.  Loading checks
 ``config.json`` against a schema, rebuilds the model from seqgen's preset
-registry and reads only the weights from the archive: the archive's own
-layer config is never deserialized, because Keras' ``safe_mode`` has been
-bypassed repeatedly (CVE-2025-1550, CVE-2025-8747, CVE-2025-9906) and HDF5
-model files ignore it (CVE-2025-9905).  Legacy ``.h5`` full models are refused.
+table and reads only the weights from the archive: the archive's own layer
+config is never deserialized, because Keras' ``safe_mode`` has been bypassed
+repeatedly (CVE-2025-1550, CVE-2025-8747, CVE-2025-9906) and HDF5 model
+files ignore it (CVE-2025-9905).  Legacy ``.h5`` full models are refused.
 """
 
 from __future__ import annotations
 
+import functools
+import io
 import json
-import math
 import os
 import tempfile
 import zipfile
 from dataclasses import dataclass
 from pathlib import Path
 
-from seqgen.cache import write_atomic
+import numpy as np
+
+from seqgen.card import model_card
 from seqgen.errors import SeqgenError
+from seqgen.files import write_atomic, write_json
+from seqgen.presets import Preset, get_preset
 from seqgen.vocab import Vocab
 
 FORMAT = "seqgen-bundle"
 FORMAT_VERSION = 1
-FILES = ("config.json", "vocab.json", "model.keras", "history.json")
+
+CONFIG = "config.json"
+VOCAB = "vocab.json"
+WEIGHTS = "model.keras"
+HISTORY = "history.json"
+SEEDS = "seeds.json"
+STATS = "stats.json"
+CORPUS = "corpus.npy"
+CARD = "README.md"
+QUALITY = "quality.json"
+FILES = (CONFIG, VOCAB, WEIGHTS, HISTORY)  # what every bundle has
 
 # config.json schema: key -> accepted types.
 CONFIG_SCHEMA = {
@@ -50,6 +67,8 @@ CONFIG_SCHEMA = {
     "best": dict,
     "parameters": int,
 }
+# Settings that config.json keeps at its top level or under "corpus"; the rest go under "training".
+_NOT_TRAINING = ("kind", "preset", "tokenizer", "window", "min_count", "filter")
 
 
 def checkpoints_dir() -> Path:
@@ -57,11 +76,7 @@ def checkpoints_dir() -> Path:
     return Path(os.environ.get("SEQGEN_CHECKPOINTS") or Path(__file__).resolve().parents[1] / "checkpoints")
 
 
-def write_json(path: Path, data) -> None:
-    write_atomic(Path(path), json.dumps(data, ensure_ascii=False, indent=1).encode("utf-8"))
-
-
-def read_json(path: Path):
+def _read_json(path: Path):
     try:
         return json.loads(Path(path).read_text(encoding="utf-8"))
     except FileNotFoundError:
@@ -71,29 +86,27 @@ def read_json(path: Path):
 
 
 def is_bundle(folder: Path) -> bool:
-    return (Path(folder) / "config.json").is_file()
+    return (Path(folder) / CONFIG).is_file()
 
 
 def check_config(config, folder: Path) -> dict:
-    """Validate ``config.json`` against the schema and the preset registry."""
-    from seqgen.models import get_preset
-
+    """Validate ``config.json`` against the schema and the preset table."""
     if not isinstance(config, dict):
-        raise SeqgenError(f"Bundle {folder}: config.json must hold a JSON object.")
+        raise SeqgenError(f"Bundle {folder}: {CONFIG} must hold a JSON object.")
     if config.get("format") != FORMAT:
-        raise SeqgenError(f"Bundle {folder}: config.json is not a seqgen bundle config (format {config.get('format')!r}).")
+        raise SeqgenError(f"Bundle {folder}: {CONFIG} is not a seqgen bundle config (format {config.get('format')!r}).")
     for key, kind in CONFIG_SCHEMA.items():
         if key not in config:
-            raise SeqgenError(f"Bundle {folder}: config.json lacks {key!r}.")
+            raise SeqgenError(f"Bundle {folder}: {CONFIG} lacks {key!r}.")
         if not isinstance(config[key], kind) or (kind is int and isinstance(config[key], bool)):
-            raise SeqgenError(f"Bundle {folder}: config.json {key!r} must be {kind.__name__}, got {type(config[key]).__name__}.")
+            raise SeqgenError(f"Bundle {folder}: {CONFIG} {key!r} must be {kind.__name__}, got {type(config[key]).__name__}.")
     if config["format_version"] > FORMAT_VERSION:
         raise SeqgenError(f"Bundle {folder}: format version {config['format_version']} is newer than this seqgen ({FORMAT_VERSION}); upgrade seqgen.")
     preset = get_preset(config["kind"], config["preset"])
     if (preset.input_mode, preset.target_mode) != (config["input_mode"], config["target_mode"]):
         raise SeqgenError(f"Bundle {folder}: preset {preset.name!r} no longer matches the bundle's input/target modes.")
     if not 1 <= config["window"] <= 10_000 or not 2 <= config["vocab_size"] <= 1_000_000:
-        raise SeqgenError(f"Bundle {folder}: window or vocab_size out of range in config.json.")
+        raise SeqgenError(f"Bundle {folder}: window or vocab_size out of range in {CONFIG}.")
     return config
 
 
@@ -110,20 +123,20 @@ def check_archive(path: Path) -> None:
             "Retrain with seqgen to get a .keras bundle."
         )
     if not path.is_file():
-        raise SeqgenError(f"Bundle {path.parent}: model.keras is missing.")
+        raise SeqgenError(f"Bundle {path.parent}: {WEIGHTS} is missing.")
     if not zipfile.is_zipfile(path):
-        raise SeqgenError(f"Bundle {path.parent}: model.keras is corrupt (not a Keras zip archive).")
+        raise SeqgenError(f"Bundle {path.parent}: {WEIGHTS} is corrupt (not a Keras zip archive).")
     try:
         with zipfile.ZipFile(path) as archive:
             names = set(archive.namelist())
             bad = archive.testzip()
     except (zipfile.BadZipFile, OSError) as error:
-        raise SeqgenError(f"Bundle {path.parent}: model.keras is corrupt ({error}).") from None
+        raise SeqgenError(f"Bundle {path.parent}: {WEIGHTS} is corrupt ({error}).") from None
     if bad is not None or "model.weights.h5" not in names:
-        raise SeqgenError(f"Bundle {path.parent}: model.keras is corrupt (weights missing or damaged).")
+        raise SeqgenError(f"Bundle {path.parent}: {WEIGHTS} is corrupt (weights missing or damaged).")
 
 
-@dataclass
+@dataclass(eq=False)
 class Bundle:
     """A loaded bundle: the rebuilt model and everything needed to use it."""
 
@@ -131,10 +144,17 @@ class Bundle:
     config: dict
     vocab: Vocab
     history: list[dict]
-    model: object  # keras.Model, rebuilt from the registry
+    model: object  # keras.Model, rebuilt from the preset table
     seeds: list[list[str]]
     stats: dict  # corpus statistics for quality reports (may be empty)
-    corpus_ids: object  # numpy int array of the encoded training stream, or None
+    corpus_ids: np.ndarray | None  # the encoded training stream
+
+    @functools.cached_property
+    def sampler(self):
+        """This bundle's :class:`seqgen.sample.Sampler`, built once: weights are unpacked once, not per request."""
+        from seqgen.sample import Sampler
+
+        return Sampler(self)
 
 
 def load_bundle(folder: Path) -> Bundle:
@@ -144,34 +164,135 @@ def load_bundle(folder: Path) -> Bundle:
     folder = Path(folder)
     if not folder.is_dir():
         raise SeqgenError(f"Bundle {folder} not found (no such folder).")
-    config = check_config(read_json(folder / "config.json"), folder)
-    vocab = Vocab.from_json(read_json(folder / "vocab.json"))
+    config = check_config(_read_json(folder / CONFIG), folder)
+    try:
+        vocab = Vocab.from_json(_read_json(folder / VOCAB))
+    except SeqgenError as error:
+        raise SeqgenError(f"Bundle {folder}: {VOCAB}: {error}") from None
     if len(vocab) != config["vocab_size"]:
         raise SeqgenError(
-            f"Bundle {folder}: vocab.json holds {len(vocab)} tokens but the model was trained on {config['vocab_size']}."
+            f"Bundle {folder}: {VOCAB} holds {len(vocab)} tokens but the model was trained on {config['vocab_size']}."
         )
-    history = read_json(folder / "history.json")
+    history = _read_json(folder / HISTORY)
     if not isinstance(history, list):
-        raise SeqgenError(f"Bundle {folder}: history.json must hold a list of epochs.")
-    seeds_path = folder / "seeds.json"
-    seeds = read_json(seeds_path) if seeds_path.exists() else []
-    stats = read_json(folder / "stats.json") if (folder / "stats.json").exists() else {}
+        raise SeqgenError(f"Bundle {folder}: {HISTORY} must hold a list of epochs.")
+    seeds = _read_json(folder / SEEDS) if (folder / SEEDS).exists() else []
+    stats = _read_json(folder / STATS) if (folder / STATS).exists() else {}
     corpus_ids = None
-    if (folder / "corpus.npy").exists():
-        import numpy as np
-
+    if (folder / CORPUS).exists():
         try:
-            corpus_ids = np.load(folder / "corpus.npy", allow_pickle=False)
+            corpus_ids = np.load(folder / CORPUS, allow_pickle=False)
         except (OSError, ValueError) as error:
-            raise SeqgenError(f"Bundle {folder}: corpus.npy is corrupt ({error}).") from None
-    archive = folder / "model.keras"
+            raise SeqgenError(f"Bundle {folder}: {CORPUS} is corrupt ({error}).") from None
+    archive = folder / WEIGHTS
     check_archive(archive)
     model = build_model(config["kind"], config["preset"], config["vocab_size"], config["window"])
     try:
         model.load_weights(str(archive))
     except Exception as error:  # Keras raises ValueError/KeyError on shape or layer mismatches
-        raise SeqgenError(f"Bundle {folder}: the weights in model.keras do not fit preset {config['preset']!r} ({error}).") from None
+        raise SeqgenError(f"Bundle {folder}: the weights in {WEIGHTS} do not fit preset {config['preset']!r} ({error}).") from None
     return Bundle(folder, config, vocab, history, model, seeds, stats, corpus_ids)
+
+
+# --- reading without loading a model ---------------------------------------------------------
+
+
+def read_config(folder: Path) -> dict:
+    """A bundle's ``config.json`` as stored (not checked against the preset table)."""
+    config = _read_json(Path(folder) / CONFIG)
+    if not isinstance(config, dict):
+        raise SeqgenError(f"Bundle {folder}: {CONFIG} must hold a JSON object.")
+    return config
+
+
+def read_history(folder: Path) -> list[dict]:
+    """The epochs recorded so far; [] when the history is missing or unreadable (listing must not fail)."""
+    try:
+        history = json.loads((Path(folder) / HISTORY).read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return []
+    return history if isinstance(history, list) else []
+
+
+def read_card(folder: Path) -> str | None:
+    """The model card's Markdown, or None when there is none."""
+    path = Path(folder) / CARD
+    return path.read_text(encoding="utf-8") if path.is_file() else None
+
+
+def read_quality(folder: Path) -> dict | None:
+    """The stored ``quality.json``, or None before ``seqgen evaluate`` ran."""
+    path = Path(folder) / QUALITY
+    return _read_json(path) if path.exists() else None
+
+
+def files_stamp(folder: Path) -> tuple | None:
+    """Modification times of the files a loaded bundle depends on: a changed stamp means reload."""
+    try:
+        return tuple((Path(folder) / name).stat().st_mtime_ns for name in (CONFIG, WEIGHTS, VOCAB))
+    except OSError:
+        return None
+
+
+# --- writing -------------------------------------------------------------------------------
+
+
+def make_config(name: str, settings: dict, preset: Preset, vocab_size: int, parameters: int, corpus: dict,
+                lowercase: bool, windows: dict[str, int], best: dict) -> dict:
+    """Assemble ``config.json``.
+
+    Args:
+        name: the bundle's name (its folder's).
+        settings: the resolved training settings (a ``TrainConfig`` as a dict).
+        preset: the preset trained.
+        vocab_size: tokens in the vocabulary.
+        parameters: the model's parameter count.
+        corpus: the corpus description (name, items, tokens, filter, min_count).
+        lowercase: whether a lyrics vocabulary is lower-case only.
+        windows: ``train_windows``, ``validation_windows`` and ``seed_windows``.
+        best: the best epoch so far (empty before the first).
+    """
+    return {
+        "format": FORMAT,
+        "format_version": FORMAT_VERSION,
+        "name": name,
+        "kind": settings["kind"],
+        "preset": settings["preset"],
+        "description": preset.description,
+        "tokenizer": settings["tokenizer"] if settings["kind"] == "music" else "char",
+        "window": settings["window"],
+        "vocab_size": vocab_size,
+        "input_mode": preset.input_mode,
+        "target_mode": preset.target_mode,
+        "lowercase": lowercase,
+        "parameters": parameters,
+        "corpus": corpus,
+        "training": {**{key: value for key, value in settings.items() if key not in _NOT_TRAINING}, **windows},
+        "best": best,
+    }
+
+
+def forget_quality(folder: Path) -> None:
+    """Drop ``quality.json``: it was measured on other weights."""
+    (Path(folder) / QUALITY).unlink(missing_ok=True)
+
+
+def start_bundle(folder: Path, vocab: Vocab, seeds: list[list[str]], corpus_ids: np.ndarray, stats: dict) -> None:
+    """Write what a new bundle knows before its first epoch, retiring whatever model the folder held.
+
+    The old config and weights go first, so that a crash before the first
+    saved epoch cannot leave them beside the new vocabulary.
+    """
+    folder = Path(folder)
+    folder.mkdir(parents=True, exist_ok=True)
+    for stale in (CONFIG, WEIGHTS, QUALITY):
+        (folder / stale).unlink(missing_ok=True)
+    write_json(folder / SEEDS, seeds)
+    buffer = io.BytesIO()
+    np.save(buffer, np.asarray(corpus_ids, dtype=np.int32), allow_pickle=False)
+    write_atomic(folder / CORPUS, buffer.getvalue())
+    write_json(folder / STATS, stats)
+    write_json(folder / VOCAB, vocab.to_json())
 
 
 def save_weights(model, folder: Path) -> None:
@@ -182,113 +303,82 @@ def save_weights(model, folder: Path) -> None:
     try:
         model.save(temp_name, overwrite=True)
         os.chmod(temp_name, 0o644)
-        os.replace(temp_name, folder / "model.keras")
+        os.replace(temp_name, folder / WEIGHTS)
     except BaseException:
         Path(temp_name).unlink(missing_ok=True)
         raise
 
 
-QUALITY_ROWS = {  # quality.json summary key → model-card label
-    "music": {
-        "repetition_rate": "repetition rate (same token twice in a row)",
-        "distinct_ratio": "distinct tokens / tokens",
-        "pitch_class_distance": "pitch-class distance to the corpus (0 = same, 1 = disjoint)",
-        "primer_pitch_class_distance": "pitch-class distance to its primer (keeps the key: low)",
-        "longest_copied_ngram": "longest n-gram copied from the corpus (mean)",
-        "longest_copied_ngram_max": "longest n-gram copied from the corpus (max)",
-        "copied_under_limit_share": "share with no copied n-gram of 16 or more",
-    },
-    "lyrics": {
-        "words": "words",
-        "known_word_share": "share of words found in the corpus",
-        "distinct_2": "distinct word bigrams / bigrams",
-        "repeated_lines": "repeated lines",
-        "max_line_repeats": "most times one line appears",
-        "within_line_repeat_limit_share": "share where no line appears more than twice",
-    },
-}
+def write_progress(folder: Path, config: dict, history: list[dict]) -> None:
+    """After an epoch: ``config.json`` (with the best epoch), ``history.json`` and the model card."""
+    folder = Path(folder)
+    write_json(folder / CONFIG, config)
+    write_json(folder / HISTORY, history)
+    write_atomic(folder / CARD, model_card(config, history).encode("utf-8"))
 
 
-def _number(value, digits=4) -> str:
-    return "n/a" if value is None or (isinstance(value, float) and not math.isfinite(value)) else f"{value:.{digits}f}"
+def write_quality(bundle: Bundle, quality: dict) -> None:
+    """Store ``quality.json`` in the bundle and rewrite its model card with the quality section."""
+    write_json(bundle.folder / QUALITY, quality)
+    write_atomic(bundle.folder / CARD, model_card(bundle.config, bundle.history, quality).encode("utf-8"))
 
 
-def quality_section(config: dict, quality: dict) -> list[str]:
-    """The model card's quality lines: generations beside corpus windows and a unigram sampler."""
-    summaries = quality["summaries"]
-    unit = "tokens" if quality["kind"] == "music" else "characters"
-    lines = [
-        "",
-        "## Quality",
-        "",
-        f"{quality['generations']} generations of {quality['length']} {unit} with the default settings "
-        + ("(each primed with a random window of the seed split)" if quality["kind"] == "music" else "(from the default seed line)")
-        + f", beside {quality['generations']} random windows of the training corpus and {quality['generations']} draws "
-        "of a unigram sampler (tokens drawn independently with the corpus frequencies). Means unless stated; "
-        f"measured with `python -m seqgen evaluate {config.get('name')}` in {quality['seconds']:.0f} s.",
-        "",
-    ]
-    if quality["kind"] == "music":
-        lines += [
-            f"A corpus window's primer is the {config['window']} tokens before it; a unigram draw is compared with the same "
-            f"primers. Over {quality['length']} tokens the unigram sampler, which draws from exactly the corpus's pitch-class mix, is hard "
-            "to beat on distance to the corpus; real corpus windows stay in one key, so they usually score worse there. "
-            "The distance to the primer shows whether a melody keeps its primer's key.",
-            "",
-        ]
-    lines += [
-        "| | generated | corpus windows | unigram sampler |",
-        "|---|---|---|---|",
-    ]
-    for key, label in QUALITY_ROWS[quality["kind"]].items():
-        if key in summaries["generated"]:
-            lines.append(f"| {label} | " + " | ".join(_number(summaries[source].get(key), 3) for source in ("generated", "corpus", "unigram")) + " |")
-    lines += ["", "Quality bar:", ""]
-    for check in quality["checks"]:
-        mark = "✅ met" if check["passed"] else "❌ not met"
-        lines.append(f"- {check['name']}: {_number(check['value'], 3)} (target {check['target']}) {mark}")
-    return lines
+# --- finding bundles -----------------------------------------------------------------------
 
 
-def model_card(config: dict, history: list[dict], quality: dict | None = None) -> str:
-    """A short README.md describing the bundle, with its measured quality once evaluated."""
-    best = config["best"]
-    corpus = config["corpus"]
-    training = config["training"]
+@dataclass
+class BundleEntry:
+    """A bundle on disk, described by its config without loading the model."""
 
-    seconds = sum(record.get("seconds", 0.0) for record in history)
-    lines = [
-        f"# {config.get('name', Path('.').name)}",
-        "",
-        f"A seqgen {config['kind']} model: preset `{config['preset']}`, tokenizer `{config['tokenizer']}`, "
-        f"window {config['window']}, vocabulary {config['vocab_size']}, {config['parameters']:,} parameters.",
-        "",
-        "| | |",
-        "|---|---|",
-        f"| corpus | {corpus.get('name')} ({corpus.get('items')} items, {corpus.get('tokens'):,} tokens after filtering) |",
-        f"| filter | {corpus.get('filter')}, min-count {corpus.get('min_count')} |",
-        f"| training | {training['loss']}, {training['optimizer']} at {training['learning_rate']}, batch {training['batch_size']} |",
-        f"| windows | {training.get('train_windows'):,} train, {training.get('validation_windows'):,} validation, {training.get('seed_windows'):,} seed |",
-        f"| epochs | {len(history)} |",
-        f"| training wall time | {seconds:.0f} s |",
-        f"| best epoch | {best.get('epoch')} |",
-        f"| validation loss | {_number(best.get('val_loss'))} |",
-        f"| validation accuracy | {_number(best.get('val_accuracy'))} |",
-        f"| validation cross-entropy, next token after a full window | {_number(best.get('val_cross_entropy'))} |",
-        f"| validation perplexity (same) | {_number(best.get('val_perplexity'), 2)} |",
-        f"| unigram baseline cross-entropy | {_number(best.get('unigram_val_loss'))} |",
-        "",
-        "The unigram baseline is the cross-entropy of always predicting the training-set token frequencies: "
-        "a model whose next-token cross-entropy is below it has learned more than token counts. "
-        "(For presets trained on every position, the validation loss averages all positions, including "
-        "those with little context, so compare the next-token cross-entropy.) Validation windows are a random "
-        "share of all windows, as in the reference, so most overlap training windows: the validation loss measures "
-        "fit more than generalisation"
-        + (" (the longest copied n-gram shows whether generations replay the corpus)." if config["kind"] == "music" else "."),
-        "",
-        "Load it with `seqgen.bundle.load_bundle(folder)`; the architecture is rebuilt from seqgen's preset registry "
-        "and only the weights are read from `model.keras`.",
-    ]
-    if quality is not None:
-        lines += quality_section(config, quality)
-    return "\n".join(lines) + "\n"
+    label: str  # what the CLI accepts and dropdowns show
+    folder: Path
+    source: str  # e.g. "shipped" or "studio"
+    config: dict | None
+    error: str | None = None  # why it cannot be used
+
+    @property
+    def kind(self) -> str | None:
+        return self.config.get("kind") if self.config else None
+
+
+def scan_bundles(root: Path, source: str, prefix: str = "") -> list[BundleEntry]:
+    """The bundles directly under ``root``, sorted by name; unreadable configs are listed with their error."""
+    root = Path(root)
+    if not root.is_dir():
+        return []
+    found = []
+    for folder in sorted(root.iterdir()):
+        if not folder.is_dir() or folder.name.startswith(".") or not is_bundle(folder):
+            continue
+        try:
+            config, error = read_config(folder), None
+        except SeqgenError as problem:
+            config, error = None, str(problem)
+        found.append(BundleEntry(prefix + folder.name, folder, source, config, error))
+    return found
+
+
+def find_bundle(label: str | None, entries: list[BundleEntry], kind: str | None = None) -> BundleEntry:
+    """The entry named ``label`` among usable ``entries`` (of ``kind``); only names from the list, never a path."""
+    usable = [entry for entry in entries if entry.error is None and (kind is None or entry.kind == kind)]
+    names = ", ".join(entry.label for entry in usable) or "none yet"
+    if not label:
+        raise SeqgenError(f"Pick a model from the list ({names}).")
+    for entry in usable:
+        if entry.label == label:
+            return entry
+    what = f"{kind} " if kind else ""
+    raise SeqgenError(f"Bundle {label!r} not found; {what}models available: {names}.")
+
+
+def resolve_bundle(name: str) -> Path:
+    """A bundle folder from a path, or the name of a shipped bundle (``bach-timed``)."""
+    path = Path(name)
+    if path.is_dir():
+        return path
+    shipped = scan_bundles(checkpoints_dir(), "shipped")
+    for entry in shipped:
+        if entry.label == name:
+            return entry.folder
+    raise SeqgenError(f"Bundle {name!r} not found: not a folder, and not a shipped model under {checkpoints_dir()} "
+                      f"({', '.join(entry.label for entry in shipped) or 'none there'}).")

@@ -12,6 +12,7 @@ import sys
 from pathlib import Path
 
 from seqgen.errors import SeqgenError
+from seqgen.presets import KINDS, STUDY_LOSSES, STUDY_OPTIMIZERS
 from seqgen.vocab import FILTER_HELP, FILTERS
 
 
@@ -36,7 +37,7 @@ def progress_bar(description: str):
     return update, bar
 
 
-def zip_limits(args) -> "ZipLimits":
+def zip_limits(args):
     """Zip caps from the command line, falling back to the environment defaults."""
     from seqgen.sources import ZipLimits
 
@@ -114,8 +115,22 @@ def write_plots(result, folder: Path) -> None:
         figure.write_html(folder / f"{name}.html", include_plotlyjs="cdn")
 
 
+def command_presets(args) -> int:
+    from seqgen.presets import KINDS, PRESETS, preset_names
+
+    kinds = [args.kind] if args.kind else list(KINDS)
+    presets = [PRESETS[(kind, name)] for kind in kinds for name in preset_names(kind)]
+    if args.json:
+        print(json.dumps([preset.to_json() for preset in presets], ensure_ascii=False, indent=1))
+        return 0
+    for preset in presets:
+        print(f"{preset.kind:<7} {preset.name:<13} {preset.input_mode:<7} {preset.target_mode:<9} {preset.description}")
+    return 0
+
+
 def command_summary(args) -> int:
-    from seqgen.models import build_model, describe_model, get_preset
+    from seqgen.models import build_model, describe_model
+    from seqgen.presets import get_preset
 
     preset = get_preset(args.kind, args.preset)
     print(f"{args.kind} preset {preset.name!r}: {preset.description}")
@@ -197,15 +212,15 @@ def stop_on_interrupt():
 
 
 def command_train(args) -> int:
-    from seqgen.bundle import is_bundle, read_json
+    from seqgen.bundle import is_bundle, read_config
     from seqgen.train import train
 
     out = Path(args.resume or args.out)
     tokenizer = args.tokenizer
     if args.resume:
         if not is_bundle(out):
-            raise SeqgenError(f"--resume {out}: no bundle there (config.json missing).")
-        tokenizer = read_json(out / "config.json").get("tokenizer", tokenizer)
+            raise SeqgenError(f"--resume {out}: no bundle there.")
+        tokenizer = read_config(out).get("tokenizer", tokenizer)
     config = training_config(args)
     corpus = load_training_corpus(args, tokenizer if tokenizer != "char" else "seed")
     config.kind = corpus.kind
@@ -239,46 +254,28 @@ def command_study(args) -> int:
             bar = progress[event["run"]] = TrainingProgress(f"[{event['run_number']}/{event['runs']} {event['run']}] ")
         bar(event)
 
-    from seqgen.models import LOSSES
-
-    losses = tuple(args.losses) if args.losses else LOSSES
-    table = run_study(corpus, Path(args.out), config, losses, tuple(args.optimizers), listener=listener, stop=stop_on_interrupt())
+    table = run_study(corpus, Path(args.out), config, tuple(args.losses), tuple(args.optimizers), listener=listener,
+                      stop=stop_on_interrupt())
     print(table.to_string(index=False) if not args.json else table.to_json(orient="records"))
     print(f"results: {Path(args.out) / 'results.csv'}, curves: {Path(args.out) / 'curves.html'}", file=sys.stderr)
     return 0
-
-
-def resolve_bundle(name: str) -> Path:
-    """A bundle folder from a path, or the name of a shipped bundle (``bach-timed``)."""
-    from seqgen.bundle import checkpoints_dir
-
-    path = Path(name)
-    if path.is_dir():
-        return path
-    root = checkpoints_dir()
-    if "/" not in name and "\\" not in name and (root / name).is_dir():
-        return root / name
-    names = sorted(folder.name for folder in root.iterdir() if folder.is_dir()) if root.is_dir() else []
-    raise SeqgenError(f"Bundle {name!r} not found: not a folder, and not a shipped model under {root} "
-                      f"({', '.join(names) or 'none there'}).")
 
 
 def command_generate(args) -> int:
     import shutil
     import tempfile
 
-    from seqgen.bundle import load_bundle
+    from seqgen.bundle import load_bundle, resolve_bundle
     from seqgen.generate import DEFAULT_SEED_LINE, complete_lyrics, generate_melody, to_json
+    from seqgen.sampling import SamplingOptions
 
-    from seqgen.sample import check_sampling_options
-
-    check_sampling_options(1.0 if args.temperature is None else args.temperature, args.top_k, args.top_p,
-                           args.repetition_penalty)  # fail before loading TensorFlow
-    bundle = load_bundle(resolve_bundle(args.bundle))
-    options = dict(mode=args.mode, top_k=args.top_k, top_p=args.top_p,
-                   repetition_penalty=args.repetition_penalty, variations=args.variations, rng_seed=args.rng_seed)
+    fields = dict(top_k=args.top_k, top_p=args.top_p, repetition_penalty=args.repetition_penalty)
     if args.temperature is not None:  # otherwise each kind's own default, as in the studio
-        options["temperature"] = args.temperature
+        fields["temperature"] = args.temperature
+    SamplingOptions(**fields)  # bad options fail before TensorFlow loads
+    bundle = load_bundle(resolve_bundle(args.bundle))
+    sampling = SamplingOptions.for_kind(bundle.config["kind"], **fields)
+    options = dict(mode=args.mode, sampling=sampling, variations=args.variations, rng_seed=args.rng_seed)
     if bundle.config["kind"] == "lyrics":
         if args.primer:
             raise SeqgenError("--primer is for melody bundles; give lyrics a --seed-text.")
@@ -319,27 +316,27 @@ def command_generate(args) -> int:
 
 
 def command_evaluate(args) -> int:
-    from seqgen.bundle import load_bundle, quality_section
-    from seqgen.evaluate import evaluate_bundle, write_evaluation
+    from seqgen.bundle import load_bundle, resolve_bundle, write_quality
+    from seqgen.card import quality_section
+    from seqgen.evaluate import evaluate_bundle
 
     bundle = load_bundle(resolve_bundle(args.bundle))
     quality = evaluate_bundle(bundle, generations=args.generations, rng_seed=args.rng_seed)
     if not args.dry_run:
-        write_evaluation(bundle, quality)
+        write_quality(bundle, quality)
     if args.json:
         print(json.dumps({key: value for key, value in quality.items() if key != "reports"}))
         return 0
     print("\n".join(quality_section(bundle.config, quality)).strip())  # the model card's own table
     if not args.dry_run:
-        print(f"\nwrote {bundle.folder / 'quality.json'} and the model card {bundle.folder / 'README.md'}")
+        print(f"\nwrote the report and the model card into {bundle.folder}")
     return 0
 
 
 def add_training_arguments(parser, study: bool = False) -> None:
-    # No seqgen.models import here: it loads TensorFlow, and every command builds this parser.
     parser.add_argument("corpus", help="a corpus name (see `corpora`) or a path")
-    parser.add_argument("--kind", choices=("music", "lyrics"), help="check the corpus kind (default: the corpus decides)")
-    parser.add_argument("--preset", default="seed", help="model preset (see `summary`; default: seed)")
+    parser.add_argument("--kind", choices=KINDS, help="check the corpus kind (default: the corpus decides)")
+    parser.add_argument("--preset", default="seed", help="model preset (see `presets`; default: seed)")
     parser.add_argument("--tokenizer", choices=("seed", "timed"), default="seed", help="music tokenizer (default: seed)")
     parser.add_argument("--window", type=positive_int, default=40, help="window length (default: 40)")
     parser.add_argument("--min-count", type=positive_int, help="rare-token threshold (default: 100 music, 1 lyrics)")
@@ -347,8 +344,10 @@ def add_training_arguments(parser, study: bool = False) -> None:
     parser.add_argument("--epochs", type=int, default=10 if not study else 5, help="epochs to run")
     parser.add_argument("--batch-size", type=positive_int, help="windows per step (default: the preset's)")
     if study:
-        parser.add_argument("--losses", nargs="+", help="losses to compare (default: every registered loss)")
-        parser.add_argument("--optimizers", nargs="+", default=["adam", "sgd", "adadelta"], help="optimizers to compare (default: adam sgd adadelta)")
+        parser.add_argument("--losses", nargs="+", default=list(STUDY_LOSSES),
+                            help=f"losses to compare (default: {' '.join(STUDY_LOSSES)})")
+        parser.add_argument("--optimizers", nargs="+", default=list(STUDY_OPTIMIZERS),
+                            help=f"optimizers to compare (default: {' '.join(STUDY_OPTIMIZERS)})")
     else:
         parser.add_argument("--loss", help="loss name, e.g. categorical_crossentropy or mse (default: the preset's)")
         parser.add_argument("--optimizer", help="optimizer name, e.g. adam or adamax (default: the preset's)")
@@ -386,9 +385,14 @@ def build_parser() -> argparse.ArgumentParser:
     explore.add_argument("--json", action="store_true", help="print the report as JSON")
     explore.set_defaults(run=command_explore)
 
+    presets = commands.add_parser("presets", help="list the model presets (names, kinds, input/target modes, defaults)")
+    presets.add_argument("--kind", choices=KINDS, help="only this kind's presets")
+    presets.add_argument("--json", action="store_true", help="print JSON: every field of each preset")
+    presets.set_defaults(run=command_presets)
+
     summary = commands.add_parser("summary", help="print a preset's Keras summary and parameter count")
     summary.add_argument("--preset", default="seed", help="preset name (default: seed)")
-    summary.add_argument("--kind", choices=("music", "lyrics"), default="music", help="preset family (default: music)")
+    summary.add_argument("--kind", choices=KINDS, default="music", help="preset family (default: music)")
     summary.add_argument("--vocab-size", type=positive_int, required=True, help="vocabulary size V")
     summary.add_argument("--window", type=positive_int, default=40, help="window length (default: 40)")
     summary.set_defaults(run=command_summary)

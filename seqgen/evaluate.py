@@ -19,7 +19,7 @@ from pathlib import Path
 
 import numpy as np
 
-from seqgen.bundle import Bundle, model_card, write_atomic, write_json
+from seqgen.bundle import Bundle
 from seqgen.errors import SeqgenError
 from seqgen.quality import histogram_distance, lyrics_report, melody_report, pitch_class_histogram
 
@@ -168,11 +168,3 @@ def evaluate_bundle(bundle: Bundle, generations: int = GENERATIONS, rng_seed: in
         "reports": reports,
         "seconds": time.perf_counter() - started,
     }
-
-
-def write_evaluation(bundle: Bundle, quality: dict) -> None:
-    """Store ``quality.json`` in the bundle and rewrite its model card with the quality section."""
-    write_json(bundle.folder / "quality.json", quality)
-    card = model_card(bundle.config, bundle.history, quality)
-    write_atomic(bundle.folder / "README.md", card.encode("utf-8"))
-

@@ -15,8 +15,11 @@ from typing import Callable
 
 import numpy as np
 
-from seqgen.bundle import Bundle, write_json
+from seqgen.bundle import Bundle
 from seqgen.errors import SeqgenError
+from seqgen.files import write_json
+from seqgen.primers import melody_primer, text_primer
+from seqgen.sampling import SamplingOptions
 
 DEFAULT_SEED_LINE = "let dance for the rest of the night here"
 
@@ -56,37 +59,13 @@ class LyricsOutput:
     settings: dict
 
 
-def _primer_tokens(bundle: Bundle, primer, rng_seed: int | None) -> list[str]:
-    """Primer tokens from None (a random seed window), a score file, or a token list/string."""
-    from seqgen.sample import random_seed_window
-
-    if primer is None:
-        return random_seed_window(bundle, rng_seed)
-    if isinstance(primer, Path) or (isinstance(primer, str) and Path(primer).suffix.lower() in (".mid", ".midi", ".mxl", ".musicxml", ".xml", ".krn", ".abc")):
-        from seqgen.music import tokenize_file
-
-        path = Path(primer)
-        if not path.is_file():
-            raise SeqgenError(f"Primer {path} not found.")
-        tokens = tokenize_file(path, bundle.config["tokenizer"])
-        if not tokens:
-            raise SeqgenError(f"Primer {path.name}: no notes found in it.")
-        return tokens
-    if isinstance(primer, str):
-        return primer.split()
-    return list(primer)
-
-
 def generate_melody(
     bundle: Bundle,
     out_dir: Path,
     length: int = 100,
     primer=None,
     mode: str | None = None,
-    temperature: float = 1.0,
-    top_k: int | None = None,
-    top_p: float | None = None,
-    repetition_penalty: float = 1.0,
+    sampling: SamplingOptions | None = None,
     variations: int = 1,
     rng_seed: int | None = None,
     tempo_bpm: float = 120.0,
@@ -95,6 +74,7 @@ def generate_melody(
     engrave: bool = True,
     renderer: str = "auto",
     on_token: Callable | None = None,
+    **sampling_fields,
 ) -> MelodyOutput:
     """Generate melodies from a music bundle and write their files into ``out_dir``.
 
@@ -104,8 +84,8 @@ def generate_melody(
         length: new tokens per melody.
         primer: None (a random window of the bundle's seed split), a score
             file path (tokenized with the bundle's tokenizer), or tokens.
-        mode, temperature, top_k, top_p, repetition_penalty, variations,
-            rng_seed, on_token: see :meth:`seqgen.sample.Sampler.generate`.
+        mode, sampling, variations, rng_seed, on_token, **sampling_fields:
+            see :meth:`seqgen.sample.Sampler.generate`.
         tempo_bpm: playback tempo.
         instrument_program: General MIDI program (0 = piano).
         render_audio: also write WAV and a compressed copy.
@@ -114,7 +94,6 @@ def generate_melody(
     """
     from seqgen.music import REST, write_midi
     from seqgen.quality import melody_report
-    from seqgen.sample import Sampler
 
     if bundle.config["kind"] != "music":
         raise SeqgenError(f"Bundle {bundle.folder.name} is a {bundle.config['kind']} model; pick a music bundle.")
@@ -123,17 +102,14 @@ def generate_melody(
     if not 0 <= int(instrument_program) <= 127:
         raise SeqgenError(f"The General MIDI instrument must be 0–127 (got {instrument_program}).")
     tokenizer = bundle.config["tokenizer"]
-    primer_tokens = _primer_tokens(bundle, primer, rng_seed)
-    result = Sampler(bundle, mode=mode).generate(
-        primer_tokens, length, temperature=temperature, top_k=top_k, top_p=top_p,
-        repetition_penalty=repetition_penalty, variations=variations, rng_seed=rng_seed, on_token=on_token,
-    )
+    primer_tokens = melody_primer(bundle, primer, rng_seed)
+    result = bundle.sampler.generate(primer_tokens, length, sampling, variations=variations, rng_seed=rng_seed,
+                                     on_token=on_token, mode=mode, **sampling_fields)
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     settings = {
         "bundle": bundle.folder.name, "preset": bundle.config["preset"], "tokenizer": tokenizer, "length": length,
-        "mode": result.mode, "temperature": temperature, "top_k": top_k, "top_p": top_p,
-        "repetition_penalty": repetition_penalty, "variations": variations, "rng_seed": rng_seed,
+        "mode": result.mode, **result.sampling.to_json(), "variations": variations, "rng_seed": rng_seed,
         "tempo_bpm": tempo_bpm, "instrument_program": int(instrument_program), "primer": result.primer,
     }
     histogram = bundle.stats.get("pitch_class_histogram")
@@ -171,13 +147,11 @@ def complete_lyrics(
     lines: int | None = None,
     stop_at_verse_end: bool = False,
     mode: str | None = None,
-    temperature: float = 0.8,
-    top_k: int | None = None,
-    top_p: float | None = None,
-    repetition_penalty: float = 1.0,
+    sampling: SamplingOptions | None = None,
     variations: int = 1,
     rng_seed: int | None = None,
     on_token: Callable | None = None,
+    **sampling_fields,
 ) -> LyricsOutput:
     """Complete a seed line with a lyrics bundle.
 
@@ -191,7 +165,6 @@ def complete_lyrics(
         Other arguments: see :meth:`seqgen.sample.Sampler.generate`.
     """
     from seqgen.quality import lyrics_report
-    from seqgen.sample import Sampler, text_primer
 
     if bundle.config["kind"] != "lyrics":
         raise SeqgenError(f"Bundle {bundle.folder.name} is a {bundle.config['kind']} model; pick a lyrics bundle.")
@@ -203,15 +176,13 @@ def complete_lyrics(
     if not tokens:
         shown = ", ".join(repr(char) for char in dropped) or "none"
         raise SeqgenError(f"No character of the seed line is in the model's vocabulary (dropped: {shown}).")
-    result = Sampler(bundle, mode=mode).generate(
-        tokens, length, temperature=temperature, top_k=top_k, top_p=top_p,
-        repetition_penalty=repetition_penalty, variations=variations, rng_seed=rng_seed, on_token=on_token,
-    )
+    result = bundle.sampler.generate(tokens, length, sampling, variations=variations, rng_seed=rng_seed,
+                                     on_token=on_token, mode=mode, **sampling_fields)
     texts = [cut_text("".join(generated), lines, stop_at_verse_end) for generated in result.tokens]
     corpus_words = set(bundle.stats["words"]) if "words" in bundle.stats else None
     settings = {"bundle": bundle.folder.name, "preset": bundle.config["preset"], "length": length, "lines": lines,
-                "stop_at_verse_end": stop_at_verse_end, "mode": result.mode, "temperature": temperature, "top_k": top_k,
-                "top_p": top_p, "repetition_penalty": repetition_penalty, "variations": variations, "rng_seed": rng_seed}
+                "stop_at_verse_end": stop_at_verse_end, "mode": result.mode, **result.sampling.to_json(),
+                "variations": variations, "rng_seed": rng_seed}
     for key in list(dropped):
         dropped[key] = int(dropped[key])
     return LyricsOutput("".join(tokens), texts, dict(dropped), [lyrics_report(text, corpus_words) for text in texts], result.timings, settings)

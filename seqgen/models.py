@@ -1,27 +1,9 @@
-"""Model architectures, loss and optimizer registries for seqgen.
+"""Keras models for the presets of :mod:`seqgen.presets`, and the loss and optimizer registries.
 
-One registry, `PRESETS`, maps `(kind, name)` to a `Preset`: an architecture
-builder plus the training defaults that go with it. The CLI and the UI both
-list and build models from it, so a new preset appears everywhere at once.
-
-Presets:
-
-| kind   | name           | input  | target   | what it is                          |
-|--------|----------------|--------|----------|-------------------------------------|
-| music  | `seed`         | scaled | last     | the reference report's melody LSTM  |
-| music  | `seed-dropout` | scaled | last     | the same with its two Dropout(0.1)  |
-| music  | `embed`        | ids    | sequence | our default: embedding, 2×LSTM(256) |
-| music  | `debug`        | ids    | sequence | a few hundred weights, for tests    |
-| music  | `debug-last`   | scaled | last     | the reference input path, for tests |
-| lyrics | `seed`         | scaled | last     | the reference report's lyrics LSTM  |
-| lyrics | `embed`        | ids    | sequence | our default: embedding, 2×LSTM(256) |
-| lyrics | `debug`        | ids    | sequence | a few hundred weights, for tests    |
-| lyrics | `debug-last`   | scaled | last     | the reference input path, for tests |
-
-Every layer has a stable explicit name ("embedding", "lstm_1", "lstm_2",
-"dropout_1", "dropout_2", "dense_1", "output") so that the step-by-step
-sampler can rebuild the same recurrent stack with stateful layers and copy
-the weights across by layer name.
+Each builder returns an uncompiled Functional model whose layers carry the
+stable names of ``seqgen.presets.LAYER_NAMES`` ("embedding", "lstm_1",
+"dropout_1", "lstm_2", "dropout_2", "dense_1", "output"), so that the
+step-by-step sampler can run the same recurrent stack from the weights.
 
 The trainer always feeds integer targets, shape `(batch,)` for "last" presets
 and `(batch, window)` for "sequence" presets; `make_loss(name,
@@ -31,97 +13,12 @@ sparse_targets=True)` returns the loss that matches, whatever its name.
 from __future__ import annotations
 
 import math
-from collections.abc import Callable
-from dataclasses import dataclass, field
-from functools import partial
 
 import keras
 import tensorflow as tf
 
 from seqgen.errors import SeqgenError
-
-KINDS = ("music", "lyrics")
-INPUT_MODES = ("scaled", "ids")
-TARGET_MODES = ("last", "sequence")
-LOSSES = ("categorical_crossentropy", "mse", "mae")
-OPTIMIZERS = ("adam", "sgd", "adadelta", "adamax")
-
-# Layer names shared by every preset and by the sampler that copies weights.
-LAYER_NAMES = (
-    "embedding",
-    "lstm_1",
-    "dropout_1",
-    "lstm_2",
-    "dropout_2",
-    "dense_1",
-    "output",
-)
-
-
-def _choices(values) -> str:
-    """Formats valid choices for an error message: `'a', 'b', 'c'`."""
-    return ", ".join(repr(value) for value in values)
-
-
-@dataclass(frozen=True)
-class Preset:
-    """A named architecture plus the training defaults that suit it.
-
-    Attributes:
-        name: Preset name, unique within its kind (e.g. "seed", "embed").
-        kind: "music" or "lyrics".
-        description: One line shown in the CLI listing and the UI dropdown.
-        input_mode: "scaled" (float index / vocab size, shape
-            `(window, 1)`) or "ids" (integer token ids, shape `(window,)`).
-        target_mode: "last" (predict the token after the window, output
-            `(batch, vocab_size)`) or "sequence" (predict the next token at
-            every position, output `(batch, window, vocab_size)`).
-        loss: Default loss name, one of `LOSSES`.
-        optimizer: Default optimizer name, one of `OPTIMIZERS`.
-        learning_rate: Default learning rate for that optimizer.
-        batch_size: Default number of windows per training step.
-        build: `build(vocab_size, window) -> keras.Model`, an uncompiled model.
-    """
-
-    name: str  # why: the key users type in the CLI and pick in the UI
-    kind: str  # why: music and lyrics presets share names ("seed", "embed")
-    description: str  # why: one registry feeds CLI help and UI dropdown labels
-    input_mode: str  # why: the windowing code must shape inputs to match
-    target_mode: str  # why: the windowing code must shape targets to match
-    loss: str  # why: the report's study varies it; this is the default
-    optimizer: str  # why: as above; Adamax for the reference, Adam for ours
-    learning_rate: float  # why: defaults differ per optimizer and preset
-    batch_size: int  # why: big batches for the reference, small for 2 CPUs
-    # why: a plain callable keeps presets declarative and cheap to list;
-    # excluded from equality/repr because partials compare by identity.
-    build: Callable[[int, int], keras.Model] = field(repr=False, compare=False)
-
-    def __post_init__(self):
-        """Validates the preset's fields so a typo fails at import time."""
-        checks = (
-            ("kind", self.kind, KINDS),
-            ("input_mode", self.input_mode, INPUT_MODES),
-            ("target_mode", self.target_mode, TARGET_MODES),
-            ("loss", self.loss, LOSSES),
-            ("optimizer", self.optimizer, OPTIMIZERS),
-        )
-        for field_name, value, valid in checks:
-            if value not in valid:
-                raise SeqgenError(
-                    f"Preset {self.name!r}: {field_name} must be one of "
-                    f"{_choices(valid)}, got {value!r}."
-                )
-        if not self.learning_rate > 0:
-            raise SeqgenError(
-                f"Preset {self.name!r}: learning_rate must be > 0, "
-                f"got {self.learning_rate!r}."
-            )
-        if self.batch_size < 1:
-            raise SeqgenError(
-                f"Preset {self.name!r}: batch_size must be >= 1, "
-                f"got {self.batch_size!r}."
-            )
-
+from seqgen.presets import LOSSES, OPTIMIZERS, choices, get_preset
 
 # ---------------------------------------------------------------------------
 # Architecture builders. Each returns an uncompiled Functional model.
@@ -280,189 +177,13 @@ def build_debug_last(
     return keras.Model(inputs, outputs, name=name)
 
 
-# ---------------------------------------------------------------------------
-# The registry.
-# ---------------------------------------------------------------------------
-
-
-def _debug_presets(kind: str) -> list[Preset]:
-    """The two tiny presets, identical for both kinds, for tests and smoke runs."""
-    return [
-        Preset(
-            name="debug",
-            kind=kind,
-            description="Tiny embedding + LSTM(8), for tests and smoke runs.",
-            input_mode="ids",
-            target_mode="sequence",
-            loss="categorical_crossentropy",
-            optimizer="adam",
-            learning_rate=0.01,
-            batch_size=16,
-            build=partial(build_debug, name=f"{kind}_debug"),
-        ),
-        Preset(
-            name="debug-last",
-            kind=kind,
-            description="Tiny LSTM(8) on the reference scaled input, for tests.",
-            input_mode="scaled",
-            target_mode="last",
-            loss="categorical_crossentropy",
-            optimizer="adam",
-            learning_rate=0.01,
-            batch_size=16,
-            build=partial(build_debug_last, name=f"{kind}_debug_last"),
-        ),
-    ]
-
-
-_ALL_PRESETS = [
-    Preset(
-        name="seed",
-        kind="music",
-        description=(
-            "Reference: LSTM(512) → LSTM(256) → Dense(256) → softmax on index/V "
-            "input, Adamax 0.01, batch 256."
-        ),
-        input_mode="scaled",
-        target_mode="last",
-        loss="categorical_crossentropy",
-        optimizer="adamax",
-        learning_rate=0.01,
-        batch_size=256,
-        build=partial(build_seed_music, dropout_rate=0.0, name="music_seed"),
-    ),
-    Preset(
-        name="seed-dropout",
-        kind="music",
-        description="Reference with Dropout(0.1) after LSTM(512) and Dense(256).",
-        input_mode="scaled",
-        target_mode="last",
-        loss="categorical_crossentropy",
-        optimizer="adamax",
-        learning_rate=0.01,
-        batch_size=256,
-        build=partial(build_seed_music, dropout_rate=0.1, name="music_seed_dropout"),
-    ),
-    Preset(
-        name="embed",
-        kind="music",
-        description=(
-            "Recommended: Embedding(64) → 2×LSTM(256) predicting every next "
-            "token, Adam 0.003, batch 64."
-        ),
-        input_mode="ids",
-        target_mode="sequence",
-        loss="categorical_crossentropy",
-        optimizer="adam",
-        # why 0.003: a little above Adam's 0.001 default; small LSTMs with
-        # per-step targets tolerate it and converge in fewer CPU epochs.
-        learning_rate=0.003,
-        # why 64: per-step targets already give 40 signals per window, so
-        # smaller batches mean more updates per epoch at little CPU cost.
-        batch_size=64,
-        # why these sizes: two LSTM(256) over a 64-wide embedding (~0.93 M
-        # parameters with V = 228) cost about half the reference's
-        # LSTM(512) → LSTM(256) per step, so an epoch of ~60 k windows takes
-        # minutes on 2 CPU cores; 64 dimensions are plenty for a few hundred
-        # pitch/chord tokens.
-        build=partial(
-            build_embed,
-            embedding_dim=64,
-            units=256,
-            dropout_rate=0.1,
-            name="music_embed",
-        ),
-    ),
-    *_debug_presets("music"),
-    Preset(
-        name="seed",
-        kind="lyrics",
-        description=(
-            "Reference: LSTM(256) → Dropout(0.2) → LSTM(256) → Dropout(0.2) → "
-            "softmax on index/V input, Adam 0.001, batch 128."
-        ),
-        input_mode="scaled",
-        target_mode="last",
-        loss="categorical_crossentropy",
-        optimizer="adam",
-        learning_rate=0.001,
-        batch_size=128,
-        build=partial(build_seed_lyrics, dropout_rate=0.2, name="lyrics_seed"),
-    ),
-    Preset(
-        name="embed",
-        kind="lyrics",
-        description=(
-            "Recommended: Embedding(48) → 2×LSTM(256) predicting every next "
-            "character, Adam 0.003, batch 64."
-        ),
-        input_mode="ids",
-        target_mode="sequence",
-        loss="categorical_crossentropy",
-        optimizer="adam",
-        learning_rate=0.003,  # why: as for music; see the music "embed" preset
-        batch_size=64,  # why: as for music; see the music "embed" preset
-        # why 48: ~50 characters need fewer dimensions than ~200 music tokens.
-        build=partial(
-            build_embed,
-            embedding_dim=48,
-            units=256,
-            dropout_rate=0.1,
-            name="lyrics_embed",
-        ),
-    ),
-    *_debug_presets("lyrics"),
-]
-
-PRESETS: dict[tuple[str, str], Preset] = {
-    (preset.kind, preset.name): preset for preset in _ALL_PRESETS
+BUILDERS = {
+    "seed_music": build_seed_music,
+    "seed_lyrics": build_seed_lyrics,
+    "embed": build_embed,
+    "debug": build_debug,
+    "debug_last": build_debug_last,
 }
-
-
-def _check_kind(kind: str) -> None:
-    """Raises SeqgenError unless `kind` is one of `KINDS`."""
-    if kind not in KINDS:
-        raise SeqgenError(f"Unknown kind {kind!r}; valid kinds: {_choices(KINDS)}.")
-
-
-def preset_names(kind: str) -> list[str]:
-    """Lists the preset names for one kind, in registry order.
-
-    Args:
-        kind: "music" or "lyrics".
-
-    Returns:
-        Names such as `["seed", "seed-dropout", "embed", "debug", "debug-last"]`.
-
-    Raises:
-        SeqgenError: If `kind` is unknown.
-    """
-    _check_kind(kind)
-    return [name for preset_kind, name in PRESETS if preset_kind == kind]
-
-
-def get_preset(kind: str, name: str) -> Preset:
-    """Looks up a preset.
-
-    Args:
-        kind: "music" or "lyrics".
-        name: Preset name, e.g. "seed".
-
-    Returns:
-        The registered `Preset`.
-
-    Raises:
-        SeqgenError: If `kind` or `name` is unknown; the message lists the
-            valid choices.
-    """
-    _check_kind(kind)
-    try:
-        return PRESETS[(kind, name)]
-    except KeyError:
-        raise SeqgenError(
-            f"Unknown {kind} preset {name!r}; valid presets: "
-            f"{_choices(preset_names(kind))}."
-        ) from None
 
 
 def build_model(kind: str, name: str, vocab_size: int, window: int = 40) -> keras.Model:
@@ -493,7 +214,7 @@ def build_model(kind: str, name: str, vocab_size: int, window: int = 40) -> kera
         )
     if isinstance(window, bool) or not isinstance(window, int) or window < 1:
         raise SeqgenError(f"window must be an integer >= 1, got {window!r}.")
-    return preset.build(vocab_size, window)
+    return BUILDERS[preset.architecture](vocab_size, window, name=preset.model_name, **preset.options)
 
 
 # ---------------------------------------------------------------------------
@@ -524,7 +245,7 @@ def make_optimizer(name: str, learning_rate: float) -> keras.optimizers.Optimize
     """
     if name not in _OPTIMIZER_CLASSES:
         raise SeqgenError(
-            f"Unknown optimizer {name!r}; valid optimizers: {_choices(OPTIMIZERS)}."
+            f"Unknown optimizer {name!r}; valid optimizers: {choices(OPTIMIZERS)}."
         )
     if (
         isinstance(learning_rate, bool)
@@ -622,7 +343,7 @@ def make_loss(name: str, sparse_targets: bool = True):
         SeqgenError: If the name is unknown.
     """
     if name not in LOSSES:
-        raise SeqgenError(f"Unknown loss {name!r}; valid losses: {_choices(LOSSES)}.")
+        raise SeqgenError(f"Unknown loss {name!r}; valid losses: {choices(LOSSES)}.")
     if name == "categorical_crossentropy":
         if sparse_targets:
             return keras.losses.SparseCategoricalCrossentropy(name=name)
@@ -641,6 +362,18 @@ def make_accuracy_metric() -> keras.metrics.Metric:
     `(batch, window)` against `(batch, window, V)`.
     """
     return keras.metrics.SparseCategoricalAccuracy(name="accuracy")
+
+
+def last_step_cross_entropy(y_true, y_pred):
+    """Cross-entropy of the prediction after the full window, comparable across presets."""
+    if len(y_pred.shape) == 3:
+        y_true, y_pred = y_true[:, -1], y_pred[:, -1, :]
+    return keras.losses.sparse_categorical_crossentropy(y_true, y_pred)
+
+
+def make_last_step_metric() -> keras.metrics.Metric:
+    """Next-token cross-entropy after a full window, named "last_ce" (the model card's perplexity comes from it)."""
+    return keras.metrics.MeanMetricWrapper(last_step_cross_entropy, name="last_ce")
 
 
 def describe_model(model: keras.Model) -> str:

@@ -1,11 +1,14 @@
 """Training: corpus → vocabulary → windows → tf.data → ``model.fit`` → bundle.
 
-The trainer knows nothing of any UI.  The caller passes a ``listener`` that
-receives plain dict events (``start``, ``batch`` every ``report_every``
-batches, ``epoch``, ``end``) and a :class:`StopControl` whose ``stop()`` ends
-training at the next batch.  The best epoch by validation loss is written to
-the bundle atomically as soon as it is reached, so a stop, a crash or
-``kill -9`` leaves the best complete checkpoint so far.
+:func:`train` reads as its pipeline: resolve the settings (a new run, or
+the bundle being resumed) → prepare the data → fit.  The trainer knows
+nothing of any UI.  The caller passes a ``listener`` that receives plain dict
+events (``start``, ``batch`` every ``report_every`` batches, ``epoch``,
+``end``) and a :class:`StopControl` whose ``stop()`` ends training at the
+next batch.  The callbacks in :mod:`seqgen.callbacks` send the events and
+keep the best epoch by validation loss: :mod:`seqgen.bundle` writes it
+atomically as soon as it is reached, so a stop, a crash or ``kill -9``
+leaves the best complete checkpoint so far.
 """
 
 from __future__ import annotations
@@ -13,19 +16,19 @@ from __future__ import annotations
 import math
 import threading
 import time
-from collections import Counter
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Callable
 
 import numpy as np
 
-from seqgen.cache import write_atomic
-from seqgen.bundle import FORMAT, FORMAT_VERSION, is_bundle, load_bundle, model_card, read_json, save_weights, write_json
+from seqgen import bundle
 from seqgen.corpus import DEFAULT_MIN_COUNT, Corpus
 from seqgen.errors import SeqgenError
+from seqgen.files import write_json
+from seqgen.presets import KERAS_LEARNING_RATES, LOSSES, OPTIMIZERS, STUDY_LOSSES, STUDY_OPTIMIZERS, check_kind, get_preset
 from seqgen.vocab import FILTERS, Vocab, apply_filter
-from seqgen.windows import Splits, count_windows, split_windows
+from seqgen.windows import Splits, gather_windows, split_windows, window_starts
 
 STRATEGIES = ("auto", "mirrored", "multi-worker")
 SEED_WINDOWS_KEPT = 200  # seed-split windows stored in the bundle to start generation
@@ -38,7 +41,7 @@ class TrainConfig:
     """Everything that defines a training run; saved in the bundle's config.json."""
 
     kind: str = "music"  # "music" or "lyrics": picks the preset family
-    preset: str = "seed"  # a name from seqgen.models.PRESETS
+    preset: str = "seed"  # a name from seqgen.presets.PRESETS
     tokenizer: str = "seed"  # music tokenizer; lyrics are always characters
     window: int = 40  # tokens of context per example, as in the reference
     min_count: int | None = None  # rare-token threshold; None = 100 music, 1 lyrics
@@ -58,10 +61,7 @@ class TrainConfig:
 
     def resolved(self) -> "TrainConfig":
         """A copy with preset defaults filled in, validated."""
-        from seqgen.models import LOSSES, OPTIMIZERS, get_preset
-
-        if self.kind not in ("music", "lyrics"):
-            raise SeqgenError(f"Unknown kind {self.kind!r}; choose music or lyrics.")
+        check_kind(self.kind)
         preset = get_preset(self.kind, self.preset)
         config = replace(
             self,
@@ -142,16 +142,7 @@ def prepare_data(corpus: Corpus, config: TrainConfig, vocab: Vocab | None = None
     if len(vocab) < 2:
         raise SeqgenError(f"Corpus {corpus.name!r} has only one distinct token after filtering; nothing to learn.")
     ids = np.asarray(vocab.encode(kept), dtype=np.int32)
-    total = count_windows(len(ids), config.window)
-    if total == 0:
-        raise SeqgenError(
-            f"The window ({config.window} tokens) is longer than the corpus ({len(ids)} tokens after filtering). "
-            "Use a smaller window or a bigger corpus."
-        )
-    starts = np.arange(total)
-    if config.max_windows is not None and config.max_windows < total:
-        rng = np.random.default_rng(config.seed)
-        starts = np.sort(rng.choice(total, size=config.max_windows, replace=False))
+    starts = window_starts(len(ids), config.window, config.max_windows, config.seed)
     splits = split_windows(len(starts), config.seed_fraction, config.validation_fraction, config.seed)
     description = {
         "name": corpus.name,
@@ -163,33 +154,23 @@ def prepare_data(corpus: Corpus, config: TrainConfig, vocab: Vocab | None = None
     return PreparedData(vocab, ids, starts, splits, description)
 
 
-def write_corpus_stats(out_dir: Path, kind: str, data: PreparedData) -> None:
-    """What the quality report compares generations with, so it never needs the corpus.
-
-    Both: the encoded stream (``corpus.npy``, for the longest copied n-gram and
-    for comparing generations with corpus windows).  Music: the pitch-class
-    histogram.  Lyrics: the training words.
-    """
-    import io
-
+def corpus_stats(kind: str, data: PreparedData) -> dict:
+    """What quality reports compare generations with: the pitch-class histogram (music) or the training words (lyrics)."""
     from seqgen.quality import pitch_class_histogram, words
 
     tokens = data.vocab.decode(data.ids)
-    buffer = io.BytesIO()
-    np.save(buffer, data.ids.astype(np.int32), allow_pickle=False)
-    write_atomic(out_dir / "corpus.npy", buffer.getvalue())
     if kind == "music":
-        write_json(out_dir / "stats.json", {"pitch_class_histogram": pitch_class_histogram(tokens)})
-    else:
-        write_json(out_dir / "stats.json", {"words": sorted(set(words("".join(tokens))))})
+        return {"pitch_class_histogram": pitch_class_histogram(tokens)}
+    return {"words": sorted(set(words("".join(tokens))))}
 
 
 def make_dataset(ids, starts, window, input_mode, target_mode, vocab_size, batch_size, shuffle=False, seed=0):
     """A ``tf.data`` pipeline of (inputs, integer targets) built batch by batch.
 
-    Windows are gathered from the encoded corpus per batch; targets stay
-    integer ids (the loss one-hots a batch when it must), so nothing the size
-    of the corpus times the vocabulary is ever materialised.
+    Windows are gathered from the encoded corpus per batch, as
+    :func:`seqgen.windows.gather_windows` does; targets stay integer ids (the
+    loss one-hots a batch when it must), so nothing the size of the corpus
+    times the vocabulary is ever materialised.
     """
     import tensorflow as tf
 
@@ -208,15 +189,6 @@ def make_dataset(ids, starts, window, input_mode, target_mode, vocab_size, batch
         return inputs, targets
 
     return dataset.batch(batch_size).map(gather, num_parallel_calls=tf.data.AUTOTUNE).prefetch(tf.data.AUTOTUNE)
-
-
-def last_step_cross_entropy(y_true, y_pred):
-    """Cross-entropy of the prediction after the full window, comparable across presets."""
-    import keras
-
-    if len(y_pred.shape) == 3:
-        y_true, y_pred = y_true[:, -1], y_pred[:, -1, :]
-    return keras.losses.sparse_categorical_crossentropy(y_true, y_pred)
 
 
 def unigram_cross_entropy(train_targets: np.ndarray, eval_targets: np.ndarray, vocab_size: int) -> float:
@@ -258,14 +230,65 @@ class TrainResult:
     extra: dict = field(default_factory=dict)
 
 
-def _epoch_record(epoch: int, logs: dict, seconds: float, unigram: float) -> dict:
-    record = {"epoch": epoch, "seconds": round(seconds, 3), "unigram_val_loss": unigram}
-    for key in ("loss", "accuracy", "last_ce", "val_loss", "val_accuracy", "val_last_ce"):
-        if key in logs:
-            record[key] = float(logs[key])
-    if "val_last_ce" in record:
-        record["val_perplexity"] = float(math.exp(min(record["val_last_ce"], 50.0)))
-    return record
+def resolve_run(corpus: Corpus, out_dir: Path, config: TrainConfig, resume: bool, overwrite: bool):
+    """The run's resolved settings and, when resuming, the bundle it continues.
+
+    Resuming takes the bundle's architecture, corpus settings and splits (so
+    validation losses stay comparable with the saved best and no earlier
+    training window turns up in the validation set); loss, optimizer,
+    learning rate and batch size may be changed.
+
+    Returns:
+        ``(config, previous)``: a resolved :class:`TrainConfig` and the loaded bundle or None.
+    """
+    previous = None
+    if resume:
+        previous = bundle.load_bundle(out_dir)
+        saved = previous.config
+        if saved["kind"] != corpus.kind:
+            raise SeqgenError(f"Cannot resume: {out_dir} holds a {saved['kind']} model but the corpus is {corpus.kind}.")
+        config = replace(
+            config, kind=saved["kind"], preset=saved["preset"], tokenizer=saved["tokenizer"], window=saved["window"],
+            min_count=saved["corpus"]["min_count"], filter=saved["corpus"]["filter"],
+            **{key: saved["training"][key] if getattr(config, key) is None else getattr(config, key)
+               for key in ("loss", "optimizer", "learning_rate", "batch_size")},
+            **{key: saved["training"][key] for key in ("max_windows", "validation_fraction", "seed_fraction", "seed")
+               if key in saved["training"]},
+        )
+    else:
+        replace(config, kind=corpus.kind).resolved()  # bad names fail before anything else
+        if bundle.is_bundle(out_dir) and not overwrite:
+            try:
+                old = bundle.read_config(out_dir)
+                what = f"preset {old.get('preset')!r} on corpus {old.get('corpus', {}).get('name')!r}"
+            except SeqgenError:
+                what = "a model"
+            raise SeqgenError(
+                f"{out_dir} already holds a model ({what}). Choose another --out, --resume to continue it, or --overwrite to replace it."
+            )
+        if out_dir.exists() and not out_dir.is_dir():
+            raise SeqgenError(f"{out_dir} exists and is not a folder.")
+    config = replace(config, kind=corpus.kind).resolved()
+    if corpus.kind == "music" and corpus.tokenizer != config.tokenizer:
+        raise SeqgenError(f"The corpus was tokenized with {corpus.tokenizer!r} but the model uses {config.tokenizer!r}.")
+    return config, previous
+
+
+def compiled_model(config: TrainConfig, vocab_size: int, previous=None):
+    """The preset's model, compiled for the run (with the resumed bundle's weights), inside the run's strategy."""
+    import keras
+
+    from seqgen.models import build_model, make_accuracy_metric, make_last_step_metric, make_loss, make_optimizer
+
+    keras.utils.set_random_seed(config.seed)
+    with make_strategy(config.strategy).scope():
+        model = build_model(config.kind, config.preset, vocab_size, config.window)
+        if previous is not None:
+            model.set_weights(previous.model.get_weights())
+        model.compile(optimizer=make_optimizer(config.optimizer, config.learning_rate),
+                      loss=make_loss(config.loss, sparse_targets=True),
+                      metrics=[make_accuracy_metric(), make_last_step_metric()])
+    return model
 
 
 def train(
@@ -289,168 +312,63 @@ def train(
             ``config.epochs`` more epochs are run and appended to its history.
         overwrite: replace a bundle that already exists in ``out_dir``.
     """
-    import keras
-
-    from seqgen.models import build_model, get_preset, make_accuracy_metric, make_loss, make_optimizer
+    from seqgen.callbacks import BestCheckpoint, TrainingEvents
+    from seqgen.models import build_model
 
     out_dir = Path(out_dir)
     listener = listener or (lambda event: None)
     stop = stop or StopControl()
-    previous = None
-    if not resume:
-        replace(config, kind=corpus.kind).resolved()  # bad names fail before anything else
-    if resume:
-        previous = load_bundle(out_dir)
-        saved = previous.config
-        if saved["kind"] != corpus.kind:
-            raise SeqgenError(f"Cannot resume: {out_dir} holds a {saved['kind']} model but the corpus is {corpus.kind}.")
-        config = replace(
-            config, kind=saved["kind"], preset=saved["preset"], tokenizer=saved["tokenizer"], window=saved["window"],
-            min_count=saved["corpus"]["min_count"], filter=saved["corpus"]["filter"],
-            **{key: saved["training"][key] if config.__dict__[key] is None else config.__dict__[key]
-               for key in ("loss", "optimizer", "learning_rate", "batch_size")},
-            # The same windows and splits as before, so validation losses stay comparable with the
-            # saved best and no earlier training window turns up in the validation set.
-            **{key: saved["training"][key] for key in ("max_windows", "validation_fraction", "seed_fraction", "seed")
-               if key in saved["training"]},
-        )
-    elif is_bundle(out_dir) and not overwrite:
-        old = read_json(out_dir / "config.json")
-        what = f"preset {old.get('preset')!r} on corpus {old.get('corpus', {}).get('name')!r}" if isinstance(old, dict) else "a model"
-        raise SeqgenError(
-            f"{out_dir} already holds a model ({what}). Choose another --out, --resume to continue it, or --overwrite to replace it."
-        )
-    elif out_dir.exists() and not out_dir.is_dir():
-        raise SeqgenError(f"{out_dir} exists and is not a folder.")
-    config = replace(config, kind=corpus.kind).resolved()
-    if corpus.kind == "music" and corpus.tokenizer != config.tokenizer:
-        raise SeqgenError(f"The corpus was tokenized with {corpus.tokenizer!r} but the model uses {config.tokenizer!r}.")
+    config, previous = resolve_run(corpus, out_dir, config, resume, overwrite)
     preset = get_preset(config.kind, config.preset)
     data = prepare_data(corpus, config, vocab=previous.vocab if previous else None)
     vocab_size = len(data.vocab)
+    model = compiled_model(config, vocab_size, previous)
+    parameters = int(model.count_params())
 
-    keras.utils.set_random_seed(config.seed)
-    strategy = make_strategy(config.strategy)
-    with strategy.scope():
-        model = build_model(config.kind, config.preset, vocab_size, config.window)
-        if previous is not None:
-            model.set_weights(previous.model.get_weights())
-        model.compile(
-            optimizer=make_optimizer(config.optimizer, config.learning_rate),
-            loss=make_loss(config.loss, sparse_targets=True),
-            metrics=[make_accuracy_metric(), keras.metrics.MeanMetricWrapper(last_step_cross_entropy, name="last_ce")],
-        )
-    # An uncompiled twin for saving: the bundle carries weights, not optimizer state.
-    saver = build_model(config.kind, config.preset, vocab_size, config.window)
-
-    train_starts = data.starts[data.splits.train]
-    val_starts = data.starts[data.splits.validation]
-    seed_starts = data.starts[data.splits.seed]
-    dataset_args = dict(ids=data.ids, window=config.window, input_mode=preset.input_mode, target_mode=preset.target_mode, vocab_size=vocab_size, batch_size=config.batch_size)
+    train_starts, val_starts, seed_starts = (data.starts[split] for split in (data.splits.train, data.splits.validation, data.splits.seed))
+    dataset_args = dict(ids=data.ids, window=config.window, input_mode=preset.input_mode, target_mode=preset.target_mode,
+                        vocab_size=vocab_size, batch_size=config.batch_size)
     train_data = make_dataset(starts=train_starts, shuffle=True, seed=config.seed, **dataset_args)
     val_data = make_dataset(starts=val_starts, **dataset_args) if len(val_starts) else None
-    unigram = unigram_cross_entropy(data.ids[train_starts + config.window], data.ids[(val_starts if len(val_starts) else train_starts) + config.window], vocab_size)
+    unigram = unigram_cross_entropy(gather_windows(data.ids, train_starts, config.window)[1],
+                                    gather_windows(data.ids, val_starts if len(val_starts) else train_starts, config.window)[1],
+                                    vocab_size)
 
     history = list(previous.history) if previous else []
-    best = dict(previous.config["best"]) if previous else {}
-    first_epoch = len(history)
+    first_epoch, total_epochs = len(history), len(history) + config.epochs
     batches = math.ceil(len(train_starts) / config.batch_size)
-    config_json = {
-        "format": FORMAT,
-        "format_version": FORMAT_VERSION,
-        "name": out_dir.name,
-        "kind": config.kind,
-        "preset": config.preset,
-        "description": preset.description,
-        "tokenizer": config.tokenizer if config.kind == "music" else "char",
-        "window": config.window,
-        "vocab_size": vocab_size,
-        "input_mode": preset.input_mode,
-        "target_mode": preset.target_mode,
-        "lowercase": corpus.kind == "lyrics" and not any(char.isupper() for char in data.vocab.tokens),
-        "parameters": int(model.count_params()),
-        "corpus": data.corpus,
-        "training": {
-            **{key: value for key, value in asdict(config).items() if key not in ("kind", "preset", "tokenizer", "window", "min_count", "filter")},
-            "train_windows": int(len(train_starts)),
-            "validation_windows": int(len(val_starts)),
-            "seed_windows": int(len(seed_starts)),
-        },
-        "best": best,
-    }
-    out_dir.mkdir(parents=True, exist_ok=True)
-    (out_dir / "quality.json").unlink(missing_ok=True)  # measured on other weights
+    windows = {"train_windows": int(len(train_starts)), "validation_windows": int(len(val_starts)), "seed_windows": int(len(seed_starts))}
+    lowercase = corpus.kind == "lyrics" and not any(char.isupper() for char in data.vocab.tokens)
+    bundle_config = bundle.make_config(out_dir.name, asdict(config), preset, vocab_size, parameters, data.corpus, lowercase,
+                                       windows, dict(previous.config["best"]) if previous else {})
     if previous is None:
-        # Overwriting: retire the old bundle before writing the new vocabulary, so that a crash before
-        # the first saved epoch cannot leave the old config and weights beside the new vocab.json.
-        for stale in ("config.json", "model.keras"):
-            (out_dir / stale).unlink(missing_ok=True)
-        seeds = [data.vocab.decode(data.ids[start:start + config.window]) for start in seed_starts[:SEED_WINDOWS_KEPT]]
-        write_json(out_dir / "seeds.json", seeds)
-        write_corpus_stats(out_dir, corpus.kind, data)
-        write_json(out_dir / "vocab.json", data.vocab.to_json())
-
-    class Events(keras.callbacks.Callback):
-        """Forwards progress to the listener, honours the stop control and keeps the best epoch."""
-
-        def __init__(self):
-            super().__init__()
-            self.started = time.perf_counter()
-            self.epoch_started = self.started
-            self.wait = 0
-
-        def on_epoch_begin(self, epoch, logs=None):
-            self.current_epoch = epoch + 1
-            self.epoch_started = time.perf_counter()
-
-        def on_train_batch_end(self, batch, logs=None):
-            if (batch + 1) % config.report_every == 0 or batch + 1 == batches:
-                listener({"type": "batch", "epoch": self.current_epoch, "batch": batch + 1, "batches": batches,
-                          **{key: float(value) for key, value in (logs or {}).items()}})
-            if stop.stopped:  # checked after the listener, which may be the one asking to stop
-                self.model.stop_training = True
-
-        def on_epoch_end(self, epoch, logs=None):
-            record = _epoch_record(epoch + 1, logs or {}, time.perf_counter() - self.epoch_started, unigram)
-            record["stopped"] = stop.stopped
-            history.append(record)
-            score = record.get("val_loss", record.get("loss"))
-            improved = score is not None and math.isfinite(score) and (not best or score < best.get("score", math.inf))
-            if improved:
-                best.clear()
-                best.update(epoch=epoch + 1, score=score, val_loss=record.get("val_loss"), val_accuracy=record.get("val_accuracy"),
-                            val_perplexity=record.get("val_perplexity"), val_cross_entropy=record.get("val_last_ce"), unigram_val_loss=unigram, loss=record.get("loss"), accuracy=record.get("accuracy"))
-                saver.set_weights(self.model.get_weights())
-                save_weights(saver, out_dir)
-                self.wait = 0
-            else:
-                self.wait += 1
-            write_json(out_dir / "config.json", config_json)
-            write_json(out_dir / "history.json", history)
-            write_atomic(out_dir / "README.md", model_card(config_json, history).encode("utf-8"))
-            listener({"type": "epoch", **record, "best": improved, "epochs": first_epoch + config.epochs})
-            if config.early_stopping and self.wait >= config.early_stopping:
-                self.model.stop_training = True
-
-    events = Events()
-    listener({"type": "start", "epochs": first_epoch + config.epochs, "first_epoch": first_epoch + 1, "batches": batches,
-              "train_windows": int(len(train_starts)), "validation_windows": int(len(val_starts)),
-              "parameters": int(model.count_params()), "vocab_size": vocab_size, "unigram_val_loss": unigram})
+        seeds = [data.vocab.decode(row) for row in gather_windows(data.ids, seed_starts[:SEED_WINDOWS_KEPT], config.window)[0]]
+        bundle.start_bundle(out_dir, data.vocab, seeds, data.ids, corpus_stats(corpus.kind, data))
+    else:
+        bundle.forget_quality(out_dir)
+    # An uncompiled twin for saving: the bundle carries weights, not optimizer state.
+    saver = build_model(config.kind, config.preset, vocab_size, config.window)
+    callbacks = [
+        TrainingEvents(listener, stop, config.report_every, batches),
+        BestCheckpoint(out_dir, bundle_config, history, saver, unigram, listener, stop, total_epochs, config.early_stopping),
+    ]
+    listener({"type": "start", "epochs": total_epochs, "first_epoch": first_epoch + 1, "batches": batches, **windows,
+              "parameters": parameters, "vocab_size": vocab_size, "unigram_val_loss": unigram})
     started = time.perf_counter()
-    model.fit(train_data, validation_data=val_data, epochs=first_epoch + config.epochs, initial_epoch=first_epoch,
-              callbacks=[events], shuffle=False, verbose=0)  # tf.data shuffles
+    model.fit(train_data, validation_data=val_data, epochs=total_epochs, initial_epoch=first_epoch,
+              callbacks=callbacks, shuffle=False, verbose=0)  # tf.data shuffles
     seconds = time.perf_counter() - started
-    result = TrainResult(out_dir, history, dict(best), stop.stopped, int(model.count_params()), seconds, unigram)
-    listener({"type": "end", "stopped": stop.stopped, "best": dict(best), "seconds": seconds, "folder": str(out_dir)})
-    return result
+    best = dict(bundle_config["best"])
+    listener({"type": "end", "stopped": stop.stopped, "best": best, "seconds": seconds, "folder": str(out_dir)})
+    return TrainResult(out_dir, history, best, stop.stopped, parameters, seconds, unigram)
 
 
 def run_study(
     corpus: Corpus,
     out_dir: Path,
     base: TrainConfig,
-    losses: tuple[str, ...] = ("categorical_crossentropy", "mse", "mae"),
-    optimizers: tuple[str, ...] = ("adam", "sgd", "adadelta"),
+    losses: tuple[str, ...] = STUDY_LOSSES,
+    optimizers: tuple[str, ...] = STUDY_OPTIMIZERS,
     listener: Listener | None = None,
     stop: StopControl | None = None,
 ):
@@ -482,8 +400,8 @@ def run_study(
         if stop.stopped:
             break
         name = f"{loss}-{optimizer}"
-        # learning_rate=None: each optimizer starts from its Keras default, as in the reference.
-        config = replace(base, loss=loss, optimizer=optimizer, learning_rate=base.learning_rate or default_learning_rate(optimizer))
+        # Without a learning rate each optimizer starts from its Keras default, as in the reference.
+        config = replace(base, loss=loss, optimizer=optimizer, learning_rate=base.learning_rate or KERAS_LEARNING_RATES[optimizer])
 
         def forward(event, name=name, number=number):
             listener({**event, "run": name, "run_number": number, "runs": len(runs)})
@@ -504,8 +422,3 @@ def run_study(
     write_json(out_dir / "results.json", table.to_dict(orient="records"))
     study_figure(histories).write_html(out_dir / "curves.html", include_plotlyjs="cdn")
     return table
-
-
-def default_learning_rate(optimizer: str) -> float:
-    """Keras' default learning rate for each optimizer (Adadelta's is 0.001 in Keras 3)."""
-    return {"adam": 0.001, "sgd": 0.01, "adadelta": 0.001, "adamax": 0.001}[optimizer]

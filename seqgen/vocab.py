@@ -124,7 +124,7 @@ class Vocab:
     def from_json(cls, data: dict) -> "Vocab":
         tokens = data.get("tokens") if isinstance(data, dict) else None
         if not isinstance(tokens, list) or not all(isinstance(token, str) for token in tokens):
-            raise SeqgenError("vocab.json must hold {'tokens': [list of strings]}.")
+            raise SeqgenError("A vocabulary must be stored as {'tokens': [list of strings]}.")
         return cls(tuple(tokens))
 
     def save(self, path: Path) -> None:

@@ -20,27 +20,44 @@ def count_windows(num_tokens: int, window: int) -> int:
     return max(0, num_tokens - window)
 
 
-def make_windows(ids: np.ndarray, window: int) -> tuple[np.ndarray, np.ndarray]:
-    """All windows and their next-token targets.
+def window_starts(num_tokens: int, window: int, max_windows: int | None = None, seed: int = 0) -> np.ndarray:
+    """Start positions of the windows a corpus gives, all or a random subset.
+
+    Args:
+        num_tokens: length of the encoded corpus.
+        window: window length.
+        max_windows: keep a random subset of this many (sorted); None keeps all.
+        seed: seeds the subset.
+
+    Returns:
+        Start positions, shape ``(num_windows,)``, ascending.
+    """
+    if window < 1:
+        raise SeqgenError(f"The window must be at least 1 token (got {window}).")
+    total = count_windows(num_tokens, window)
+    if total == 0:
+        raise SeqgenError(
+            f"The window ({window} tokens) is not shorter than the corpus ({num_tokens} tokens after filtering): "
+            "no training sequence fits. Use a smaller window, a lower min-count, or a larger corpus."
+        )
+    if max_windows is not None and max_windows < total:
+        return np.sort(np.random.default_rng(seed).choice(total, size=max_windows, replace=False))
+    return np.arange(total)
+
+
+def gather_windows(ids: np.ndarray, starts: np.ndarray, window: int) -> tuple[np.ndarray, np.ndarray]:
+    """The windows at ``starts`` and their next-token targets (the trainer gathers batches the same way in tf.data).
 
     Args:
         ids: encoded corpus, shape ``(num_tokens,)``.
+        starts: window start positions, shape ``(num_windows,)``.
         window: window length.
 
     Returns:
-        ``inputs`` of shape ``(num_windows, window)`` (a read-only view) and
-        ``targets`` of shape ``(num_windows,)``.
+        ``inputs`` of shape ``(num_windows, window)`` and ``targets`` of shape ``(num_windows,)``.
     """
-    ids = np.asarray(ids)
-    if window < 1:
-        raise SeqgenError(f"The window must be at least 1 token (got {window}).")
-    if len(ids) <= window:
-        raise SeqgenError(
-            f"The window ({window} tokens) is not shorter than the corpus ({len(ids)} tokens after filtering): "
-            "no training sequence fits. Use a smaller window, a lower min-count, or a larger corpus."
-        )
-    inputs = np.lib.stride_tricks.sliding_window_view(ids, window)[:-1]
-    return inputs, ids[window:]
+    sequences = np.lib.stride_tricks.sliding_window_view(np.asarray(ids), window + 1)[np.asarray(starts, dtype=np.int64)]
+    return sequences[:, :window], sequences[:, window]
 
 
 def reference_split(num_windows: int, test_size: float = 0.2, random_state: int = 42) -> tuple[np.ndarray, np.ndarray]:

@@ -7,7 +7,9 @@ import gradio as gr
 from seqgen.music import TOKENIZERS
 from seqgen.sources import MUSIC_SUFFIXES, LYRICS_SUFFIXES
 from seqgen.vocab import FILTER_HELP, FILTERS
-from studio.common import corpus_choices, corpus_kind, fmt, load_corpus_for_ui, user_errors, whole
+from studio.common import user_errors, whole
+from studio.corpora import corpus_choices, corpus_kind, load_corpus_for_ui
+from studio.worker import fmt
 
 INTRO = """\
 A corpus becomes one long stream of **tokens**: notes and chords (`B-4`, `5.8.10`) for music, characters for lyrics.

@@ -7,7 +7,9 @@ import html
 import gradio as gr
 
 from seqgen.generate import DEFAULT_SEED_LINE
-from studio.common import bundle_dropdown, find_bundle, list_bundles, load_entry, no_bundle_message, random_seed, real, user_errors, whole
+from seqgen.sampling import SamplingOptions
+from studio import bundles
+from studio.common import random_seed, real, user_errors, whole
 
 INTRO = """\
 Type a line and a character-level model continues it, one character at a time; your seed is shown in **bold orange**.
@@ -38,31 +40,32 @@ def run_lyrics(bundle, seed_line, length, lines, stop_at_verse_end, temperature,
     """Complete the seed line; return the highlighted completion, the plain text, quality and dropped characters."""
     from seqgen.generate import complete_lyrics
 
-    entry = find_bundle(bundle, "lyrics")
-    loaded = load_entry(entry)
-    output = complete_lyrics(
-        loaded, seed_line if seed_line is not None else DEFAULT_SEED_LINE, length=whole(length, "Length", minimum=1),
-        lines=whole(lines, "Lines", minimum=1, optional=True), stop_at_verse_end=bool(stop_at_verse_end),
+    sampling = SamplingOptions(
         temperature=real(temperature, "Temperature"), top_k=whole(top_k, "top-k", optional=True),
         top_p=None if top_p in (None, "", 1, 1.0) else real(top_p, "top-p"),
         repetition_penalty=real(repetition_penalty, "Repetition penalty"),
-        rng_seed=random_seed(rng_seed),
+    )
+    loaded = bundles.load(bundles.find(bundle, "lyrics"))
+    output = complete_lyrics(
+        loaded, seed_line if seed_line is not None else DEFAULT_SEED_LINE, length=whole(length, "Length", minimum=1),
+        lines=whole(lines, "Lines", minimum=1, optional=True), stop_at_verse_end=bool(stop_at_verse_end),
+        sampling=sampling, rng_seed=random_seed(rng_seed),
     )
     text = output.texts[0]
     return completion_html(output.seed, text), output.seed + text, output.quality[0], dropped_markdown(output.dropped)
 
 
 def refresh(current=None):
-    has_any = bool(list_bundles("lyrics"))
-    return bundle_dropdown("lyrics", current), gr.update(value=no_bundle_message("lyrics"), visible=not has_any)
+    has_any = bool(bundles.list_bundles("lyrics"))
+    return bundles.dropdown_update("lyrics", current), gr.update(value=bundles.no_bundle_message("lyrics"), visible=not has_any)
 
 
 def build() -> dict:
     gr.Markdown(INTRO)
-    notice = gr.Markdown(visible=False)
+    notice = gr.Markdown(bundles.no_bundle_message("lyrics"), visible=not bundles.list_bundles("lyrics"))
     with gr.Row():
         with gr.Column(scale=1):
-            bundle = gr.Dropdown([], label="Lyrics model", allow_custom_value=True)
+            bundle = gr.Dropdown(**bundles.bundle_dropdown("lyrics"), label="Lyrics model", allow_custom_value=True)
             seed_line = gr.Textbox(DEFAULT_SEED_LINE, label="Seed line", lines=2)
             with gr.Row():
                 length = gr.Number(400, precision=0, label="Length (characters)", info="the most, with a stop rule")

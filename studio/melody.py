@@ -8,10 +8,9 @@ import gradio as gr
 
 from seqgen.errors import SeqgenError
 from seqgen.sources import MUSIC_SUFFIXES
-from studio.common import (
-    bundle_dropdown, find_bundle, list_bundles, load_entry, no_bundle_message, random_seed, real, request_dir, user_errors,
-    whole,
-)
+from seqgen.sampling import SamplingOptions
+from studio import bundles
+from studio.common import random_seed, real, request_dir, user_errors, whole
 
 INTRO = """\
 Generate a melody from a music model, starting from a primer: a random window of the model's held-out seed set,
@@ -62,7 +61,7 @@ def run_melody(bundle, primer_source, primer_file, primer_tokens, length, temper
     from seqgen.generate import generate_melody
     from seqgen.score import piano_roll
 
-    entry = find_bundle(bundle, "music")
+    entry = bundles.find(bundle, "music")
     length = whole(length, "Length", minimum=1)
     variations = whole(variations, "Variations", minimum=1)
     if variations > MAX_SLOTS:
@@ -83,19 +82,21 @@ def run_melody(bundle, primer_source, primer_file, primer_tokens, length, temper
         raise SeqgenError(f"Unknown primer {primer_source!r}; choose one of: {', '.join(PRIMERS)}.")
     if mode not in MODES:
         raise SeqgenError(f"Unknown mode {mode!r}; choose one of: {', '.join(MODES)}.")
+    sampling = SamplingOptions(
+        temperature=real(temperature, "Temperature"), top_k=whole(top_k, "top-k", optional=True),
+        top_p=None if top_p in (None, "", 1, 1.0) else real(top_p, "top-p"),
+        repetition_penalty=real(repetition_penalty, "Repetition penalty"),
+    )
     progress(0, desc="loading the model")
-    loaded = load_entry(entry)
+    loaded = bundles.load(entry)
 
     def on_token(variation, step, token):
         if variation == 0 and step % 10 == 0:
             progress((step, length), desc="generating", unit="tokens")
 
     output = generate_melody(
-        loaded, request_dir("melody"), length=length, primer=primer, mode=MODES[mode],
-        temperature=real(temperature, "Temperature"), top_k=whole(top_k, "top-k", optional=True),
-        top_p=None if top_p in (None, "", 1, 1.0) else real(top_p, "top-p"),
-        repetition_penalty=real(repetition_penalty, "Repetition penalty"), variations=variations,
-        rng_seed=random_seed(rng_seed),
+        loaded, request_dir("melody"), length=length, primer=primer, mode=MODES[mode], sampling=sampling,
+        variations=variations, rng_seed=random_seed(rng_seed),
         tempo_bpm=real(tempo, "Tempo"), instrument_program=whole(instrument, "Instrument", minimum=0), on_token=on_token,
     )
     tokenizer = loaded.config["tokenizer"]
@@ -120,16 +121,16 @@ def run_melody(bundle, primer_source, primer_file, primer_tokens, length, temper
 
 def refresh(current=None):
     """The music bundles now on disk (a model trained a minute ago included), and the no-model notice."""
-    has_any = bool(list_bundles("music"))
-    return bundle_dropdown("music", current), gr.update(value=no_bundle_message("music"), visible=not has_any)
+    has_any = bool(bundles.list_bundles("music"))
+    return bundles.dropdown_update("music", current), gr.update(value=bundles.no_bundle_message("music"), visible=not has_any)
 
 
 def build() -> dict:
     gr.Markdown(INTRO)
-    notice = gr.Markdown(visible=False)
+    notice = gr.Markdown(bundles.no_bundle_message("music"), visible=not bundles.list_bundles("music"))
     with gr.Row():
         with gr.Column(scale=1):
-            bundle = gr.Dropdown([], label="Music model", allow_custom_value=True)
+            bundle = gr.Dropdown(**bundles.bundle_dropdown("music"), label="Music model", allow_custom_value=True)
             primer_source = gr.Radio(list(PRIMERS), value=PRIMERS[0], label="Primer")
             primer_file = gr.File(file_types=list(MUSIC_SUFFIXES), type="filepath", label="Primer file (MIDI or score)")
             primer_tokens = gr.Textbox(label="Primer tokens", placeholder="C4 E4 G4 4.7.11", max_lines=2)

@@ -6,12 +6,13 @@ a network (nor TensorFlow).
 
 from __future__ import annotations
 
-import json
-
 import gradio as gr
 
+from seqgen.bundle import read_card, read_history
 from seqgen.errors import SeqgenError
-from studio.common import fmt, list_bundles, user_errors
+from studio.bundles import list_bundles
+from studio.common import user_errors
+from studio.worker import fmt
 
 INTRO = """\
 Every model the studio can use: the shipped ones in `checkpoints/` and those trained here (`studio/…`). The model card
@@ -20,14 +21,6 @@ token frequencies): only a model below the baseline has learned more than counts
 """
 
 COLUMNS = ["model", "source", "kind", "preset", "parameters", "corpus", "epochs", "best val loss", "best val accuracy", "status"]
-
-
-def read_history(folder) -> list[dict]:
-    try:
-        history = json.loads((folder / "history.json").read_text(encoding="utf-8"))
-    except (OSError, ValueError):
-        return []
-    return history if isinstance(history, list) else []
 
 
 def row(entry) -> list:
@@ -49,16 +42,11 @@ def show_models(selected=None):
     entries = list_bundles()
     if not entries:
         return [], "No models yet: train a model in the Train tab first.", None, {}
-    if selected:
-        matches = [entry for entry in entries if entry.label == selected]
-        if not matches:
-            raise SeqgenError(f"Bundle {selected!r} not found; models available: {', '.join(entry.label for entry in entries)}.")
-        entry = matches[0]
-    else:
-        entry = entries[0]
+    entry = next((item for item in entries if item.label == selected), None) if selected else entries[0]
+    if entry is None:
+        raise SeqgenError(f"Bundle {selected!r} not found; models available: {', '.join(item.label for item in entries)}.")
     table = [row(item) for item in entries]
-    card_path = entry.folder / "README.md"
-    card = card_path.read_text(encoding="utf-8") if card_path.is_file() else f"# {entry.label}\n\n(no model card)"
+    card = read_card(entry.folder) or f"# {entry.label}\n\n(no model card)"
     if entry.error:
         card += f"\n\n**This bundle cannot be used:** {entry.error}"
     history = read_history(entry.folder)
@@ -69,21 +57,25 @@ def show_models(selected=None):
     return table, card, figure, entry.config or {}
 
 
-def refresh(current=None):
+def choices(current=None) -> dict:
     labels = [entry.label for entry in list_bundles()]
-    return gr.update(choices=labels, value=current if current in labels else (labels[0] if labels else None))
+    return {"choices": labels, "value": current if current in labels else (labels[0] if labels else None)}
+
+
+def refresh(current=None):
+    return gr.update(**choices(current))
 
 
 def build() -> dict:
     gr.Markdown(INTRO)
     with gr.Row():
-        bundle = gr.Dropdown([], label="Model", allow_custom_value=True, scale=3)
+        bundle = gr.Dropdown(**choices(), label="Model", allow_custom_value=True, scale=3)
         button = gr.Button("Show", scale=1)
     table = gr.Dataframe(headers=COLUMNS, label="All models", interactive=False, wrap=True)
     with gr.Row():
         card = gr.Markdown()
         curves = gr.Plot(label="Training curves")
-    config = gr.JSON(label="config.json", open=False)
+    config = gr.JSON(label="Settings", open=False)
     outputs = [table, card, curves, config]
     button.click(show_models, bundle, outputs, api_name="models")
     bundle.select(show_models, bundle, outputs, api_visibility="private")

@@ -7,7 +7,6 @@ training job (train or study) at a time on the server.
 
 from __future__ import annotations
 
-import inspect
 import shutil
 import time
 
@@ -15,11 +14,11 @@ import gradio as gr
 
 from seqgen.errors import SeqgenError
 from seqgen.music import TOKENIZERS
+from seqgen.presets import KINDS, LOSSES, OPTIMIZERS, STUDY_LOSSES, STUDY_OPTIMIZERS, preset_choices
 from seqgen.vocab import FILTERS
-from studio.common import (
-    Worker, clock, corpus_choices, fmt, load_corpus_for_ui, progress_line, request_dir, reserve_folder, safe_name,
-    studio_studies_dir, user_errors,
-)
+from studio.common import request_dir, reserve_folder, safe_name, studio_studies_dir, user_errors
+from studio.corpora import corpus_choices, load_corpus_for_ui
+from studio.worker import Worker, clock, fmt, progress_line
 from studio.explore import UPLOAD_TYPES
 from studio.train import check_kind, make_config
 
@@ -31,14 +30,6 @@ rates to move slowly; Adam with cross-entropy usually wins.
 """
 
 UPDATE_EVERY_S = 2.0
-
-
-def study_defaults() -> tuple[tuple[str, ...], tuple[str, ...]]:
-    """The reference's grid: ``run_study``'s own defaults (read without importing TensorFlow)."""
-    from seqgen.train import run_study
-
-    parameters = inspect.signature(run_study).parameters
-    return tuple(parameters["losses"].default), tuple(parameters["optimizers"].default)
 
 
 def results_table(table):
@@ -116,22 +107,22 @@ def run_study_ui(corpus, uploads, text_column, kind, preset, tokenizer, losses, 
     yield status, study_figure(histories), table, best, files, None
 
 
-def build() -> dict:
+def build() -> None:
     from studio.train import stop_training
 
-    losses, optimizers = study_defaults()
     gr.Markdown(INTRO)
     stop_state = gr.State(None)
     with gr.Row():
         with gr.Column(scale=1):
-            kind = gr.Radio(["music", "lyrics"], value="lyrics", label="Kind")
+            kind = gr.Radio(list(KINDS), value="lyrics", label="Kind")
             corpus = gr.Dropdown(corpus_choices("lyrics"), value="songs-poems", label="Corpus", allow_custom_value=True)
             uploads = gr.File(file_count="multiple", file_types=UPLOAD_TYPES, type="filepath", label="…or upload a corpus")
             text_column = gr.Textbox(label="Lyrics CSV text column", placeholder="Lyrics", max_lines=1)
-            preset = gr.Dropdown([], value="seed", label="Preset", allow_custom_value=True)
+            preset = gr.Dropdown(preset_choices("lyrics"), value="seed", label="Preset", allow_custom_value=True)
             tokenizer = gr.Radio(list(TOKENIZERS), value="seed", label="Tokenizer", visible=False)
-            loss_choice = gr.Dropdown(list(losses), value=list(losses), multiselect=True, label="Losses", allow_custom_value=True)
-            optimizer_choice = gr.Dropdown(list(optimizers), value=list(optimizers), multiselect=True, label="Optimizers",
+            loss_choice = gr.Dropdown(list(LOSSES), value=list(STUDY_LOSSES), multiselect=True, label="Losses",
+                                      allow_custom_value=True)
+            optimizer_choice = gr.Dropdown(list(OPTIMIZERS), value=list(STUDY_OPTIMIZERS), multiselect=True, label="Optimizers",
                                            allow_custom_value=True)
             with gr.Row():
                 epochs = gr.Number(3, precision=0, label="Epochs per run")
@@ -154,8 +145,6 @@ def build() -> dict:
     figure = gr.Plot(label="Accuracy and loss per run")
 
     def kind_changed(kind):
-        from studio.common import preset_choices
-
         return (gr.update(choices=corpus_choices(kind), value="songs-poems" if kind == "lyrics" else "mozart"),
                 gr.update(choices=preset_choices(kind)), gr.update(visible=kind == "music"))
 
@@ -168,4 +157,3 @@ def build() -> dict:
         api_name="study", concurrency_id="training", concurrency_limit=1, show_progress="minimal",
     )
     stop.click(stop_training, stop_state, stop_note, api_name="stop_study", concurrency_id="control", concurrency_limit=None)
-    return {"kind": kind, "preset": preset, "losses": loss_choice, "optimizers": optimizer_choice}

@@ -1,6 +1,6 @@
 """Train tab: train a model on a corpus with live curves, an ETA and a Stop button.
 
-``seqgen.train.train`` runs in a worker thread (see :class:`studio.common.Worker`);
+``seqgen.train.train`` runs in a worker thread (see :class:`studio.worker.Worker`);
 the handler is a generator that turns the trainer's events into UI updates:
 at every epoch, and every couple of seconds during a long epoch.  Bundles go
 to their own new folder under the studio's models folder, so no run can
@@ -15,13 +15,14 @@ from dataclasses import dataclass, field
 
 import gradio as gr
 
+from seqgen.bundle import is_bundle
 from seqgen.errors import SeqgenError
 from seqgen.music import TOKENIZERS
+from seqgen.presets import KINDS, LOSSES, OPTIMIZERS, preset_choices
 from seqgen.vocab import FILTER_HELP, FILTERS
-from studio.common import (
-    PRESET_DEFAULT, Worker, clock, corpus_choices, corpus_kind, fmt, load_corpus_for_ui, progress_line,
-    real, reserve_folder, safe_name, studio_models_dir, user_errors, whole,
-)
+from studio.common import real, reserve_folder, safe_name, studio_models_dir, user_errors, whole
+from studio.corpora import corpus_choices, corpus_kind, load_corpus_for_ui
+from studio.worker import Worker, clock, fmt, progress_line
 from studio.explore import UPLOAD_TYPES
 
 INTRO = """\
@@ -32,6 +33,7 @@ baseline before the LSTMs find patterns; the `embed` preset usually drops below 
 """
 
 DEFAULTS = {"music": ("mozart", "embed"), "lyrics": ("songs-poems", "embed")}
+PRESET_DEFAULT = "preset default"
 UPDATE_EVERY_S = 2.0  # UI refresh during a long epoch
 REPORT_EVERY_BATCHES = 5  # trainer events per this many batches
 
@@ -156,11 +158,11 @@ def run_training(corpus, uploads, text_column, kind, preset, tokenizer, epochs, 
         if not finished:  # the client went away or cancelled: end the run at the next batch
             stop.stop()
     if worker.error is not None:
-        if not (folder / "config.json").exists():
+        if not is_bundle(folder):
             shutil.rmtree(folder, ignore_errors=True)
         raise worker.error
     result = worker.result
-    if not result.history or not (folder / "model.keras").exists():
+    if not result.best:  # no epoch ended, so no weights were saved
         shutil.rmtree(folder, ignore_errors=True)
         yield "Stopped before the first epoch ended: nothing was saved.", run.curves(), {"bundle": None, "stopped": True}, None
         return
@@ -184,9 +186,7 @@ def stop_training(control) -> str:
 
 
 def kind_changed(kind):
-    """Corpora and presets of the chosen kind (imports the model registry)."""
-    from studio.common import preset_choices
-
+    """Corpora and presets of the chosen kind."""
     corpus, preset = DEFAULTS[kind]
     return (gr.update(choices=corpus_choices(kind), value=corpus),
             gr.update(choices=preset_choices(kind), value=preset),
@@ -198,19 +198,19 @@ def build() -> dict:
     stop_state = gr.State(None)
     with gr.Row():
         with gr.Column(scale=1):
-            kind = gr.Radio(["music", "lyrics"], value="music", label="Kind")
+            kind = gr.Radio(list(KINDS), value="music", label="Kind")
             corpus = gr.Dropdown(corpus_choices("music"), value=DEFAULTS["music"][0], label="Corpus", allow_custom_value=True)
             uploads = gr.File(file_count="multiple", file_types=UPLOAD_TYPES, type="filepath", label="…or upload a corpus")
             text_column = gr.Textbox(label="Lyrics CSV text column", placeholder="Lyrics", max_lines=1)
-            preset = gr.Dropdown([], value=DEFAULTS["music"][1], label="Preset", allow_custom_value=True,
+            preset = gr.Dropdown(preset_choices("music"), value=DEFAULTS["music"][1], label="Preset", allow_custom_value=True,
                                  info="seed = the reference; embed = recommended; debug = tiny, for a quick look")
             tokenizer = gr.Radio(list(TOKENIZERS), value="seed", label="Tokenizer")
             with gr.Row():
                 epochs = gr.Number(5, precision=0, label="Epochs")
                 batch_size = gr.Number(0, precision=0, label="Batch size", info="0: the preset's default")
             with gr.Row():
-                loss = gr.Dropdown([PRESET_DEFAULT], value=PRESET_DEFAULT, label="Loss", allow_custom_value=True)
-                optimizer = gr.Dropdown([PRESET_DEFAULT], value=PRESET_DEFAULT, label="Optimizer", allow_custom_value=True)
+                loss = gr.Dropdown([PRESET_DEFAULT, *LOSSES], value=PRESET_DEFAULT, label="Loss", allow_custom_value=True)
+                optimizer = gr.Dropdown([PRESET_DEFAULT, *OPTIMIZERS], value=PRESET_DEFAULT, label="Optimizer", allow_custom_value=True)
             with gr.Row():
                 learning_rate = gr.Number(0, label="Learning rate", info="0: the preset's default")
                 max_windows = gr.Number(10000, precision=0, label="Max windows", info="0 or blank: all")
@@ -238,4 +238,4 @@ def build() -> dict:
         api_name="train", concurrency_id="training", concurrency_limit=1, show_progress="minimal",
     )
     stop.click(stop_training, stop_state, stop_note, api_name="stop_training", concurrency_id="control", concurrency_limit=None)
-    return {"event": event, "kind": kind, "preset": preset, "loss": loss, "optimizer": optimizer}
+    return {"event": event}

@@ -9,7 +9,7 @@ import pytest
 import soundfile
 
 from conftest import MULTITRACK_PIANO, write_multitrack_midi
-from seqgen import audio
+from seqgen import audio, synth
 from seqgen.errors import SeqgenError
 from seqgen.music import write_midi
 
@@ -108,12 +108,12 @@ def test_read_midi_notes_applies_tempo_changes(tmp_path):
         spans = [(0, 4, 90), (4, 8, 140), (8, float("inf"), 70)]
         return sum(max(0.0, min(quarters, end) - start) * 60 / bpm for start, end, bpm in spans)
 
-    notes = audio.read_midi_notes(path)
-    piano = sorted((note.start, note.end, note.pitch) for note in notes if note.channel != audio.PERCUSSION_CHANNEL)
+    notes = synth.read_midi_notes(path)
+    piano = sorted((note.start, note.end, note.pitch) for note in notes if note.channel != synth.PERCUSSION_CHANNEL)
     expected = sorted((seconds(start), seconds(start + length), pitch) for pitch, start, length in MULTITRACK_PIANO)
     assert np.allclose([note[:2] for note in piano], [note[:2] for note in expected], atol=1e-6)
     assert [note[2] for note in piano] == [note[2] for note in expected]
-    assert any(note.channel == audio.PERCUSSION_CHANNEL for note in notes)
+    assert any(note.channel == synth.PERCUSSION_CHANNEL for note in notes)
     result = audio.render(path, tmp_path / "multi.wav", renderer="builtin")
     assert seconds(10) <= result.seconds <= seconds(10) + RELEASE_ALLOWANCE
 
@@ -230,7 +230,7 @@ def test_good_fake_fluidsynth_output_is_trimmed_and_normalised(melody_midi, tmp_
     assert result.renderer == "fluidsynth"
     data, rate = read(result.wav_path)
     assert 4.2 <= data.shape[0] / rate <= 4.5
-    assert np.max(np.abs(data)) == pytest.approx(audio.PEAK_LEVEL, abs=0.01)
+    assert np.max(np.abs(data)) == pytest.approx(synth.PEAK_LEVEL, abs=0.01)
 
 
 # --- bad input ----------------------------------------------------------------------------------

@@ -21,7 +21,7 @@ import numpy as np  # noqa: E402
 import pytest  # noqa: E402
 
 import seqgen.models  # noqa: E402
-import seqgen.train  # noqa: E402
+import seqgen.bundle  # noqa: E402
 from seqgen.bundle import CONFIG_SCHEMA, check_config, load_bundle, save_weights  # noqa: E402
 from seqgen.corpus import Corpus  # noqa: E402
 from seqgen.errors import SeqgenError  # noqa: E402
@@ -64,7 +64,7 @@ def trained(tmp_path_factory):
     """A 1-epoch debug run, with the trained model and every weight set written to the bundle captured."""
     out = tmp_path_factory.mktemp("trained") / "bundle"
     built, saved = [], []
-    real_build, real_save = seqgen.models.build_model, seqgen.train.save_weights
+    real_build, real_save = seqgen.models.build_model, seqgen.bundle.save_weights
 
     def spy_build(*args, **kwargs):
         model = real_build(*args, **kwargs)
@@ -77,7 +77,7 @@ def trained(tmp_path_factory):
 
     with pytest.MonkeyPatch.context() as patch:
         patch.setattr(seqgen.models, "build_model", spy_build)
-        patch.setattr(seqgen.train, "save_weights", spy_save)
+        patch.setattr(seqgen.bundle, "save_weights", spy_save)
         result = train(melody_corpus(), out, tiny_config())
     return {"out": out, "result": result, "trained_model": built[0], "saved": saved}
 
@@ -152,7 +152,7 @@ def test_reloaded_bundle_predicts_like_the_trained_model(trained):
 def test_bundle_keeps_the_best_epoch_not_the_last(tmp_path, monkeypatch):
     """When the last epoch is worse, model.keras keeps the weights of the best validation epoch."""
     saved, built = [], []
-    real_save, real_build = seqgen.train.save_weights, seqgen.models.build_model
+    real_save, real_build = seqgen.bundle.save_weights, seqgen.models.build_model
 
     def spy_save(model, folder):
         saved.append([weight.copy() for weight in model.get_weights()])
@@ -167,7 +167,7 @@ def test_bundle_keeps_the_best_epoch_not_the_last(tmp_path, monkeypatch):
         built.append(real_build(*args, **kwargs))
         return built[-1]
 
-    monkeypatch.setattr(seqgen.train, "save_weights", spy_save)
+    monkeypatch.setattr(seqgen.bundle, "save_weights", spy_save)
     monkeypatch.setattr(seqgen.models, "build_model", spy_build)
     result = train(melody_corpus(), tmp_path / "bundle", tiny_config(epochs=2))
     assert result.history[1]["val_loss"] > result.history[0]["val_loss"]
@@ -317,8 +317,8 @@ def test_vocab_of_another_size(bundle_copy):
 @pytest.mark.parametrize(
     ("content", "message"),
     [
-        ({"words": ["a", "b"]}, r"vocab.json must hold \{'tokens'"),
-        ({"tokens": ["a", 1]}, r"vocab.json must hold \{'tokens'"),
+        ({"words": ["a", "b"]}, r"vocab.json: A vocabulary must be stored as \{'tokens'"),
+        ({"tokens": ["a", 1]}, r"vocab.json: A vocabulary must be stored as \{'tokens'"),
         ({"tokens": ["a", "a", "b", "c", "d", "e", "f", "g"]}, "same token twice"),
     ],
 )
@@ -421,7 +421,7 @@ def test_weights_of_another_vocabulary_size_are_refused(bundle_copy):
 KILL_SCRIPT = """
 import itertools, json, sys, time
 import keras
-import seqgen.train
+import seqgen.bundle
 from seqgen.corpus import Corpus
 from seqgen.train import TrainConfig, train
 
@@ -429,7 +429,7 @@ mode, out = sys.argv[1], sys.argv[2]
 melody = {melody!r}
 corpus = Corpus("melody", "music", "seed", 1, list(itertools.islice(itertools.cycle(melody), 600)))
 saves = 0
-real_save = seqgen.train.save_weights
+real_save = seqgen.bundle.save_weights
 
 def hanging_save(model, folder):
     # On the third save, write half an archive to the temporary file, then hang there.
@@ -443,7 +443,7 @@ def hanging_save(model, folder):
         model.save = half_save
     real_save(model, folder)
 
-seqgen.train.save_weights = hanging_save
+seqgen.bundle.save_weights = hanging_save
 
 def listener(event):
     if event["type"] == "batch":

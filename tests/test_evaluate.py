@@ -10,9 +10,9 @@ import sys
 import numpy as np
 import pytest
 
-from seqgen.bundle import load_bundle
+from seqgen.bundle import load_bundle, write_quality
 from seqgen.errors import SeqgenError
-from seqgen.evaluate import COPY_LIMIT, LYRICS_LENGTH, MELODY_LENGTH, _unigram_draws, _with_primer_distance, evaluate_bundle, quality_checks, write_evaluation
+from seqgen.evaluate import COPY_LIMIT, LYRICS_LENGTH, MELODY_LENGTH, _unigram_draws, _with_primer_distance, evaluate_bundle, quality_checks
 from seqgen.quality import histogram_distance, pitch_class_histogram, repetition_rate
 
 MELODY = ["C4", "E4", "G4", "C5", "B-4", "G4", "F#4", "E4", "0.4.7", "D4", "C#4", "D4", "A4", "G4", "G4"]
@@ -118,7 +118,7 @@ def test_lyrics_quality_bar_boundaries():
 
 def test_write_evaluation_puts_the_report_in_the_model_card(bundles, music_quality):
     bundle = bundles["music"]
-    write_evaluation(bundle, music_quality)
+    write_quality(bundle, music_quality)
     assert json.loads((bundle.folder / "quality.json").read_text())["summaries"] == music_quality["summaries"]
     card = (bundle.folder / "README.md").read_text()
     assert "## Quality" in card and "| generated | corpus windows | unigram sampler |" in card
@@ -135,7 +135,7 @@ def test_retraining_drops_a_stale_quality_report(bundles, tmp_path):
     config = TrainConfig(kind="music", preset="debug", window=8, min_count=1, epochs=1)
     train(corpus, tmp_path / "b", config)
     bundle = load_bundle(tmp_path / "b")
-    write_evaluation(bundle, evaluate_bundle(bundle, generations=1))
+    write_quality(bundle, evaluate_bundle(bundle, generations=1))
     train(corpus, tmp_path / "b", config, resume=True)
     assert not (tmp_path / "b" / "quality.json").exists()
     assert "## Quality" not in (tmp_path / "b" / "README.md").read_text()

@@ -12,20 +12,14 @@ import pytest  # noqa: E402
 
 from seqgen.errors import SeqgenError  # noqa: E402
 from seqgen.models import (  # noqa: E402
-    LAYER_NAMES,
-    LOSSES,
-    OPTIMIZERS,
-    PRESETS,
     OneHotRegressionLoss,
-    Preset,
     build_model,
     describe_model,
-    get_preset,
     make_accuracy_metric,
     make_loss,
     make_optimizer,
-    preset_names,
 )
+from seqgen.presets import LAYER_NAMES, LOSSES, OPTIMIZERS, PRESETS, get_preset, preset_names  # noqa: E402
 
 INPUT_NAMES = {"scaled_tokens", "token_ids"}
 
@@ -166,43 +160,7 @@ def test_embed_preset_layers(kind):
     assert (preset.optimizer, preset.batch_size) == ("adam", 64)
 
 
-def test_registry_is_keyed_by_kind_and_name():
-    for (kind, name), preset in PRESETS.items():
-        assert (preset.kind, preset.name) == (kind, name)
-        assert preset.description
-    for kind in ("music", "lyrics"):
-        names = preset_names(kind)
-        assert {"seed", "embed", "debug", "debug-last"} <= set(names)
-    assert "seed-dropout" in preset_names("music")
-    assert "seed-dropout" not in preset_names("lyrics")
-
-
-def test_preset_validates_its_fields():
-    with pytest.raises(SeqgenError, match="loss must be one of"):
-        Preset(
-            name="broken",
-            kind="music",
-            description="",
-            input_mode="ids",
-            target_mode="sequence",
-            loss="hinge",
-            optimizer="adam",
-            learning_rate=0.001,
-            batch_size=8,
-            build=lambda vocab_size, window: None,
-        )
-
-
 # --- bad names and sizes ------------------------------------------------------------
-
-
-def test_unknown_preset_lists_valid_names():
-    with pytest.raises(SeqgenError) as error:
-        get_preset("music", "transformer")
-    message = str(error.value)
-    assert "transformer" in message
-    for name in preset_names("music"):
-        assert repr(name) in message
 
 
 def test_unknown_kind_lists_valid_kinds():

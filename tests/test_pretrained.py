@@ -15,7 +15,8 @@ from pathlib import Path
 import h5py
 import pytest
 
-from seqgen.bundle import load_bundle, model_card, read_json
+from seqgen.bundle import load_bundle, read_quality
+from seqgen.card import model_card
 from seqgen.cli import build_parser
 from seqgen.evaluate import GENERATIONS, _summary, evaluate_bundle, quality_checks
 
@@ -76,7 +77,7 @@ def test_bundles_load_and_generate(shipped, tmp_path):
 
 
 def test_model_cards_are_what_seqgen_writes_from_the_measurements(shipped):
-    quality = read_json(shipped.folder / "quality.json")
+    quality = read_quality(shipped.folder)
     assert quality["generations"] == GENERATIONS
     for source, reports in quality["reports"].items():
         assert len(reports) == GENERATIONS and _summary(reports) == quality["summaries"][source]
@@ -89,7 +90,7 @@ def test_model_cards_are_what_seqgen_writes_from_the_measurements(shipped):
 
 
 def test_the_first_card_generation_comes_out_again(shipped):
-    quality = read_json(shipped.folder / "quality.json")
+    quality = read_quality(shipped.folder)
     again = evaluate_bundle(shipped, generations=1, rng_seed=quality["rng_seed"])
     assert again["reports"]["generated"][0] == pytest.approx(quality["reports"]["generated"][0])
 
@@ -116,7 +117,7 @@ def test_the_cli_finds_shipped_models_by_name_from_any_folder(tmp_path):
 def test_the_readme_lists_every_model_with_its_headline_metrics(shipped):
     readme = (REPO_ROOT / "README.md").read_text(encoding="utf-8")
     row = next(line for line in readme.splitlines() if line.startswith(f"| `{shipped.folder.name}` |"))
-    quality = read_json(shipped.folder / "quality.json")
+    quality = read_quality(shipped.folder)
     met = sum(check["passed"] for check in quality["checks"])
     assert f"{shipped.config['best']['val_perplexity']:.2f}" in row and f"{shipped.config['parameters']:,}" in row
     assert f"bar {met}/{len(quality['checks'])}" in row and f"{len(shipped.history)} epochs" in row

@@ -1,4 +1,4 @@
-"""Tests for seqgen.sample: sample_index, window and stateful generation, primers.
+"""Tests for seqgen.sample: window and stateful generation against Keras, the generation loop.
 
 Two tiny bundles are trained once per module (presets ``debug``, ids/sequence,
 and ``debug-last``, scaled/last) on a repetitive synthetic melody; the
@@ -15,15 +15,8 @@ import numpy as np
 import pytest
 
 from seqgen.errors import SeqgenError
-from seqgen.sample import (
-    MAX_LENGTH,
-    GenerationResult,
-    Sampler,
-    random_seed_window,
-    sample_index,
-    sample_indices,
-    text_primer,
-)
+from seqgen.sample import MAX_LENGTH, GenerationResult, Sampler
+from seqgen.sampling import SamplingOptions
 from seqgen.vocab import Vocab
 
 MELODY = ["C4", "E4", "G4", "C5", "G4", "E4", "D4", "F4", "A4", "D5", "A4", "F4", "4.7.11", "B3"]
@@ -86,121 +79,6 @@ def predict_last(bundle, windows: np.ndarray) -> np.ndarray:
 def random_windows(bundle, count: int, seed: int = 0) -> np.ndarray:
     rng = np.random.default_rng(seed)
     return rng.integers(len(bundle.vocab), size=(count, bundle.config["window"]))
-
-
-# ---------------------------------------------------------------------------
-# sample_index
-# ---------------------------------------------------------------------------
-
-PROBS = np.array([0.05, 0.5, 0.3, 0.15, 0.0])
-
-
-def draw_many(probs, count=20000, seed=0, **options) -> np.ndarray:
-    """Frequencies of `count` draws, in one batched call."""
-    batch = np.repeat(np.asarray(probs, float)[None, :], count, axis=0)
-    chosen = sample_indices(batch, rng=np.random.default_rng(seed), **options)
-    return np.bincount(chosen, minlength=len(probs)) / count
-
-
-def test_greedy_is_argmax_with_ties_to_the_lowest_index():
-    rng = np.random.default_rng(0)
-    assert sample_index(PROBS, 0, rng) == 1
-    assert sample_index([0.2, 0.4, 0.4], 0, rng) == 1
-    for seed in range(5):
-        probs = np.random.default_rng(seed).dirichlet(np.ones(30))
-        assert sample_index(probs, 0.0, rng) == int(np.argmax(probs))
-
-
-def test_top_k_one_and_tiny_top_p_are_argmax():
-    for seed in range(20):
-        rng = np.random.default_rng(seed)
-        probs = rng.dirichlet(np.ones(12))
-        assert sample_index(probs, 1.0, rng, top_k=1) == int(np.argmax(probs))
-        assert sample_index(probs, 2.5, rng, top_p=1e-9) == int(np.argmax(probs))
-
-
-def test_temperature_one_samples_the_distribution():
-    frequencies = draw_many(PROBS, temperature=1.0)
-    np.testing.assert_allclose(frequencies, PROBS, atol=0.015)
-    assert frequencies[4] == 0  # zero probability is never drawn
-
-
-def test_temperature_sharpens_and_flattens():
-    cold = draw_many(PROBS, temperature=0.3)
-    hot = draw_many(PROBS, temperature=3.0)
-    assert cold[1] > 0.8  # close to greedy
-    expected_hot = PROBS[:4] ** (1 / 3) / (PROBS[:4] ** (1 / 3)).sum()
-    np.testing.assert_allclose(hot[:4], expected_hot, atol=0.015)
-    assert hot[4] == 0
-
-    def entropy(p):
-        p = p[p > 0]
-        return -(p * np.log(p)).sum()
-
-    assert entropy(cold) < entropy(PROBS[:4]) < entropy(hot)
-
-
-def test_top_k_and_top_p_restrict_the_candidates():
-    top_two = draw_many(PROBS, temperature=1.0, top_k=2)
-    assert set(np.flatnonzero(top_two)) == {1, 2}
-    np.testing.assert_allclose(top_two[[1, 2]], [0.5 / 0.8, 0.3 / 0.8], atol=0.015)
-    # 0.5 < 0.7, 0.5 + 0.3 reaches it: the nucleus is {1, 2}.
-    assert set(np.flatnonzero(draw_many(PROBS, temperature=1.0, top_p=0.7))) == {1, 2}
-    assert set(np.flatnonzero(draw_many(PROBS, temperature=1.0, top_p=0.5))) == {1}
-    # top_k above V keeps everything that has probability.
-    assert set(np.flatnonzero(draw_many(PROBS, temperature=1.0, top_k=99))) == {0, 1, 2, 3}
-
-
-def test_repetition_penalty_lowers_repeats():
-    plain = draw_many(PROBS, temperature=1.0)
-    batch_recent = np.zeros((20000, len(PROBS)), dtype=bool)
-    batch_recent[:, 1] = True
-    penalised = draw_many(PROBS, temperature=1.0, repetition_penalty=2.0, recent=batch_recent)
-    assert penalised[1] < plain[1] - 0.1
-    # Dividing p=0.5 by 2 and renormalising: 0.25 / 0.75.
-    assert penalised[1] == pytest.approx(0.25 / 0.75, abs=0.015)
-    # Greedy decoding with a penalty steps off a repeated argmax.
-    rng = np.random.default_rng(0)
-    assert sample_index([0.5, 0.4, 0.1], 0, rng, repetition_penalty=2.0, recent=[0, 0]) == 1
-    assert sample_index([0.5, 0.4, 0.1], 0, rng, repetition_penalty=1.0, recent=[0]) == 0
-
-
-def test_sample_index_matches_the_batched_variant():
-    probs = np.random.default_rng(3).dirichlet(np.ones(40))
-    for seed in range(10):
-        single = sample_index(probs, 0.8, np.random.default_rng(seed), top_k=10, top_p=0.9)
-        batched = sample_indices(probs[None], 0.8, np.random.default_rng(seed), top_k=10, top_p=0.9)
-        assert single == int(batched[0])
-
-
-@pytest.mark.parametrize(
-    ("options", "message"),
-    [
-        ({"temperature": -0.5}, "Temperature must be >= 0"),
-        ({"temperature": math.nan}, "Temperature must be >= 0"),
-        ({"temperature": math.inf}, "Temperature must be >= 0"),
-        ({"temperature": 1.0, "top_p": 0.0}, "top_p must be in (0, 1]"),
-        ({"temperature": 1.0, "top_p": 1.5}, "top_p must be in (0, 1]"),
-        ({"temperature": 1.0, "top_p": math.nan}, "top_p must be in (0, 1]"),
-        ({"temperature": 1.0, "top_k": 0}, "top_k must be an integer >= 1"),
-        ({"temperature": 1.0, "top_k": 2.5}, "top_k must be an integer >= 1"),
-        ({"temperature": 1.0, "repetition_penalty": 0.5}, "repetition_penalty must be a finite number >= 1"),
-        ({"temperature": 1.0, "repetition_penalty": math.nan}, "repetition_penalty must be a finite number >= 1"),
-    ],
-)
-def test_sample_index_validates_options(options, message):
-    with pytest.raises(SeqgenError) as error:
-        sample_index(PROBS, rng=np.random.default_rng(0), **options)
-    assert message in str(error.value)
-
-
-def test_sample_index_rejects_broken_probabilities_and_rngs():
-    with pytest.raises(SeqgenError, match="invalid probabilities"):
-        sample_index([0.5, math.nan, 0.5], 1.0, np.random.default_rng(0))
-    with pytest.raises(SeqgenError, match="invalid probabilities"):
-        sample_index([0.0, 0.0], 1.0, np.random.default_rng(0))
-    with pytest.raises(SeqgenError, match="numpy.random.Generator"):
-        sample_index(PROBS, 1.0, 42)
 
 
 # ---------------------------------------------------------------------------
@@ -397,33 +275,30 @@ def test_sampler_rejects_unknown_modes_and_engines(bundles):
         Sampler(bundles["debug"], engine="torch")
 
 
-# ---------------------------------------------------------------------------
-# Primers
-# ---------------------------------------------------------------------------
+def test_sampling_options_or_their_fields_not_both(bundles):
+    sampler = Sampler(bundles["debug"])
+    greedy = sampler.generate(["C4"], 5, SamplingOptions(temperature=0))
+    assert greedy.sampling == SamplingOptions(temperature=0)
+    assert greedy.tokens == sampler.generate(["C4"], 5, temperature=0).tokens
+    with pytest.raises(SeqgenError, match=r"Give the sampling options or their fields \(top_k\), not both"):
+        sampler.generate(["C4"], 5, SamplingOptions(temperature=0), top_k=3)
 
 
-def test_random_seed_window_comes_from_the_bundle(bundles):
+def test_each_kind_has_its_default_temperature(bundles, lyrics_bundle):
+    assert Sampler(bundles["debug"]).generate(["C4"], 2, rng_seed=0).sampling == SamplingOptions(temperature=1.0)
+    assert Sampler(lyrics_bundle).generate("la", 2, rng_seed=0).sampling == SamplingOptions(temperature=0.8)
+
+
+def test_a_loaded_bundle_keeps_one_sampler(bundles):
     bundle = bundles["debug"]
-    first = random_seed_window(bundle, np.random.default_rng(5))
-    assert first in bundle.seeds and len(first) == bundle.config["window"]
-    assert random_seed_window(bundle, 5) == first  # an int seeds a new generator
-    first.append("changed")  # a copy: the bundle's seeds are untouched
-    assert all(len(seed) == bundle.config["window"] for seed in bundle.seeds)
-    empty = SimpleNamespace(folder="somewhere", seeds=[])
-    with pytest.raises(SeqgenError, match="holds no seed windows"):
-        random_seed_window(empty, 0)
+    assert bundle.sampler is bundle.sampler
+    assert bundle.sampler.mode == "stateful" and bundle.sampler.bundle is bundle
 
 
 @pytest.fixture(scope="module")
 def lyrics_bundle():
     characters = sorted(set("abcdefghijklmnopqrstuvwy '\n,."))  # no "z"
     return fake_bundle("lyrics", "debug", characters, window=12, lowercase=True)
-
-
-def test_text_primer_lowercases_and_reports_dropped_characters(lyrics_bundle):
-    tokens, dropped = text_primer(lyrics_bundle, "Let\u2019s Dance \u20ac zz!")
-    assert "".join(tokens) == "let's dance  "
-    assert dropped == {"\u20ac": 1, "z": 2, "!": 1}
 
 
 def test_lyrics_generation_takes_text(lyrics_bundle):

@@ -328,7 +328,7 @@ def test_bad_config_is_refused_before_anything_is_written(tmp_path, overrides, m
 
 def test_window_longer_than_corpus_is_refused(tmp_path):
     out = tmp_path / "bundle"
-    with pytest.raises(SeqgenError, match=r"window \(700 tokens\) is longer than the corpus \(600 tokens"):
+    with pytest.raises(SeqgenError, match=r"window \(700 tokens\) is not shorter than the corpus \(600 tokens"):
         train(melody_corpus(), out, tiny_config(window=700))
     assert not out.exists()
 

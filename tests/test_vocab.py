@@ -172,7 +172,7 @@ def test_vocab_load_corrupt_json(tmp_path):
 def test_vocab_load_wrong_shape(tmp_path, content):
     path = tmp_path / "vocab.json"
     path.write_text(content, encoding="utf-8")
-    with pytest.raises(SeqgenError, match=r"vocab.json must hold \{'tokens': \[list of strings\]\}"):
+    with pytest.raises(SeqgenError, match=r"A vocabulary must be stored as \{'tokens': \[list of strings\]\}"):
         Vocab.load(path)
 
 

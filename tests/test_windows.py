@@ -5,13 +5,14 @@ import pytest
 from sklearn.model_selection import train_test_split
 
 from seqgen.errors import SeqgenError
-from seqgen.windows import count_windows, make_windows, reference_split, split_windows
+from seqgen.windows import count_windows, gather_windows, reference_split, split_windows, window_starts
 
 
 @pytest.mark.parametrize(("num_tokens", "window"), [(41, 40), (100, 40), (10, 1), (7, 6)])
-def test_make_windows_shapes_and_targets(num_tokens, window):
+def test_all_windows_and_their_targets(num_tokens, window):
     ids = np.arange(num_tokens) * 3 + 1  # distinct values so each position is recognisable
-    inputs, targets = make_windows(ids, window)
+    starts = window_starts(num_tokens, window)
+    inputs, targets = gather_windows(ids, starts, window)
     assert inputs.shape == (num_tokens - window, window)
     assert targets.shape == (num_tokens - window,)
     assert len(inputs) == count_windows(num_tokens, window)
@@ -20,13 +21,16 @@ def test_make_windows_shapes_and_targets(num_tokens, window):
         assert targets[index] == ids[index + window]  # the target is the token that follows
 
 
-def test_make_windows_are_read_only_views():
-    ids = np.arange(1000, dtype=np.int32)
-    inputs, targets = make_windows(ids, 40)
-    assert np.shares_memory(inputs, ids)  # a view, not 960 copies of 40 tokens
-    assert not inputs.flags.writeable
-    with pytest.raises(ValueError):
-        inputs[0, 0] = 5
+def test_a_window_subset_is_sorted_distinct_and_seeded():
+    starts = window_starts(1000, 40, max_windows=100, seed=3)
+    assert len(starts) == 100 and len(set(starts.tolist())) == 100
+    assert (np.diff(starts) > 0).all() and starts.max() < 960
+    np.testing.assert_array_equal(starts, window_starts(1000, 40, max_windows=100, seed=3))
+    assert not np.array_equal(starts, window_starts(1000, 40, max_windows=100, seed=4))
+    np.testing.assert_array_equal(window_starts(100, 40, max_windows=500), np.arange(60))  # more than there are: all
+    inputs, targets = gather_windows(np.arange(1000), starts, 40)
+    np.testing.assert_array_equal(inputs[:, 0], starts)
+    np.testing.assert_array_equal(targets, starts + 40)
 
 
 def test_count_windows_is_reference_sequences():
@@ -37,11 +41,11 @@ def test_count_windows_is_reference_sequences():
     assert count_windows(3, 40) == 0
 
 
-def test_make_windows_corpus_too_short():
+def test_window_starts_corpus_too_short():
     with pytest.raises(SeqgenError, match=r"window \(40 tokens\) is not shorter than the corpus \(40 tokens after filtering\)"):
-        make_windows(np.arange(40), 40)
+        window_starts(40, 40)
     with pytest.raises(SeqgenError, match=r"window must be at least 1 token \(got 0\)"):
-        make_windows(np.arange(40), 0)
+        window_starts(40, 0)
 
 
 @pytest.mark.parametrize("num_windows", [2, 5, 10, 11, 41, 99, 100, 1000, 57_207, 59_814])

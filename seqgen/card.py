@@ -1,0 +1,112 @@
+"""Model cards: a bundle's ``README.md``, written from its config, history and measured quality.
+
+Rendering only; :mod:`seqgen.bundle` decides when the card is written.
+"""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+
+
+QUALITY_ROWS = {  # quality.json summary key → model-card label
+    "music": {
+        "repetition_rate": "repetition rate (same token twice in a row)",
+        "distinct_ratio": "distinct tokens / tokens",
+        "pitch_class_distance": "pitch-class distance to the corpus (0 = same, 1 = disjoint)",
+        "primer_pitch_class_distance": "pitch-class distance to its primer (keeps the key: low)",
+        "longest_copied_ngram": "longest n-gram copied from the corpus (mean)",
+        "longest_copied_ngram_max": "longest n-gram copied from the corpus (max)",
+        "copied_under_limit_share": "share with no copied n-gram of 16 or more",
+    },
+    "lyrics": {
+        "words": "words",
+        "known_word_share": "share of words found in the corpus",
+        "distinct_2": "distinct word bigrams / bigrams",
+        "repeated_lines": "repeated lines",
+        "max_line_repeats": "most times one line appears",
+        "within_line_repeat_limit_share": "share where no line appears more than twice",
+    },
+}
+
+
+def _number(value, digits=4) -> str:
+    return "n/a" if value is None or (isinstance(value, float) and not math.isfinite(value)) else f"{value:.{digits}f}"
+
+
+def quality_section(config: dict, quality: dict) -> list[str]:
+    """The model card's quality lines: generations beside corpus windows and a unigram sampler."""
+    summaries = quality["summaries"]
+    unit = "tokens" if quality["kind"] == "music" else "characters"
+    lines = [
+        "",
+        "## Quality",
+        "",
+        f"{quality['generations']} generations of {quality['length']} {unit} with the default settings "
+        + ("(each primed with a random window of the seed split)" if quality["kind"] == "music" else "(from the default seed line)")
+        + f", beside {quality['generations']} random windows of the training corpus and {quality['generations']} draws "
+        "of a unigram sampler (tokens drawn independently with the corpus frequencies). Means unless stated; "
+        f"measured with `python -m seqgen evaluate {config.get('name')}` in {quality['seconds']:.0f} s.",
+        "",
+    ]
+    if quality["kind"] == "music":
+        lines += [
+            f"A corpus window's primer is the {config['window']} tokens before it; a unigram draw is compared with the same "
+            f"primers. Over {quality['length']} tokens the unigram sampler, which draws from exactly the corpus's pitch-class mix, is hard "
+            "to beat on distance to the corpus; real corpus windows stay in one key, so they usually score worse there. "
+            "The distance to the primer shows whether a melody keeps its primer's key.",
+            "",
+        ]
+    lines += [
+        "| | generated | corpus windows | unigram sampler |",
+        "|---|---|---|---|",
+    ]
+    for key, label in QUALITY_ROWS[quality["kind"]].items():
+        if key in summaries["generated"]:
+            lines.append(f"| {label} | " + " | ".join(_number(summaries[source].get(key), 3) for source in ("generated", "corpus", "unigram")) + " |")
+    lines += ["", "Quality bar:", ""]
+    for check in quality["checks"]:
+        mark = "✅ met" if check["passed"] else "❌ not met"
+        lines.append(f"- {check['name']}: {_number(check['value'], 3)} (target {check['target']}) {mark}")
+    return lines
+
+
+def model_card(config: dict, history: list[dict], quality: dict | None = None) -> str:
+    """A short README.md describing the bundle, with its measured quality once evaluated."""
+    best = config["best"]
+    corpus = config["corpus"]
+    training = config["training"]
+
+    seconds = sum(record.get("seconds", 0.0) for record in history)
+    lines = [
+        f"# {config.get('name', Path('.').name)}",
+        "",
+        f"A seqgen {config['kind']} model: preset `{config['preset']}`, tokenizer `{config['tokenizer']}`, "
+        f"window {config['window']}, vocabulary {config['vocab_size']}, {config['parameters']:,} parameters.",
+        "",
+        "| | |",
+        "|---|---|",
+        f"| corpus | {corpus.get('name')} ({corpus.get('items')} items, {corpus.get('tokens'):,} tokens after filtering) |",
+        f"| filter | {corpus.get('filter')}, min-count {corpus.get('min_count')} |",
+        f"| training | {training['loss']}, {training['optimizer']} at {training['learning_rate']}, batch {training['batch_size']} |",
+        f"| windows | {training.get('train_windows'):,} train, {training.get('validation_windows'):,} validation, {training.get('seed_windows'):,} seed |",
+        f"| epochs | {len(history)} |",
+        f"| training wall time | {seconds:.0f} s |",
+        f"| best epoch | {best.get('epoch')} |",
+        f"| validation loss | {_number(best.get('val_loss'))} |",
+        f"| validation accuracy | {_number(best.get('val_accuracy'))} |",
+        f"| validation cross-entropy, next token after a full window | {_number(best.get('val_cross_entropy'))} |",
+        f"| validation perplexity (same) | {_number(best.get('val_perplexity'), 2)} |",
+        f"| unigram baseline cross-entropy | {_number(best.get('unigram_val_loss'))} |",
+        "",
+        "The unigram baseline is the cross-entropy of always predicting the training-set token frequencies: "
+        "a model whose next-token cross-entropy is below it has learned more than token counts. "
+        "(For presets trained on every position, the validation loss averages all positions, including "
+        "those with little context, so compare the next-token cross-entropy.) Validation windows are a random "
+        "share of all windows, as in the reference, so most overlap training windows: the validation loss measures "
+        "fit more than generalisation"
+        + (" (the longest copied n-gram shows whether generations replay the corpus)." if config["kind"] == "music" else "."),
+    ]
+    if quality is not None:
+        lines += quality_section(config, quality)
+    return "\n".join(lines) + "\n"

@@ -1,0 +1,92 @@
+"""The models the studio may use: shipped ones (``checkpoints/``) and those trained here (``studio/…``).
+
+Listing reads only the bundles' configs (through :mod:`seqgen.bundle`);
+loaded bundles, each with its sampler, are kept in a small server-wide cache
+that notices when a bundle's files change (a training run in progress).
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections import OrderedDict
+
+import gradio as gr
+
+from seqgen.bundle import BundleEntry, checkpoints_dir, files_stamp, find_bundle, scan_bundles
+from seqgen.errors import SeqgenError
+from studio.common import studio_models_dir
+
+LOG = logging.getLogger("seqgen.studio")
+MAX_LOADED_BUNDLES = 6  # loaded models kept in memory, least recently used dropped first
+# The shipped models (scripts/pretrain.sh) that the Melody and Lyrics tabs open with.
+DEFAULT_BUNDLES = {"music": "bach-timed", "lyrics": "songs-poems-embed"}
+
+
+def list_bundles(kind: str | None = None) -> list[BundleEntry]:
+    """Shipped bundles, then the studio's, optionally of one kind (broken ones only when kind is None)."""
+    entries = scan_bundles(checkpoints_dir(), "shipped") + scan_bundles(studio_models_dir(), "studio", "studio/")
+    if kind is not None:
+        entries = [entry for entry in entries if entry.kind == kind and entry.error is None]
+    return entries
+
+
+def no_bundle_message(kind: str) -> str:
+    return f"No {kind} model yet: train a model in the Train tab first (pick a {kind} corpus)."
+
+
+def bundle_dropdown(kind: str | None, current: str | None = None) -> dict:
+    """The dropdown's choices and value for ``kind``: ``current`` if it still exists, else the default model."""
+    labels = [entry.label for entry in list_bundles(kind)]
+    preferred = [label for label in (current, DEFAULT_BUNDLES.get(kind)) if label in labels]
+    return {"choices": labels, "value": preferred[0] if preferred else (labels[0] if labels else None)}
+
+
+def find(label: str | None, kind: str) -> BundleEntry:
+    """The usable bundle of ``kind`` a dropdown value names; only names from the list, never a path."""
+    entries = list_bundles(kind)
+    if not entries:
+        raise SeqgenError(no_bundle_message(kind))
+    return find_bundle(label, entries, kind)
+
+
+_loaded: OrderedDict[str, tuple[tuple | None, object]] = OrderedDict()
+_load_lock = threading.Lock()
+
+
+def load(entry: BundleEntry):
+    """The loaded bundle (its sampler built once), from the cache unless its files changed."""
+    from seqgen.bundle import load_bundle
+
+    key = str(entry.folder.resolve())
+    with _load_lock:  # one load at a time: concurrent requests for one model wait for the first
+        stamp = files_stamp(entry.folder)
+        cached = _loaded.get(key)
+        if cached is not None and cached[0] == stamp:
+            _loaded.move_to_end(key)
+            return cached[1]
+        bundle = load_bundle(entry.folder)
+        _loaded[key] = (stamp, bundle)
+        while len(_loaded) > MAX_LOADED_BUNDLES:
+            _loaded.popitem(last=False)
+        return bundle
+
+
+def warm_up() -> None:
+    """Load the default models in the background (TensorFlow included), so the first request is quick."""
+
+    def work():
+        for kind, label in DEFAULT_BUNDLES.items():
+            entries = [entry for entry in list_bundles(kind) if entry.label == label]
+            try:
+                for entry in entries:
+                    load(entry).sampler  # noqa: B018 - builds and caches the sampler
+            except Exception:  # noqa: BLE001 - a request will report the same problem properly
+                LOG.exception("warm-up of %s failed", label)
+
+    threading.Thread(target=work, name="seqgen-warm-up", daemon=True).start()
+
+
+def dropdown_update(kind: str, current: str | None = None):
+    """A ``gr.update`` for a refreshed dropdown (see :func:`bundle_dropdown`)."""
+    return gr.update(**bundle_dropdown(kind, current))

@@ -1,0 +1,141 @@
+"""Tests for seqgen.sampling: the sampling rules, validated once in SamplingOptions."""
+
+import math
+
+import numpy as np
+import pytest
+
+from seqgen.errors import SeqgenError
+from seqgen.sampling import SamplingOptions, draw, sample_index, sample_indices
+
+# ---------------------------------------------------------------------------
+# sample_index
+# ---------------------------------------------------------------------------
+
+PROBS = np.array([0.05, 0.5, 0.3, 0.15, 0.0])
+
+
+def draw_many(probs, count=20000, seed=0, **options) -> np.ndarray:
+    """Frequencies of `count` draws, in one batched call."""
+    batch = np.repeat(np.asarray(probs, float)[None, :], count, axis=0)
+    chosen = sample_indices(batch, rng=np.random.default_rng(seed), **options)
+    return np.bincount(chosen, minlength=len(probs)) / count
+
+
+def test_greedy_is_argmax_with_ties_to_the_lowest_index():
+    rng = np.random.default_rng(0)
+    assert sample_index(PROBS, 0, rng) == 1
+    assert sample_index([0.2, 0.4, 0.4], 0, rng) == 1
+    for seed in range(5):
+        probs = np.random.default_rng(seed).dirichlet(np.ones(30))
+        assert sample_index(probs, 0.0, rng) == int(np.argmax(probs))
+
+
+def test_top_k_one_and_tiny_top_p_are_argmax():
+    for seed in range(20):
+        rng = np.random.default_rng(seed)
+        probs = rng.dirichlet(np.ones(12))
+        assert sample_index(probs, 1.0, rng, top_k=1) == int(np.argmax(probs))
+        assert sample_index(probs, 2.5, rng, top_p=1e-9) == int(np.argmax(probs))
+
+
+def test_temperature_one_samples_the_distribution():
+    frequencies = draw_many(PROBS, temperature=1.0)
+    np.testing.assert_allclose(frequencies, PROBS, atol=0.015)
+    assert frequencies[4] == 0  # zero probability is never drawn
+
+
+def test_temperature_sharpens_and_flattens():
+    cold = draw_many(PROBS, temperature=0.3)
+    hot = draw_many(PROBS, temperature=3.0)
+    assert cold[1] > 0.8  # close to greedy
+    expected_hot = PROBS[:4] ** (1 / 3) / (PROBS[:4] ** (1 / 3)).sum()
+    np.testing.assert_allclose(hot[:4], expected_hot, atol=0.015)
+    assert hot[4] == 0
+
+    def entropy(p):
+        p = p[p > 0]
+        return -(p * np.log(p)).sum()
+
+    assert entropy(cold) < entropy(PROBS[:4]) < entropy(hot)
+
+
+def test_top_k_and_top_p_restrict_the_candidates():
+    top_two = draw_many(PROBS, temperature=1.0, top_k=2)
+    assert set(np.flatnonzero(top_two)) == {1, 2}
+    np.testing.assert_allclose(top_two[[1, 2]], [0.5 / 0.8, 0.3 / 0.8], atol=0.015)
+    # 0.5 < 0.7, 0.5 + 0.3 reaches it: the nucleus is {1, 2}.
+    assert set(np.flatnonzero(draw_many(PROBS, temperature=1.0, top_p=0.7))) == {1, 2}
+    assert set(np.flatnonzero(draw_many(PROBS, temperature=1.0, top_p=0.5))) == {1}
+    # top_k above V keeps everything that has probability.
+    assert set(np.flatnonzero(draw_many(PROBS, temperature=1.0, top_k=99))) == {0, 1, 2, 3}
+
+
+def test_repetition_penalty_lowers_repeats():
+    plain = draw_many(PROBS, temperature=1.0)
+    batch_recent = np.zeros((20000, len(PROBS)), dtype=bool)
+    batch_recent[:, 1] = True
+    penalised = draw_many(PROBS, temperature=1.0, repetition_penalty=2.0, recent=batch_recent)
+    assert penalised[1] < plain[1] - 0.1
+    # Dividing p=0.5 by 2 and renormalising: 0.25 / 0.75.
+    assert penalised[1] == pytest.approx(0.25 / 0.75, abs=0.015)
+    # Greedy decoding with a penalty steps off a repeated argmax.
+    rng = np.random.default_rng(0)
+    assert sample_index([0.5, 0.4, 0.1], 0, rng, repetition_penalty=2.0, recent=[0, 0]) == 1
+    assert sample_index([0.5, 0.4, 0.1], 0, rng, repetition_penalty=1.0, recent=[0]) == 0
+
+
+def test_sample_index_matches_the_batched_variant():
+    probs = np.random.default_rng(3).dirichlet(np.ones(40))
+    for seed in range(10):
+        single = sample_index(probs, 0.8, np.random.default_rng(seed), top_k=10, top_p=0.9)
+        batched = sample_indices(probs[None], 0.8, np.random.default_rng(seed), top_k=10, top_p=0.9)
+        assert single == int(batched[0])
+
+
+@pytest.mark.parametrize(
+    ("options", "message"),
+    [
+        ({"temperature": -0.5}, "Temperature must be >= 0"),
+        ({"temperature": math.nan}, "Temperature must be >= 0"),
+        ({"temperature": math.inf}, "Temperature must be >= 0"),
+        ({"temperature": 1.0, "top_p": 0.0}, "top_p must be in (0, 1]"),
+        ({"temperature": 1.0, "top_p": 1.5}, "top_p must be in (0, 1]"),
+        ({"temperature": 1.0, "top_p": math.nan}, "top_p must be in (0, 1]"),
+        ({"temperature": 1.0, "top_k": 0}, "top_k must be an integer >= 1"),
+        ({"temperature": 1.0, "top_k": 2.5}, "top_k must be an integer >= 1"),
+        ({"temperature": 1.0, "repetition_penalty": 0.5}, "repetition_penalty must be a finite number >= 1"),
+        ({"temperature": 1.0, "repetition_penalty": math.nan}, "repetition_penalty must be a finite number >= 1"),
+    ],
+)
+def test_sample_index_validates_options(options, message):
+    with pytest.raises(SeqgenError) as error:
+        sample_index(PROBS, rng=np.random.default_rng(0), **options)
+    assert message in str(error.value)
+
+
+def test_sample_index_rejects_broken_probabilities_and_rngs():
+    with pytest.raises(SeqgenError, match="invalid probabilities"):
+        sample_index([0.5, math.nan, 0.5], 1.0, np.random.default_rng(0))
+    with pytest.raises(SeqgenError, match="invalid probabilities"):
+        sample_index([0.0, 0.0], 1.0, np.random.default_rng(0))
+    with pytest.raises(SeqgenError, match="numpy.random.Generator"):
+        sample_index(PROBS, 1.0, 42)
+
+
+
+
+def test_sampling_options_validate_once_and_draw_trusts_them():
+    with pytest.raises(SeqgenError, match="Temperature must be >= 0"):
+        SamplingOptions(temperature=-1)
+    with pytest.raises(SeqgenError, match="top_p must be in"):
+        SamplingOptions.for_kind("music", top_p=2.0)
+    options = SamplingOptions.for_kind("lyrics", top_k=2)
+    assert options == SamplingOptions(temperature=0.8, top_k=2) and options.to_json()["top_k"] == 2
+    assert SamplingOptions.for_kind("music") == SamplingOptions(temperature=1.0)
+    rng = np.random.default_rng(0)
+    batch = np.repeat(PROBS[None, :], 5000, axis=0)
+    chosen = draw(batch, options, rng)
+    assert set(np.unique(chosen)) == {1, 2}  # top-2 of PROBS
+    # The same rules through the plain-argument function give the same draws.
+    np.testing.assert_array_equal(chosen, sample_indices(batch, 0.8, np.random.default_rng(0), top_k=2))
