@@ -20,7 +20,7 @@ RECORDED = ("loss", "accuracy", "last_ce", "val_loss", "val_accuracy", "val_last
 
 
 def epoch_record(epoch: int, logs: dict, seconds: float, unigram: float) -> dict:
-    """One ``history.json`` entry: the epoch's metrics, its wall time and the unigram baseline."""
+    """One history entry: the epoch's metrics, its wall time and the unigram baseline."""
     record = {"epoch": epoch, "seconds": round(seconds, 3), "unigram_val_loss": unigram}
     record.update({key: float(logs[key]) for key in RECORDED if key in logs})
     if "val_last_ce" in record:
@@ -52,7 +52,7 @@ class BestCheckpoint(keras.callbacks.Callback):
 
     Args:
         folder: the bundle folder.
-        config: the bundle's ``config.json``; its ``best`` is updated in place.
+        config: the bundle's config (see :func:`seqgen.bundle.make_config`); its ``best`` is updated in place.
         history: the epochs so far (resumed runs start with the saved ones); appended in place.
         saver: an uncompiled twin of the model, so that no optimizer state is saved.
         unigram: the unigram baseline's validation cross-entropy, recorded with each epoch.

@@ -9,7 +9,7 @@ import math
 from pathlib import Path
 
 
-QUALITY_ROWS = {  # quality.json summary key → model-card label
+QUALITY_ROWS = {  # quality report summary key → model-card label
     "music": {
         "repetition_rate": "repetition rate (same token twice in a row)",
         "distinct_ratio": "distinct tokens / tokens",

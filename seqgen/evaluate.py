@@ -8,7 +8,7 @@ for random windows of the training corpus and for draws of a unigram sampler
 (tokens drawn independently from the corpus frequencies).  Melodies also get
 their pitch-class distance to their primer: a melody that keeps its primer's
 key scores low, whatever the corpus's overall key mix.  The averages and
-the quality bar's checks go to ``quality.json`` and the bundle's README.
+the quality bar's checks go into the bundle (:func:`seqgen.bundle.write_quality`) and its model card.
 """
 
 from __future__ import annotations
@@ -153,7 +153,7 @@ def evaluate_bundle(bundle: Bundle, generations: int = GENERATIONS, rng_seed: in
     if generations < 1:
         raise SeqgenError(f"Generations must be at least 1 (got {generations}).")
     if bundle.corpus_ids is None or not bundle.stats:
-        raise SeqgenError(f"Bundle {bundle.folder.name} has no corpus statistics (corpus.npy, stats.json): retrain it to evaluate it.")
+        raise SeqgenError(f"Bundle {bundle.folder.name} has no corpus statistics (a bundle from an older seqgen): retrain it to evaluate it.")
     kind = bundle.config["kind"]
     started = time.perf_counter()
     reports = (_melody_reports if kind == "music" else _lyrics_reports)(bundle, generations, rng_seed)

@@ -36,7 +36,7 @@ def random_seed_window(bundle, rng: np.random.Generator | int | None = None) -> 
     if not seeds:
         folder = getattr(bundle, "folder", None)
         where = f"Bundle {folder}" if folder else "This bundle"
-        raise SeqgenError(f"{where} holds no seed windows (seeds.json is missing or empty); type a primer instead.")
+        raise SeqgenError(f"{where} holds no seed windows; type a primer instead.")
     rng = rng if isinstance(rng, np.random.Generator) else np.random.default_rng(rng)
     return list(seeds[int(rng.integers(len(seeds)))])
 

@@ -16,7 +16,7 @@ from __future__ import annotations
 import math
 import threading
 import time
-from dataclasses import asdict, dataclass, field, replace
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 from typing import Callable
 
@@ -38,7 +38,7 @@ Listener = Callable[[dict], None]
 
 @dataclass
 class TrainConfig:
-    """Everything that defines a training run; saved in the bundle's config.json."""
+    """Everything that defines a training run; saved in the bundle's config."""
 
     kind: str = "music"  # "music" or "lyrics": picks the preset family
     preset: str = "seed"  # a name from seqgen.presets.PRESETS
@@ -227,7 +227,6 @@ class TrainResult:
     parameters: int
     seconds: float
     unigram_val_loss: float
-    extra: dict = field(default_factory=dict)
 
 
 def resolve_run(corpus: Corpus, out_dir: Path, config: TrainConfig, resume: bool, overwrite: bool):

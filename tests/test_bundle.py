@@ -34,16 +34,6 @@ WINDOW = 16
 BUNDLE_FILES = {"model.keras", "vocab.json", "config.json", "history.json", "README.md", "seeds.json", "stats.json", "corpus.npy"}
 
 
-@pytest.fixture(scope="module", autouse=True)
-def isolated_env(tmp_path_factory):
-    """Token cache and data folder under pytest's temp dir (subprocesses inherit them)."""
-    with pytest.MonkeyPatch.context() as patch:
-        patch.setenv("SEQGEN_CACHE", str(tmp_path_factory.mktemp("bundle-cache")))
-        patch.setenv("SEQGEN_DATA", str(tmp_path_factory.mktemp("bundle-data")))
-        patch.setenv("TF_CPP_MIN_LOG_LEVEL", "2")
-        yield
-
-
 def melody_corpus(length: int = 600) -> Corpus:
     return Corpus("melody", "music", "seed", 1, list(itertools.islice(itertools.cycle(MELODY), length)))
 
@@ -493,7 +483,7 @@ def run_until_killed(tmp_path: Path, mode: str, kill_when) -> tuple[Path, list[d
 
 
 @pytest.fixture(scope="module", autouse=True)
-def kill_scenarios(isolated_env, tmp_path_factory, request):
+def kill_scenarios(tmp_path_factory, request):
     """Both kill scenarios, started with the module so they run while the in-process tests do."""
     from concurrent.futures import ThreadPoolExecutor
 

@@ -38,14 +38,11 @@ def bundles(tmp_path_factory):
     from seqgen.train import TrainConfig, train
 
     root = tmp_path_factory.mktemp("sample-bundles")
-    with pytest.MonkeyPatch.context() as patch:
-        patch.setenv("SEQGEN_CACHE", str(root / "cache"))
-        corpus = Corpus("toy", "music", "seed", 1, synthetic_tokens())
-        loaded = {}
-        for preset, window in (("debug", 8), ("debug-last", 10)):
-            folder = root / preset
-            train(corpus, folder, TrainConfig(kind="music", preset=preset, epochs=1, min_count=1, window=window))
-            loaded[preset] = load_bundle(folder)
+    corpus = Corpus("toy", "music", "seed", 1, synthetic_tokens())
+    loaded = {}
+    for preset, window in (("debug", 8), ("debug-last", 10)):
+        train(corpus, root / preset, TrainConfig(kind="music", preset=preset, epochs=1, min_count=1, window=window))
+        loaded[preset] = load_bundle(root / preset)
     return loaded
 
 

@@ -43,16 +43,6 @@ MELODY = "C4 E4 G4 C5 G4 E4 D4 F4 A4 D5 A4 F4".split()
 WINDOW = 16
 
 
-@pytest.fixture(scope="module", autouse=True)
-def isolated_env(tmp_path_factory):
-    """Token cache and data folder under pytest's temp dir (subprocesses inherit them)."""
-    with pytest.MonkeyPatch.context() as patch:
-        patch.setenv("SEQGEN_CACHE", str(tmp_path_factory.mktemp("train-cache")))
-        patch.setenv("SEQGEN_DATA", str(tmp_path_factory.mktemp("train-data")))
-        patch.setenv("TF_CPP_MIN_LOG_LEVEL", "2")
-        yield
-
-
 def melody_corpus(length: int = 600, extra: tuple[str, ...] = (), name: str = "melody", kind: str = "music") -> Corpus:
     tokens = list(itertools.islice(itertools.cycle(MELODY), length)) + list(extra)
     return Corpus(name, kind, "seed" if kind == "music" else "char", 1, tokens)
@@ -505,7 +495,7 @@ print("RESULT " + json.dumps({{
 
 
 @pytest.fixture(scope="module", autouse=True)
-def mirrored_process(isolated_env, tmp_path_factory, request):
+def mirrored_process(tmp_path_factory, request):
     """Started with the module, so it runs while the in-process tests do; collected by its test."""
     if not any(item.module is request.module and "mirrored" in item.name for item in request.session.items):
         yield None  # the mirrored test is not selected: start nothing
