@@ -29,11 +29,13 @@ def epoch_record(epoch: int, logs: dict, seconds: float, unigram: float) -> dict
 
 
 class TrainingEvents(keras.callbacks.Callback):
-    """Sends a ``batch`` event every ``report_every`` batches and ends training once ``stop`` is set."""
+    """Sends a ``batch`` event every ``report_every`` batches; ends training once ``stop`` is set or time is up."""
 
-    def __init__(self, listener: Listener, stop, report_every: int, batches: int):
+    def __init__(self, listener: Listener, stop, report_every: int, batches: int, max_minutes: float | None = None):
         super().__init__()
         self.listener, self.stop, self.report_every, self.batches = listener, stop, report_every, batches
+        self.max_minutes = max_minutes
+        self.deadline = None if max_minutes is None else time.perf_counter() + 60 * max_minutes
         self.epoch = 0
 
     def on_epoch_begin(self, epoch, logs=None):
@@ -43,6 +45,8 @@ class TrainingEvents(keras.callbacks.Callback):
         if (batch + 1) % self.report_every == 0 or batch + 1 == self.batches:
             self.listener({"type": "batch", "epoch": self.epoch, "batch": batch + 1, "batches": self.batches,
                            **{key: float(value) for key, value in (logs or {}).items()}})
+        if self.deadline is not None and time.perf_counter() > self.deadline:
+            self.stop.stop(reason=f"the time cap of {self.max_minutes:g} minutes")
         if self.stop.stopped:  # checked after the listener, which may be the one asking to stop
             self.model.stop_training = True
 
@@ -59,24 +63,33 @@ class BestCheckpoint(keras.callbacks.Callback):
         listener: receives the ``epoch`` event once the files are written.
         stop: the run's stop control (a stopped epoch is marked).
         total_epochs: the epoch count the run ends at.
+        batches: training batches per epoch (a stopped epoch records how many it ran).
         patience: stop after this many epochs without improvement; None runs them all.
     """
 
     def __init__(self, folder: Path, config: dict, history: list[dict], saver, unigram: float, listener: Listener, stop,
-                 total_epochs: int, patience: int | None = None):
+                 total_epochs: int, batches: int, patience: int | None = None):
         super().__init__()
         self.folder, self.config, self.history, self.saver = Path(folder), config, history, saver
         self.unigram, self.listener, self.stop = unigram, listener, stop
-        self.total_epochs, self.patience = total_epochs, patience
+        self.total_epochs, self.batches, self.patience = total_epochs, batches, patience
         self.started = time.perf_counter()
+        self.batches_done = 0
         self.wait = 0
 
     def on_epoch_begin(self, epoch, logs=None):
         self.started = time.perf_counter()
+        self.batches_done = 0
+
+    def on_train_batch_end(self, batch, logs=None):
+        self.batches_done = batch + 1
 
     def on_epoch_end(self, epoch, logs=None):
         record = epoch_record(epoch + 1, logs or {}, time.perf_counter() - self.started, self.unigram)
         record["stopped"] = self.stop.stopped
+        record.update(batches_done=self.batches_done, batches=self.batches)
+        if self.stop.reason:
+            record["stop_reason"] = self.stop.reason
         self.history.append(record)
         best = self.config["best"]
         score = record.get("val_loss", record.get("loss"))

@@ -71,6 +71,15 @@ def quality_section(config: dict, quality: dict) -> list[str]:
     return lines
 
 
+def stopped_note(history: list[dict]) -> str:
+    """``, stopped during epoch 3 after 40 of 120 batches (…)`` when the last epoch was cut short."""
+    last = history[-1] if history else {}
+    if not last.get("stopped") or last.get("batches_done", 0) >= last.get("batches", 0):
+        return ""
+    why = f" ({last['stop_reason']})" if last.get("stop_reason") else " (stopped by the user)"
+    return f", stopped during epoch {last['epoch']} after {last['batches_done']} of {last['batches']} batches{why}"
+
+
 def model_card(config: dict, history: list[dict], quality: dict | None = None) -> str:
     """A short README.md describing the bundle, with its measured quality once evaluated."""
     best = config["best"]
@@ -90,7 +99,7 @@ def model_card(config: dict, history: list[dict], quality: dict | None = None) -
         f"| filter | {corpus.get('filter')}, min-count {corpus.get('min_count')} |",
         f"| training | {training['loss']}, {training['optimizer']} at {training['learning_rate']}, batch {training['batch_size']} |",
         f"| windows | {training.get('train_windows'):,} train, {training.get('validation_windows'):,} validation, {training.get('seed_windows'):,} seed |",
-        f"| epochs | {len(history)} |",
+        f"| epochs | {len(history)}{stopped_note(history)} |",
         f"| training wall time | {seconds:.0f} s |",
         f"| best epoch | {best.get('epoch')} |",
         f"| validation loss | {_number(best.get('val_loss'))} |",

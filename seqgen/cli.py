@@ -146,7 +146,7 @@ def training_config(args):
         min_count=args.min_count, filter=args.filter, epochs=args.epochs, batch_size=args.batch_size,
         loss=getattr(args, "loss", None), optimizer=getattr(args, "optimizer", None), learning_rate=args.learning_rate,
         max_windows=args.max_windows, validation_fraction=args.validation_fraction, seed=args.seed,
-        early_stopping=args.early_stopping, strategy=args.strategy,
+        early_stopping=args.early_stopping, strategy=args.strategy, max_minutes=args.max_minutes,
     )
 
 
@@ -356,6 +356,8 @@ def add_training_arguments(parser, study: bool = False) -> None:
     parser.add_argument("--validation-fraction", type=float, default=0.1, help="share of non-seed windows held out (default: 0.1)")
     parser.add_argument("--seed", type=int, default=42, help="random seed for splits, shuffling and weights (default: 42)")
     parser.add_argument("--early-stopping", type=positive_int, metavar="PATIENCE", help="stop after this many epochs without improvement")
+    parser.add_argument("--max-minutes", type=float, metavar="MINUTES",
+                        help="time cap per run: stop at the first batch past it and keep the best epoch")
     parser.add_argument("--strategy", choices=("auto", "mirrored", "multi-worker"), default="auto", help="tf.distribute strategy")
     parser.add_argument("--text-column", help="lyrics CSV column (default: Lyrics, any case)")
     parser.add_argument("--keep-case", action="store_true", help="keep upper-case letters in lyrics")

@@ -56,6 +56,7 @@ class TrainConfig:
     seed_fraction: float = 0.2  # the reference's train_test_split(test_size=0.2)
     seed: int = 42  # one seed for splits, shuffling and initial weights
     early_stopping: int | None = None  # patience in epochs; None = run all epochs
+    max_minutes: float | None = None  # time cap: stop at the first batch past it, keeping the best epoch
     strategy: str = "auto"  # tf.distribute strategy
     report_every: int = 20  # batches between "batch" events
 
@@ -89,6 +90,8 @@ class TrainConfig:
             raise SeqgenError(f"The window must be at least 1 token (got {config.window}).")
         if config.max_windows is not None and config.max_windows < 10:
             raise SeqgenError(f"max-windows must be at least 10 (got {config.max_windows}).")
+        if config.max_minutes is not None and not (math.isfinite(config.max_minutes) and config.max_minutes > 0):
+            raise SeqgenError(f"The time cap must be a positive number of minutes (got {config.max_minutes}).")
         if not isinstance(config.report_every, int) or config.report_every < 1:
             raise SeqgenError(f"report_every must be a positive number of batches (got {config.report_every}).")
         return config
@@ -99,8 +102,11 @@ class StopControl:
 
     def __init__(self):
         self._event = threading.Event()
+        self.reason: str | None = None  # why, when it was not the user (the time cap)
 
-    def stop(self) -> None:
+    def stop(self, reason: str | None = None) -> None:
+        if not self._event.is_set():
+            self.reason = reason
         self._event.set()
 
     @property
@@ -348,8 +354,8 @@ def train(
     # An uncompiled twin for saving: the bundle carries weights, not optimizer state.
     saver = build_model(config.kind, config.preset, vocab_size, config.window)
     callbacks = [
-        TrainingEvents(listener, stop, config.report_every, batches),
-        BestCheckpoint(out_dir, bundle_config, history, saver, unigram, listener, stop, total_epochs, config.early_stopping),
+        TrainingEvents(listener, stop, config.report_every, batches, config.max_minutes),
+        BestCheckpoint(out_dir, bundle_config, history, saver, unigram, listener, stop, total_epochs, batches, config.early_stopping),
     ]
     listener({"type": "start", "epochs": total_epochs, "first_epoch": first_epoch + 1, "batches": batches, **windows,
               "parameters": parameters, "vocab_size": vocab_size, "unigram_val_loss": unigram})
@@ -358,7 +364,7 @@ def train(
               callbacks=callbacks, shuffle=False, verbose=0)  # tf.data shuffles
     seconds = time.perf_counter() - started
     best = dict(bundle_config["best"])
-    listener({"type": "end", "stopped": stop.stopped, "best": best, "seconds": seconds, "folder": str(out_dir)})
+    listener({"type": "end", "stopped": stop.stopped, "reason": stop.reason, "best": best, "seconds": seconds, "folder": str(out_dir)})
     return TrainResult(out_dir, history, best, stop.stopped, parameters, seconds, unigram)
 
 

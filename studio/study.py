@@ -17,8 +17,8 @@ from seqgen.music import TOKENIZERS
 from seqgen.presets import KINDS, LOSSES, OPTIMIZERS, STUDY_LOSSES, STUDY_OPTIMIZERS, preset_choices
 from seqgen.vocab import FILTERS
 from studio.common import request_dir, reserve_folder, safe_name, studio_studies_dir, user_errors
-from studio.corpora import corpus_choices, load_corpus_for_ui
-from studio.worker import Worker, clock, fmt, progress_line
+from studio.corpora import corpus_choices
+from studio.worker import clock, fmt, progress_line, start_job
 from studio.explore import UPLOAD_TYPES
 from studio.train import check_kind, make_config
 
@@ -50,9 +50,10 @@ def results_table(table):
 @user_errors
 def run_study_ui(corpus, uploads, text_column, kind, preset, tokenizer, losses, optimizers, epochs, max_windows,
                  batch_size, window, min_count, filter_mode):
-    """Run every pair in a worker thread; stream the status, the grid of curves, then the table."""
+    """Run every pair in a process of its own; stream the status, the grid of curves, then the table."""
+    import pandas as pd
+
     from seqgen.plots import study_figure
-    from seqgen.train import StopControl, run_study
 
     losses, optimizers = [item for item in losses or [] if item], [item for item in optimizers or [] if item]
     if not losses or not optimizers:
@@ -63,22 +64,20 @@ def run_study_ui(corpus, uploads, text_column, kind, preset, tokenizer, losses, 
             make_config(kind, preset, tokenizer, epochs, batch_size, loss, optimizer, None, max_windows, window, min_count, filter_mode)
     check_kind(corpus, uploads, kind)
     folder = reserve_folder(studio_studies_dir(), safe_name(None, f"{corpus if not uploads else 'upload'}-{base.preset}"))
-    stop = StopControl()
-
-    def work(listener):
-        loaded = load_corpus_for_ui(corpus, uploads, tokenizer, text_column)
-        if loaded.kind != kind:
-            raise SeqgenError(f"The corpus is {loaded.kind}, but the study's kind is {kind}: switch the kind or pick another corpus.")
-        return run_study(loaded, folder, base, tuple(losses), tuple(optimizers), listener=listener, stop=stop)
-
+    workdir = request_dir("corpus")
+    try:
+        job = start_job("study", corpus, uploads, tokenizer, text_column, kind, folder, base, workdir,
+                        losses=losses, optimizers=optimizers)
+    except BaseException:
+        shutil.rmtree(workdir, ignore_errors=True)
+        raise
     histories: dict[str, list[dict]] = {f"{loss}-{optimizer}": [] for loss in losses for optimizer in optimizers}
     started, position, line = time.perf_counter(), 0.0, "Reading the corpus…"
-    worker = Worker(work, name=f"seqgen-study-{folder.name}")
     finished = False
     try:
-        yield line, study_figure(histories), None, "", None, stop
+        yield line, study_figure(histories), None, "", None, job
         shown = time.perf_counter()
-        for event in worker.events(tick_s=0.5):
+        for event in job.events(tick_s=0.5):
             important = False
             if event is not None and "run" in event:
                 runs, number = event["runs"], event["run_number"]
@@ -96,14 +95,16 @@ def run_study_ui(corpus, uploads, text_column, kind, preset, tokenizer, losses, 
         finished = True
     finally:
         if not finished:
-            stop.stop()
-    if worker.error is not None:
-        raise worker.error
-    table, best = results_table(worker.result)
+            job.stop()
+        shutil.rmtree(workdir, ignore_errors=True)
+    if job.error is not None:
+        raise SeqgenError(job.error)
+    results = pd.DataFrame(job.result["table"])
+    table, best = results_table(results)
     downloads = request_dir("study")
     files = [str(shutil.copy(folder / name, downloads / name)) for name in ("results.csv", "results.json", "curves.html") if (folder / name).exists()]
-    verb = "Stopped" if stop.stopped else "Done"
-    status = f"{verb}: {len(worker.result)} runs in {clock(time.perf_counter() - started)}."
+    verb = "Stopped" if job.result["stopped"] else "Done"
+    status = f"{verb}: {len(results)} runs in {clock(time.perf_counter() - started)}."
     yield status, study_figure(histories), table, best, files, None
 
 

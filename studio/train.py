@@ -1,6 +1,6 @@
 """Train tab: train a model on a corpus with live curves, an ETA and a Stop button.
 
-``seqgen.train.train`` runs in a worker thread (see :class:`studio.worker.Worker`);
+``seqgen.train.train`` runs in a process of its own (see :func:`studio.worker.start_job`);
 the handler is a generator that turns the trainer's events into UI updates:
 at every epoch, and every couple of seconds during a long epoch.  Bundles go
 to their own new folder under the studio's models folder, so no run can
@@ -9,8 +9,10 @@ overwrite another user's model.
 
 from __future__ import annotations
 
+import os
 import shutil
 import time
+from types import SimpleNamespace
 from dataclasses import dataclass, field
 
 import gradio as gr
@@ -20,9 +22,9 @@ from seqgen.errors import SeqgenError
 from seqgen.music import TOKENIZERS
 from seqgen.presets import KINDS, LOSSES, OPTIMIZERS, preset_choices
 from seqgen.vocab import FILTER_HELP, FILTERS
-from studio.common import real, reserve_folder, safe_name, studio_models_dir, user_errors, whole
-from studio.corpora import corpus_choices, corpus_kind, load_corpus_for_ui
-from studio.worker import Worker, clock, fmt, progress_line
+from studio.common import real, request_dir, reserve_folder, safe_name, studio_models_dir, user_errors, whole
+from studio.corpora import corpus_choices, corpus_kind
+from studio.worker import clock, fmt, progress_line, start_job
 from studio.explore import UPLOAD_TYPES
 
 INTRO = """\
@@ -34,6 +36,7 @@ baseline before the LSTMs find patterns; the `embed` preset usually drops below 
 
 DEFAULTS = {"music": ("mozart", "embed"), "lyrics": ("songs-poems", "embed")}
 PRESET_DEFAULT = "preset default"
+MAX_MINUTES_ENV = "SEQGEN_MAX_TRAIN_MINUTES"  # a server-wide time cap per run (a public Space sets it)
 UPDATE_EVERY_S = 2.0  # UI refresh during a long epoch
 REPORT_EVERY_BATCHES = 5  # trainer events per this many batches
 
@@ -103,7 +106,22 @@ def check_kind(corpus, uploads, kind) -> None:
         raise SeqgenError(f"Corpus {corpus!r} is {corpus_kind(corpus)}, but the model kind is {kind}: pick a {kind} corpus or switch the kind.")
 
 
-def make_config(kind, preset, tokenizer, epochs, batch_size, loss, optimizer, learning_rate, max_windows, window, min_count, filter_mode):
+def time_cap(minutes) -> float | None:
+    """The run's time cap: the form's minutes (0 or blank: none), never above the server's ``SEQGEN_MAX_TRAIN_MINUTES``."""
+    asked = real(minutes, "Time cap", optional=True) or None
+    raw = os.environ.get(MAX_MINUTES_ENV, "").strip()
+    try:
+        server = float(raw) if raw else None
+    except ValueError:
+        raise SeqgenError(f"{MAX_MINUTES_ENV} must be a number of minutes, got {raw!r}.") from None
+    if asked is not None and asked < 0:
+        raise SeqgenError(f"The time cap must be a positive number of minutes (got {minutes}).")
+    caps = [cap for cap in (asked, server) if cap]
+    return min(caps) if caps else None
+
+
+def make_config(kind, preset, tokenizer, epochs, batch_size, loss, optimizer, learning_rate, max_windows, window, min_count,
+                filter_mode, max_minutes=None):
     """A validated TrainConfig from the form (blank fields: the preset's defaults)."""
     from seqgen.train import TrainConfig
 
@@ -116,6 +134,7 @@ def make_config(kind, preset, tokenizer, epochs, batch_size, loss, optimizer, le
         optimizer=None if optimizer in (None, "", PRESET_DEFAULT) else optimizer,
         learning_rate=None if learning_rate in (None, "", 0) else real(learning_rate, "Learning rate"),
         max_windows=whole(max_windows, "Max windows", optional=True), report_every=REPORT_EVERY_BATCHES,
+        max_minutes=time_cap(max_minutes),
     )
     config.resolved()  # unknown names and bad numbers fail now, before the corpus is read
     return config
@@ -123,31 +142,26 @@ def make_config(kind, preset, tokenizer, epochs, batch_size, loss, optimizer, le
 
 @user_errors
 def run_training(corpus, uploads, text_column, kind, preset, tokenizer, epochs, batch_size, loss, optimizer,
-                 learning_rate, max_windows, model_name, window, min_count, filter_mode):
-    """Train in a worker thread and stream status, curves and finally the result."""
-    from seqgen.train import StopControl, train
-
+                 learning_rate, max_windows, model_name, window, min_count, filter_mode, max_minutes=None):
+    """Train in a process of its own and stream status, curves and finally the result."""
     config = make_config(kind, preset, tokenizer, epochs, batch_size, loss, optimizer, learning_rate, max_windows,
-                         window, min_count, filter_mode)
+                         window, min_count, filter_mode, max_minutes)
     check_kind(corpus, uploads, kind)
     folder = reserve_folder(studio_models_dir(), safe_name(model_name, f"{corpus if not uploads else 'upload'}-{config.preset}"))
     label = f"studio/{folder.name}"
-    stop = StopControl()
-
-    def work(listener):
-        loaded = load_corpus_for_ui(corpus, uploads, tokenizer, text_column,
-                                    progress=lambda done, total: listener({"type": "parse", "done": done, "total": total}))
-        if loaded.kind != kind:
-            raise SeqgenError(f"The corpus is {loaded.kind}, but the model kind is {kind}: switch the kind or pick another corpus.")
-        return train(loaded, folder, config, listener=listener, stop=stop)
-
+    workdir = request_dir("corpus")
+    try:
+        job = start_job("train", corpus, uploads, tokenizer, text_column, kind, folder, config, workdir)
+    except BaseException:
+        shutil.rmtree(workdir, ignore_errors=True)
+        shutil.rmtree(folder, ignore_errors=True)
+        raise
     run = Run(label)
-    worker = Worker(work, name=f"seqgen-train-{folder.name}")
     finished = False
     try:
-        yield run.status(), run.curves(), None, stop
+        yield run.status(), run.curves(), None, job
         shown, dirty = time.perf_counter(), False
-        for event in worker.events(tick_s=0.5):
+        for event in job.events(tick_s=0.5):
             dirty = (run.update(event) if event else False) or dirty
             important = event is not None and event.get("type") in ("start", "epoch")
             if important or time.perf_counter() - shown >= UPDATE_EVERY_S:
@@ -156,19 +170,28 @@ def run_training(corpus, uploads, text_column, kind, preset, tokenizer, epochs, 
         finished = True
     finally:
         if not finished:  # the client went away or cancelled: end the run at the next batch
-            stop.stop()
-    if worker.error is not None:
+            job.stop()
+        shutil.rmtree(workdir, ignore_errors=True)
+    if job.error is not None:
         if not is_bundle(folder):
             shutil.rmtree(folder, ignore_errors=True)
-        raise worker.error
-    result = worker.result
+        raise SeqgenError(job.error)
+    result = SimpleNamespace(**job.result)
     if not result.best:  # no epoch ended, so no weights were saved
         shutil.rmtree(folder, ignore_errors=True)
         yield "Stopped before the first epoch ended: nothing was saved.", run.curves(), {"bundle": None, "stopped": True}, None
         return
     best = result.best
     epochs = len(result.history)
-    verb = f"Stopped after epoch {epochs}" if result.stopped else f"Done: {epochs} epoch{'s' if epochs > 1 else ''}"
+    last = result.history[-1]
+    if result.stopped and last.get("batches_done", 0) < last.get("batches", 0):
+        verb = f"Stopped during epoch {epochs} after {last['batches_done']} of {last['batches']} batches"
+    elif result.stopped:
+        verb = f"Stopped after epoch {epochs}"
+    else:
+        verb = f"Done: {epochs} epoch{'s' if epochs > 1 else ''}"
+    if last.get("stop_reason"):
+        verb += f" ({last['stop_reason']})"
     status = (f"{verb} in {clock(result.seconds)}. Saved **{label}** (best epoch {best.get('epoch')}: validation loss "
               f"{fmt(best.get('val_loss'))}, accuracy {fmt(best.get('val_accuracy'))}; unigram baseline "
               f"{fmt(result.unigram_val_loss)}). It is now in the Melody/Lyrics and Models tabs.")
@@ -214,6 +237,9 @@ def build() -> dict:
             with gr.Row():
                 learning_rate = gr.Number(0, label="Learning rate", info="0: the preset's default")
                 max_windows = gr.Number(10000, precision=0, label="Max windows", info="0 or blank: all")
+            max_minutes = gr.Number(os.environ.get(MAX_MINUTES_ENV) or 0, label="Time cap (minutes)",
+                                    info="stops the run and keeps its best epoch; 0: none" + (
+                                        f" (this server allows at most {os.environ[MAX_MINUTES_ENV]})" if os.environ.get(MAX_MINUTES_ENV) else ""))
             model_name = gr.Textbox(label="Model name", placeholder="corpus-preset", max_lines=1,
                                     info="taken names get a -2, -3… suffix")
             with gr.Accordion("Corpus settings", open=False):
@@ -233,7 +259,7 @@ def build() -> dict:
     event = start.click(
         run_training,
         [corpus, uploads, text_column, kind, preset, tokenizer, epochs, batch_size, loss, optimizer, learning_rate,
-         max_windows, model_name, window, min_count, filter_mode],
+         max_windows, model_name, window, min_count, filter_mode, max_minutes],
         [status, curves, result, stop_state],
         api_name="train", concurrency_id="training", concurrency_limit=1, show_progress="minimal",
     )

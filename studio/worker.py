@@ -1,52 +1,29 @@
-"""Long work behind a studio handler: a worker thread whose events come back through a queue, and progress lines.
+"""Long work behind a studio handler: training and studies in a process of their own, and progress lines.
 
-The handler that owns a :class:`Worker` iterates its events and yields UI
-updates; the thread never touches the UI.
+The handler that starts a job iterates its events and yields UI updates.  A
+job runs at lower CPU priority with capped threads, so generation stays fast
+while a model trains, and a crash or ``kill -9`` of the job leaves the server up.
 """
 
 from __future__ import annotations
 
 import math
-import queue
-import threading
-from typing import Callable, Iterator
+from dataclasses import asdict
+from pathlib import Path
 
-_DONE = object()
+from seqgen.jobs import JobProcess
+from studio.corpora import corpus_source
 
+def start_job(command: str, corpus, uploads, tokenizer, text_column, kind: str, out: Path, config, workdir: Path, **extra) -> JobProcess:
+    """Start a training (``train``) or study run in its own process (see :mod:`seqgen.jobs`).
 
-class Worker:
-    """Runs ``work(listener)`` in a daemon thread; its events come back through a queue.
-
-    The handler that owns it iterates :meth:`events` and yields UI updates;
-    the thread never touches the UI.
+    The corpus is read in that process: a name from the list, or the uploads
+    (several are copied into ``workdir``, which the caller removes when the run ends).
     """
-
-    def __init__(self, work: Callable[[Callable[[dict], None]], object], name: str):
-        self.result = None
-        self.error: BaseException | None = None
-        self._queue: queue.Queue = queue.Queue()
-        self._thread = threading.Thread(target=self._run, args=(work,), name=name, daemon=True)
-        self._thread.start()
-
-    def _run(self, work) -> None:
-        try:
-            self.result = work(self._queue.put)
-        except BaseException as error:  # noqa: BLE001 - handed to the handler, which reports it
-            self.error = error
-        finally:
-            self._queue.put(_DONE)
-
-    def events(self, tick_s: float) -> Iterator[dict | None]:
-        """Events as they come; None every ``tick_s`` seconds without one (time to refresh a clock)."""
-        while True:
-            try:
-                event = self._queue.get(timeout=tick_s)
-            except queue.Empty:
-                yield None
-                continue
-            if event is _DONE:
-                return
-            yield event
+    source = corpus_source(corpus, uploads, workdir)
+    job = {"command": command, "corpus": str(source), "tokenizer": tokenizer or "seed",
+           "text_column": (text_column or "").strip() or None, "kind": kind, "out": str(out), "config": asdict(config), **extra}
+    return JobProcess(job)
 
 
 def clock(seconds: float | None) -> str:

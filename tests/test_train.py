@@ -22,7 +22,7 @@ from pathlib import Path  # noqa: E402
 import numpy as np  # noqa: E402
 import pytest  # noqa: E402
 
-from seqgen.bundle import is_bundle, load_bundle  # noqa: E402
+from seqgen.bundle import is_bundle, load_bundle, read_card  # noqa: E402
 from seqgen.corpus import Corpus  # noqa: E402
 from seqgen.errors import SeqgenError  # noqa: E402
 from seqgen.train import (  # noqa: E402
@@ -216,6 +216,32 @@ def test_stop_on_first_batch_ends_training_in_epoch_one(tmp_path):
     bundle = load_bundle(out)
     assert bundle.config["best"]["epoch"] == 1
     assert len(bundle.history) == 1
+    # The record and the card say the epoch was cut short, and by whom.
+    record = bundle.history[0]
+    assert (record["batches_done"], record["batches"]) == (1, batches)
+    card = read_card(out)
+    assert f"| epochs | 1, stopped during epoch 1 after 1 of {batches} batches (stopped by the user) |" in card
+
+
+def test_the_time_cap_stops_a_run_and_keeps_its_best_epoch(tmp_path):
+    events = []
+    out = tmp_path / "bundle"
+    # 6 ms: the first batch (which traces the graph) already takes longer.
+    result = train(melody_corpus(), out, tiny_config(epochs=50, max_minutes=0.0001), listener=events.append)
+    assert result.stopped is True and len(result.history) == 1
+    record = result.history[0]
+    assert record["stop_reason"] == "the time cap of 0.0001 minutes"
+    assert record["batches_done"] == 1 < record["batches"]
+    assert events[-1]["reason"] == "the time cap of 0.0001 minutes"
+    bundle = load_bundle(out)
+    assert bundle.config["best"]["epoch"] == 1 and bundle.config["training"]["max_minutes"] == 0.0001
+    assert f"stopped during epoch 1 after 1 of {record['batches']} batches (the time cap of 0.0001 minutes)" in read_card(out)
+
+
+@pytest.mark.parametrize("minutes", [0, -1, math.nan])
+def test_a_time_cap_must_be_positive(tmp_path, minutes):
+    with pytest.raises(SeqgenError, match="The time cap must be a positive number of minutes"):
+        train(melody_corpus(), tmp_path / "bundle", tiny_config(max_minutes=minutes))
 
 
 def test_same_seed_same_history_other_seed_differs(reference_run, tmp_path):

@@ -1,0 +1,70 @@
+"""Tests for seqgen.jobs: training in a process of its own, streamed back, stoppable, and survivable."""
+
+import os
+import signal
+from dataclasses import asdict
+
+import pytest
+
+from seqgen.bundle import load_bundle
+from seqgen.jobs import JobProcess
+from seqgen.train import TrainConfig
+
+VERSE = "let dance for the rest of the night here\nand sing until the morning light\n\n"
+
+
+@pytest.fixture
+def verses(tmp_path):
+    path = tmp_path / "verses.txt"
+    path.write_text(VERSE * 40, encoding="utf-8")
+    return path
+
+
+def job(corpus, out, kind="lyrics", **settings) -> dict:
+    config = TrainConfig(kind="lyrics", preset="debug", window=8, min_count=1, max_windows=400, **settings)
+    return {"command": "train", "corpus": str(corpus), "kind": kind, "out": str(out), "config": asdict(config)}
+
+
+def test_a_job_streams_its_events_and_stops_keeping_its_best_epoch(verses, tmp_path):
+    process = JobProcess(job(verses, tmp_path / "bundle", epochs=30, report_every=1))
+    seen = []
+    for event in process.events(tick_s=0.5):
+        if event is None:
+            continue
+        seen.append(event["type"])
+        if event["type"] == "epoch":
+            process.stop()  # as the studio's Stop button does
+    assert process.error is None
+    assert seen[0] == "start" and "batch" in seen and seen[-1] == "end"
+    result = process.result
+    assert result["stopped"] is True and 1 <= len(result["history"]) < 30
+    assert result["best"]["epoch"] >= 1
+    assert load_bundle(tmp_path / "bundle").config["best"] == result["best"]
+    assert process.process.returncode == 0
+
+
+def test_kill_9_of_the_job_is_reported_and_the_bundle_survives(verses, tmp_path):
+    process = JobProcess(job(verses, tmp_path / "bundle", epochs=200, report_every=1))
+    epochs = 0
+    for event in process.events(tick_s=0.5):
+        if event is not None and event["type"] == "epoch":
+            epochs += 1
+        if event is not None and event["type"] == "batch" and epochs >= 1:
+            os.kill(process.process.pid, signal.SIGKILL)  # mid-epoch, after a saved one
+            break
+    process.process.wait(timeout=30)
+    for _ in process.events(tick_s=0.5):
+        pass
+    assert process.result is None
+    assert process.error.startswith("The training process ended unexpectedly (exit code -9)")
+    assert "best epoch saved so far is kept" in process.error
+    bundle = load_bundle(tmp_path / "bundle")
+    assert bundle.config["best"]["epoch"] >= 1
+
+
+def test_a_job_reports_a_user_error(verses, tmp_path):
+    process = JobProcess(job(verses, tmp_path / "bundle", kind="music", epochs=1))
+    assert [event for event in process.events(tick_s=0.5) if event and event["type"] == "start"] == []
+    assert process.result is None
+    assert process.error == "The corpus is lyrics, but the model kind is music: switch the kind or pick another corpus."
+    assert not (tmp_path / "bundle").exists()
