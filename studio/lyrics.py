@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import html
+import queue
+import threading
 
 import gradio as gr
 
@@ -18,6 +20,7 @@ Characters the model never saw in training are dropped from the seed (listed bel
 """
 
 SEED_STYLE = "font-weight:700;color:#c2410c"
+STREAM_EVERY_S = 0.05  # how often the page receives the characters sampled so far
 
 
 def completion_html(seed: str, text: str) -> str:
@@ -37,22 +40,45 @@ def dropped_markdown(dropped: dict[str, int]) -> str:
 @user_errors
 def run_lyrics(bundle, seed_line, length, lines, stop_at_verse_end, temperature, rng_seed, top_k=0, top_p=1.0,
                repetition_penalty=1.0):
-    """Complete the seed line; return the highlighted completion, the plain text, quality and dropped characters."""
-    from seqgen.generate import complete_lyrics
+    """Complete the seed line, streaming the characters as they are sampled; then the quality and dropped characters."""
+    from seqgen.generate import complete_lyrics, cut_text
 
     sampling = SamplingOptions(
         temperature=real(temperature, "Temperature"), top_k=whole(top_k, "top-k", optional=True),
         top_p=None if top_p in (None, "", 1, 1.0) else real(top_p, "top-p"),
         repetition_penalty=real(repetition_penalty, "Repetition penalty"),
     )
+    length, lines, seed = whole(length, "Length", minimum=1), whole(lines, "Lines", minimum=1, optional=True), random_seed(rng_seed)
+    seed_line = seed_line if seed_line is not None else DEFAULT_SEED_LINE
     loaded = bundles.load(bundles.find(bundle, "lyrics"))
-    output = complete_lyrics(
-        loaded, seed_line if seed_line is not None else DEFAULT_SEED_LINE, length=whole(length, "Length", minimum=1),
-        lines=whole(lines, "Lines", minimum=1, optional=True), stop_at_verse_end=bool(stop_at_verse_end),
-        sampling=sampling, rng_seed=random_seed(rng_seed),
-    )
+    sampled: queue.Queue = queue.Queue()
+    outcome: dict = {}
+
+    def work():
+        try:
+            outcome["output"] = complete_lyrics(
+                loaded, seed_line, length=length, lines=lines, stop_at_verse_end=bool(stop_at_verse_end),
+                sampling=sampling, rng_seed=seed,
+                on_token=lambda variation, step, char: sampled.put(char) if variation == 0 else None,
+            )
+        except Exception as error:  # noqa: BLE001 - raised again in the handler, which reports it
+            outcome["error"] = error
+
+    thread = threading.Thread(target=work, name="seqgen-lyrics", daemon=True)
+    thread.start()
+    text = ""
+    while thread.is_alive():
+        thread.join(STREAM_EVERY_S)
+        while not sampled.empty():
+            text += sampled.get()
+        if thread.is_alive() and text:
+            shown = cut_text(text, lines, bool(stop_at_verse_end))
+            yield completion_html(seed_line, shown), seed_line + shown, gr.skip(), gr.skip()
+    if "error" in outcome:
+        raise outcome["error"]
+    output = outcome["output"]
     text = output.texts[0]
-    return completion_html(output.seed, text), output.seed + text, output.quality[0], dropped_markdown(output.dropped)
+    yield completion_html(output.seed, text), output.seed + text, output.quality[0], dropped_markdown(output.dropped)
 
 
 def refresh(current=None):
