@@ -439,4 +439,4 @@ def test_generation_tabs_without_models_say_train_first(tmp_path, monkeypatch):
     with pytest.raises(gr.Error, match="train a model in the Train tab first"):
         melody.run_melody(**MELODY_ARGS, progress=lambda *args, **kwargs: None)
     with pytest.raises(gr.Error, match="train a model in the Train tab first"):
-        lyrics.run_lyrics(**{key: value for key, value in LYRICS_ARGS.items()})
+        list(lyrics.run_lyrics(**LYRICS_ARGS))  # a generator: it raises when run
