@@ -6,7 +6,7 @@ seed tokens one quarter note apart, timed tokens with their durations and rests.
 
     path = write_musicxml(tokens, "melody.musicxml", "timed", tempo_bpm=100)
     pages = engrave_svg(path)              # one SVG string per page
-    figure = piano_roll(tokens, "timed")   # plotly Figure
+    figure = piano_roll(tokens, "timed")   # plotly Figure (of piano_roll_notes)
 """
 
 from __future__ import annotations
@@ -177,18 +177,23 @@ def piano_roll_notes(tokens, tokenizer: str) -> list[dict]:
 
 
 def piano_roll(tokens, tokenizer: str, title: str = "Piano roll"):
-    """A plotly piano roll: one horizontal bar per sounding pitch of each event.
-
-    x is time in quarter notes, y the MIDI pitch (labelled with note names);
-    hovering a bar shows its token, pitch, start and duration.  A chord token
-    gives one bar per pitch, a rest none.
+    """``piano_roll_figure`` of the tokens' ``piano_roll_notes``.
 
     Raises:
         SeqgenError: when a token is not valid for ``tokenizer``.
     """
+    return piano_roll_figure(piano_roll_notes(tokens, tokenizer), title)
+
+
+def piano_roll_figure(bars: list[dict], title: str = "Piano roll"):
+    """A plotly piano roll of ``piano_roll_notes``: one horizontal bar per sounding pitch of each event.
+
+    x is time in quarter notes, y the MIDI pitch (labelled with note names);
+    hovering a bar shows its token, pitch, start and duration.  A chord token
+    gives one bar per pitch, a rest none.
+    """
     import plotly.graph_objects as go
 
-    bars = piano_roll_notes(tokens, tokenizer)
     figure = go.Figure(go.Bar(
         orientation="h",
         base=[bar["start"] for bar in bars],
