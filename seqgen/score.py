@@ -194,6 +194,19 @@ def piano_roll_figure(bars: list[dict], title: str = "Piano roll"):
     """
     import plotly.graph_objects as go
 
+    names = {bar["pitch"]: bar["name"] for bar in bars}
+    low, high = (min(names), max(names)) if names else (60, 72)
+    # One layout given to the constructor: plotly validates it once (update_* calls would each validate again).
+    layout = {
+        "title": {"text": title},
+        "xaxis": {"title": {"text": "time (quarter notes)"}, "rangemode": "tozero"},
+        "yaxis": {"title": {"text": "pitch"}, "range": [low - 1.5, high + 1.5], "tickmode": "array",
+                  "tickvals": sorted(names), "ticktext": [names[pitch] for pitch in sorted(names)]},
+        "bargap": 0.1,
+        "showlegend": False,
+        "template": "plotly_white",
+        "height": max(300, min(900, 18 * (high - low + 3) + 120)),
+    }
     figure = go.Figure(go.Bar(
         orientation="h",
         base=[bar["start"] for bar in bars],
@@ -205,23 +218,5 @@ def piano_roll_figure(bars: list[dict], title: str = "Piano roll"):
         hovertemplate="%{customdata[0]}<br>%{customdata[1]} (MIDI %{y})<br>"
                       "start %{customdata[2]} q, length %{customdata[3]} q<extra></extra>",
         name="notes",
-    ))
-    names = {bar["pitch"]: bar["name"] for bar in bars}
-    low, high = (min(names), max(names)) if names else (60, 72)
-    figure.update_layout(
-        title=title,
-        xaxis_title="time (quarter notes)",
-        yaxis_title="pitch",
-        bargap=0.1,
-        showlegend=False,
-        template="plotly_white",
-        height=max(300, min(900, 18 * (high - low + 3) + 120)),
-    )
-    figure.update_yaxes(
-        range=[low - 1.5, high + 1.5],
-        tickmode="array",
-        tickvals=sorted(names),
-        ticktext=[names[pitch] for pitch in sorted(names)],
-    )
-    figure.update_xaxes(rangemode="tozero")
+    ), layout=layout)
     return figure
