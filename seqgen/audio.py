@@ -1,38 +1,43 @@
 """MIDI -> audio: FluidSynth with a General MIDI SoundFont, or a built-in synthesizer.
 
-``render(midi_path, wav_path)`` writes a WAV file and says which renderer made
-it.  With ``renderer="auto"`` (the default) it runs the ``fluidsynth`` binary
-when one is on ``PATH`` and a SoundFont is found (``SEQGEN_SOUNDFONT`` first,
-then the usual system locations, see ``SOUNDFONT_CANDIDATES``), and otherwise
-the built-in synthesizer of :mod:`seqgen.synth`.
+``render(midi_path, wav_path)`` writes a 16-bit mono WAV file (22.05 kHz by
+default: small enough for a browser to play as it is) and says which renderer
+made it.  With ``renderer="auto"`` (the default) it plays the notes with
+FluidSynth in this process (:mod:`seqgen.fluid`, the SoundFont loaded once)
+when pyfluidsynth, libfluidsynth and a SoundFont are found
+(``SEQGEN_SOUNDFONT`` first, then the usual system locations, see
+``SOUNDFONT_CANDIDATES``), and otherwise with the built-in synthesizer of
+:mod:`seqgen.synth`.
 
-FluidSynth exits with status 0 and leaves an empty or silent file when the
-SoundFont or the MIDI file is bad (the problem behind midi2audio issue #2), so
-its output is checked (decodable, not silent, duration close to the MIDI's)
-and ``auto`` falls back to the built-in synthesizer when it is not good;
-``RenderResult.fallback_reason`` says why.  Both renderers' output is peak
-normalised to the same level, so switching renderer does not change loudness.
+FluidSynth's output is checked (finite, not silent) and ``auto`` falls back to
+the built-in synthesizer when it is not good; ``RenderResult.fallback_reason``
+says why.  Both renderers' output is peak normalised to the same level, so
+switching renderer does not change loudness.  Audio longer than
+``SEQGEN_MAX_AUDIO_SECONDS`` (3 minutes by default) is not rendered at all:
+``render`` raises :class:`AudioTooLong` and the MIDI file is what remains.
 
 ``compress(wav_path)`` turns a WAV into OGG Vorbis (or MP3 where libsndfile
-lacks Vorbis) for a browser.
+lacks Vorbis), for whoever needs a smaller file than the WAV.
 """
 
 from __future__ import annotations
 
 import glob
 import os
-import shutil
-import subprocess
 import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
+from seqgen import fluid
 from seqgen.errors import SeqgenError
 from seqgen.synth import PEAK_LEVEL, TAIL_SECONDS, read_midi_notes, synthesize
 
 RENDERERS = ("auto", "fluidsynth", "builtin")
+DEFAULT_SAMPLE_RATE = 22050  # mono 16-bit: 44 kB per second, written in milliseconds, played by every browser
+MAX_AUDIO_ENV = "SEQGEN_MAX_AUDIO_SECONDS"
+DEFAULT_MAX_AUDIO_SECONDS = 180.0
 SOUNDFONT_ENV = "SEQGEN_SOUNDFONT"
 # Where Debian/Ubuntu (fluid-soundfont-gm, timgm6mb-soundfont,
 # musescore-general-soundfont), Fedora, Arch and Homebrew put General MIDI
@@ -54,6 +59,10 @@ SOUNDFONT_CANDIDATES = (
 
 SILENCE_RMS = 1e-4  # below this RMS (full scale = 1) a rendering counts as silent
 TRIM_DB = -60.0  # FluidSynth's trailing near-silence below this (re peak) is cut
+
+
+class AudioTooLong(SeqgenError):
+    """The MIDI file lasts longer than the audio limit: no audio is rendered."""
 
 
 @dataclass(frozen=True)
@@ -89,8 +98,8 @@ class CompressedAudio:
 
 
 def fluidsynth_available() -> bool:
-    """True when a ``fluidsynth`` executable is on ``PATH``."""
-    return shutil.which("fluidsynth") is not None
+    """True when FluidSynth can run in this process (pyfluidsynth and libfluidsynth are installed)."""
+    return fluid.unavailable_reason() is None
 
 
 def is_soundfont(path: Path) -> bool:
@@ -155,39 +164,6 @@ def _write_wav_atomically(data: np.ndarray, wav_path: Path, sample_rate: int) ->
             os.remove(temporary)
 
 
-def audio_problem(wav_path: Path, expected_seconds: float | None = None) -> str | None:
-    """Why a rendered WAV is unusable (missing, empty, undecodable, silent, wrong length), or None.
-
-    A rendering shorter than 90 % of ``expected_seconds`` or longer than the
-    expectation plus max(10 s, 25 %) is rejected.
-    """
-    import soundfile
-
-    path = Path(wav_path)
-    if not path.is_file():
-        return f"{path.name} was not created"
-    if path.stat().st_size <= 44:  # a WAV header alone is 44 bytes
-        return f"{path.name} is empty ({path.stat().st_size} bytes)"
-    try:
-        data, sample_rate = soundfile.read(str(path), dtype="float64", always_2d=True)
-    except Exception as error:
-        return f"{path.name} cannot be decoded ({type(error).__name__}: {error})"
-    if data.shape[0] == 0:
-        return f"{path.name} holds no samples"
-    if not np.all(np.isfinite(data)):
-        return f"{path.name} holds invalid (NaN/inf) samples"
-    rms = float(np.sqrt(np.mean(data**2)))
-    if rms < SILENCE_RMS:
-        return f"{path.name} is silent (RMS {rms:.2e})"
-    seconds = data.shape[0] / sample_rate
-    if expected_seconds is not None and expected_seconds > 0:
-        if seconds < 0.9 * expected_seconds:
-            return f"{path.name} lasts {seconds:.2f} s but the MIDI lasts {expected_seconds:.2f} s"
-        if seconds > expected_seconds + max(10.0, 0.25 * expected_seconds):
-            return f"{path.name} lasts {seconds:.2f} s, far longer than the MIDI's {expected_seconds:.2f} s"
-    return None
-
-
 def _wav_seconds(path: Path) -> float:
     import soundfile
 
@@ -195,58 +171,64 @@ def _wav_seconds(path: Path) -> float:
     return info.frames / info.samplerate
 
 
-def _run_fluidsynth(midi_path: Path, wav_path: Path, soundfont: Path, sample_rate: int, timeout: float) -> subprocess.CompletedProcess:
-    """Run FluidSynth's file renderer (the command midi2audio builds), capturing its output.
+def max_audio_seconds(limit: float | None = None) -> float:
+    """The audio length limit in seconds: ``limit`` if given, else ``SEQGEN_MAX_AUDIO_SECONDS``, else 3 minutes.
 
-    ``-ni``: no shell, no MIDI input; ``-F``: render to a file as fast as possible;
-    ``-q``: no banner; ``-O float``: 32-bit float samples, so loud chords cannot
-    clip before ``_render_fluidsynth`` normalises the level.  Output stays
-    captured so it does not clutter a server's log.
+    Raises:
+        SeqgenError: when the limit is not a positive number.
     """
-    command = [
-        "fluidsynth", "-ni", "-q", "-r", str(int(sample_rate)), "-T", "wav", "-O", "float", "-F", str(wav_path),
-        str(soundfont), str(midi_path),
-    ]
-    return subprocess.run(
-        command, capture_output=True, text=True, errors="replace", timeout=timeout, stdin=subprocess.DEVNULL, check=False
-    )
-
-
-def _render_fluidsynth(midi_path: Path, wav_path: Path, soundfont: Path, sample_rate: int, expected_seconds: float) -> str | None:
-    """Render with FluidSynth into ``wav_path``; return None on success or the reason it failed.
-
-    The output is checked with ``audio_problem``, trailing near-silence (FluidSynth
-    pads a few seconds) is cut, and the level is peak normalised like the
-    built-in synthesizer's.
-    """
-    import soundfile
-
-    with tempfile.TemporaryDirectory(prefix="seqgen-fluidsynth-") as folder:
-        raw = Path(folder) / "fluidsynth.wav"
+    if limit is None:
+        configured = os.environ.get(MAX_AUDIO_ENV, "").strip()
         try:
-            completed = _run_fluidsynth(midi_path, raw, soundfont, sample_rate, timeout=60 + 4 * expected_seconds)
-        except subprocess.TimeoutExpired:
-            return "FluidSynth timed out"
-        except OSError as error:
-            return f"FluidSynth could not start ({error})"
-        problem = audio_problem(raw, expected_seconds)
-        if problem is not None:
-            messages = " ".join(((completed.stderr or "") + " " + (completed.stdout or "")).split())[-300:]
-            detail = f"; exit status {completed.returncode}" + (f", it said: {messages}" if messages else "")
-            return f"FluidSynth output was unusable: {problem}{detail}"
-        data, rate = soundfile.read(str(raw), dtype="float64", always_2d=True)
-    peak = float(np.max(np.abs(data)))
-    audible = np.nonzero(np.max(np.abs(data), axis=1) > peak * 10 ** (TRIM_DB / 20))[0]
-    end = max(int(audible[-1]) + 1, int(round(expected_seconds * rate))) + int(TAIL_SECONDS * rate)
-    data = data[: min(end, data.shape[0])]
-    fade = min(int(0.02 * rate), data.shape[0])  # no click where the tail is cut
-    data[data.shape[0] - fade:] *= np.linspace(1.0, 0.0, fade)[:, None]
-    _write_wav_atomically(data * (PEAK_LEVEL / peak), wav_path, rate)
+            limit = float(configured) if configured else DEFAULT_MAX_AUDIO_SECONDS
+        except ValueError:
+            raise SeqgenError(f"{MAX_AUDIO_ENV} must be a number of seconds (got {configured!r}).") from None
+    if not (np.isfinite(limit) and limit > 0):
+        raise SeqgenError(f"The audio limit must be a positive number of seconds (got {limit}); see {MAX_AUDIO_ENV}.")
+    return float(limit)
+
+
+def audio_problem(samples: np.ndarray) -> str | None:
+    """Why rendered samples are unusable (none, NaN/inf, silent), or None."""
+    if samples.size == 0:
+        return "it holds no samples"
+    if not np.all(np.isfinite(samples)):
+        return "it holds invalid NaN/inf samples"
+    rms = float(np.sqrt(np.mean(np.square(samples, dtype=np.float64))))
+    if rms < SILENCE_RMS:
+        return f"it is silent (RMS {rms:.2e})"
     return None
 
 
-def render(midi_path: Path, wav_path: Path, renderer: str = "auto", sample_rate: int = 44100) -> RenderResult:
-    """Render a MIDI file to a 16-bit WAV file.
+def _render_fluidsynth(notes, wav_path: Path, soundfont: Path, sample_rate: int, expected_seconds: float) -> str | None:
+    """Render with FluidSynth into ``wav_path``; return None on success or the reason it failed.
+
+    The samples are checked with ``audio_problem``, the release tail is cut
+    where it falls below ``TRIM_DB``, and the level is peak normalised like the
+    built-in synthesizer's.
+    """
+    try:
+        samples = fluid.play(notes, soundfont, sample_rate)
+    except SeqgenError as error:
+        return str(error)
+    problem = audio_problem(samples)
+    if problem is not None:
+        return f"FluidSynth output was unusable: {problem}"
+    level = np.abs(samples)
+    peak = float(level.max())
+    audible = np.flatnonzero(level > peak * 10 ** (TRIM_DB / 20))
+    end = min(max(int(audible[-1]) + 1, int(round(expected_seconds * sample_rate))) + int(TAIL_SECONDS * sample_rate),
+              len(samples))
+    samples = samples[:end] * (PEAK_LEVEL / peak)
+    fade = min(int(0.02 * sample_rate), end)  # no click where the tail is cut
+    samples[end - fade:] *= np.linspace(1.0, 0.0, fade, dtype=samples.dtype)
+    _write_wav_atomically(samples, wav_path, sample_rate)
+    return None
+
+
+def render(midi_path: Path, wav_path: Path, renderer: str = "auto", sample_rate: int = DEFAULT_SAMPLE_RATE,
+           max_seconds: float | None = None) -> RenderResult:
+    """Render a MIDI file to a 16-bit mono WAV file.
 
     Args:
         midi_path: a Standard MIDI File (e.g. from ``seqgen.music.write_midi``).
@@ -254,12 +236,14 @@ def render(midi_path: Path, wav_path: Path, renderer: str = "auto", sample_rate:
         renderer: ``"auto"`` (FluidSynth when usable, else built-in),
             ``"fluidsynth"`` (FluidSynth or an error), or ``"builtin"``.
         sample_rate: samples per second.
+        max_seconds: the longest MIDI file rendered (default: see :func:`max_audio_seconds`).
 
     Returns:
         RenderResult: the file, the renderer that ran, the duration, and
         ``fallback_reason`` when ``auto`` could not use FluidSynth.
 
     Raises:
+        AudioTooLong: when the MIDI file lasts longer than ``max_seconds``.
         SeqgenError: naming the file when ``midi_path`` is not a MIDI file or has
             no notes; with ``renderer="fluidsynth"``, when FluidSynth is missing
             or its output is unusable.
@@ -269,19 +253,22 @@ def render(midi_path: Path, wav_path: Path, renderer: str = "auto", sample_rate:
     sample_rate = int(sample_rate)
     if not 8000 <= sample_rate <= 192000:
         raise SeqgenError(f"Sample rate {sample_rate} Hz is out of range (8000-192000).")
+    limit = max_audio_seconds(max_seconds)
     midi_path, wav_path = Path(midi_path), Path(wav_path)
     notes = read_midi_notes(midi_path)  # validates the file for both renderers
     if not notes:
         raise SeqgenError(f"{midi_path.name}: the MIDI file has no notes to render.")
     expected_seconds = max(note.end for note in notes)
+    if expected_seconds > limit:
+        raise AudioTooLong(f"{midi_path.name} lasts {expected_seconds:.0f} s, longer than the {limit:g} s audio limit "
+                           f"({MAX_AUDIO_ENV}): the MIDI file is there to download and play")
 
     reason = None
     if renderer in ("auto", "fluidsynth"):
         soundfont, reason = _locate_soundfont()
-        if not fluidsynth_available():
-            reason = "the fluidsynth program is not installed (on Debian/Ubuntu: apt-get install fluidsynth)"
+        reason = fluid.unavailable_reason() or reason
         if reason is None:
-            reason = _render_fluidsynth(midi_path, wav_path, soundfont, sample_rate, expected_seconds)
+            reason = _render_fluidsynth(notes, wav_path, soundfont, sample_rate, expected_seconds)
             if reason is None:
                 return RenderResult(wav_path, "fluidsynth", _wav_seconds(wav_path), None, soundfont)
         if renderer == "fluidsynth":
@@ -295,7 +282,14 @@ def render(midi_path: Path, wav_path: Path, renderer: str = "auto", sample_rate:
     return RenderResult(wav_path, "builtin", _wav_seconds(wav_path), reason, None)
 
 
-# --- compression for the browser -----------------------------------------------------------
+def warm_up(sample_rate: int = DEFAULT_SAMPLE_RATE) -> None:
+    """Load FluidSynth and the SoundFont now (a server calls this at start-up); a no-op when either is missing."""
+    soundfont, reason = _locate_soundfont()
+    if reason is None and fluidsynth_available():
+        fluid.load(soundfont, sample_rate)
+
+
+# --- compression -----------------------------------------------------------
 
 # (format name, soundfile format, subtype, suffix, MIME type), preferred first.
 _COMPRESSED_FORMATS = (
@@ -320,7 +314,7 @@ def compressed_format() -> str | None:
 
 
 def compress(wav_path: Path, out_path: Path | None = None, quality: float = 0.6, audio_format: str = "auto") -> CompressedAudio:
-    """Encode a WAV file as OGG Vorbis (MP3 where libsndfile lacks Vorbis) for a browser.
+    """Encode a WAV file as OGG Vorbis (MP3 where libsndfile lacks Vorbis): about a tenth of the size.
 
     Args:
         wav_path: the WAV file to encode.

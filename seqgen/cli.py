@@ -266,7 +266,7 @@ def command_generate(args) -> int:
     import tempfile
 
     from seqgen.bundle import load_bundle, resolve_bundle
-    from seqgen.generate import DEFAULT_SEED_LINE, complete_lyrics, generate_melody, to_json
+    from seqgen.generate import DEFAULT_SEED_LINE, complete_lyrics, describe_melodies, generate_melody, to_json
     from seqgen.sampling import SamplingOptions
 
     fields = dict(top_k=args.top_k, top_p=args.top_p, repetition_penalty=args.repetition_penalty)
@@ -297,14 +297,20 @@ def command_generate(args) -> int:
     primer = Path(args.primer) if args.primer else None
     output = generate_melody(bundle, out_dir, length=args.length or 100, primer=primer, tempo_bpm=args.tempo,
                              instrument_program=args.instrument, render_audio=bool(args.audio) or not args.json or bool(args.out_dir),
-                             engrave=bool(args.out_dir), **options)
+                             max_audio_seconds=args.max_audio_seconds, **options)
+    describe_melodies(bundle, output, engrave=bool(args.out_dir))
     first = output.melodies[0]
     if args.midi:
         shutil.copyfile(first.midi, args.midi)
     if args.audio:
         if first.wav is None:
             raise SeqgenError(f"No audio to write to {args.audio}: {first.renderer_note}.")
-        shutil.copyfile(first.wav, args.audio)
+        if Path(args.audio).suffix.lower() in (".ogg", ".mp3"):
+            from seqgen.audio import compress
+
+            compress(first.wav, Path(args.audio), audio_format=Path(args.audio).suffix.lower()[1:])
+        else:
+            shutil.copyfile(first.wav, args.audio)
     if args.json:
         print(json.dumps(to_json(output), ensure_ascii=False))
     else:
@@ -430,8 +436,10 @@ def build_parser() -> argparse.ArgumentParser:
     generate.add_argument("--tempo", type=float, default=120.0, help="melody tempo in bpm (default: 120)")
     generate.add_argument("--instrument", type=int, default=0, help="General MIDI program (default: 0, piano)")
     generate.add_argument("--midi", help="write the (first) melody's MIDI here")
-    generate.add_argument("--audio", help="write the (first) melody's WAV here")
-    generate.add_argument("--out-dir", help="keep every output (MIDI, WAV, OGG, MusicXML, params JSON) here")
+    generate.add_argument("--audio", help="write the (first) melody's audio here: WAV, or OGG/MP3 by the file's suffix")
+    generate.add_argument("--max-audio-seconds", type=float,
+                          help="render no audio for a longer melody (default: $SEQGEN_MAX_AUDIO_SECONDS or 180)")
+    generate.add_argument("--out-dir", help="keep every output (MIDI, WAV, MusicXML, params JSON) here")
     generate.add_argument("--json", action="store_true", help="print one JSON object")
     generate.set_defaults(run=command_generate)
 

@@ -71,7 +71,7 @@ def _with_primer_distance(report: dict, tokens: list[str], primer: list[str]) ->
 
 
 def _melody_reports(bundle: Bundle, generations: int, rng_seed: int) -> dict[str, list[dict]]:
-    from seqgen.generate import generate_melody
+    from seqgen.generate import describe_melodies, generate_melody
 
     histogram = bundle.stats.get("pitch_class_histogram")
     corpus_ids, window = bundle.corpus_ids, bundle.config["window"]
@@ -79,7 +79,8 @@ def _melody_reports(bundle: Bundle, generations: int, rng_seed: int) -> dict[str
     with tempfile.TemporaryDirectory(prefix="seqgen-evaluate-") as folder:
         for number in range(generations):
             output = generate_melody(bundle, Path(folder) / str(number), length=MELODY_LENGTH, rng_seed=rng_seed + number,
-                                     render_audio=False, engrave=False)
+                                     render_audio=False)
+            describe_melodies(bundle, output, engrave=False)
             melody = output.melodies[0]
             generated.append(_with_primer_distance(melody.quality, melody.tokens, output.primer))
     rng = np.random.default_rng(rng_seed)

@@ -1,8 +1,12 @@
 """Generation from a bundle: melodies to MIDI, audio, sheet music and a quality report; lyrics to text.
 
-This module composes the stages (sampler → music/audio/score → quality); the
-CLI and the studio call it and only display what it returns.  Every melody
-output gets a ``params.json`` beside it recording how it was made.
+A melody request has two phases, so that a server answers with what the user
+waits for first: :func:`generate_melody` samples the tokens and writes the
+MIDI file, a browser-playable WAV and ``params.json`` (a few times the cost of
+sampling); :func:`describe_melodies` then adds what the user looks at
+afterwards: the quality report, the piano roll notes and, with ``engrave``,
+MusicXML and verovio SVG sheet music.  The CLI and the studio call both and
+only display what they return.
 """
 
 from __future__ import annotations
@@ -26,18 +30,19 @@ DEFAULT_SEED_LINE = "let dance for the rest of the night here"
 
 @dataclass
 class Melody:
-    """One generated melody and its files."""
+    """One generated melody and its files; the fields after ``params`` are filled by :func:`describe_melodies`."""
 
     tokens: list[str]
+    ids: list[int]
     midi: Path
-    wav: Path | None = None
-    audio: Path | None = None  # compressed copy for the browser
+    wav: Path | None = None  # 16-bit mono WAV: what the browser plays
     renderer: str | None = None
-    renderer_note: str | None = None  # why FluidSynth was not used, if it was not
-    musicxml: Path | None = None
-    svg: list[str] = field(default_factory=list)
+    renderer_note: str | None = None  # why FluidSynth was not used, or why there is no audio
     params: Path | None = None
     quality: dict = field(default_factory=dict)
+    piano_roll: list[dict] = field(default_factory=list)  # seqgen.score.piano_roll_notes
+    musicxml: Path | None = None
+    svg: list[str] = field(default_factory=list)
 
 
 @dataclass
@@ -71,16 +76,17 @@ def generate_melody(
     tempo_bpm: float = 120.0,
     instrument_program: int = 0,
     render_audio: bool = True,
-    engrave: bool = True,
     renderer: str = "auto",
+    max_audio_seconds: float | None = None,
     on_token: Callable | None = None,
+    on_render: Callable[[int, int], None] | None = None,
     **sampling_fields,
 ) -> MelodyOutput:
-    """Generate melodies from a music bundle and write their files into ``out_dir``.
+    """Phase 1: sample melodies from a music bundle and write their MIDI, WAV and params files into ``out_dir``.
 
     Args:
         bundle: a loaded music bundle.
-        out_dir: folder for ``melody-N.mid/.wav/.ogg/.musicxml/.json``.
+        out_dir: folder for ``melody-N.mid/.wav/.json`` (and phase 2's ``.musicxml``).
         length: new tokens per melody.
         primer: None (a random window of the bundle's seed split), a score
             file path (tokenized with the bundle's tokenizer), or tokens.
@@ -88,12 +94,13 @@ def generate_melody(
             see :meth:`seqgen.sample.Sampler.generate`.
         tempo_bpm: playback tempo.
         instrument_program: General MIDI program (0 = piano).
-        render_audio: also write WAV and a compressed copy.
-        engrave: also write MusicXML and SVG sheet music.
+        render_audio: also write the WAV.
         renderer: ``auto``, ``fluidsynth`` or ``builtin``.
+        max_audio_seconds: a melody lasting longer gets no audio, only its MIDI
+            and a ``renderer_note`` (default: see :func:`seqgen.audio.max_audio_seconds`).
+        on_render: called as ``on_render(number, count)`` before melody ``number`` (from 1) is rendered.
     """
     from seqgen.music import REST, write_midi
-    from seqgen.quality import melody_report
 
     if bundle.config["kind"] != "music":
         raise SeqgenError(f"Bundle {bundle.folder.name} is a {bundle.config['kind']} model; pick a music bundle.")
@@ -101,6 +108,10 @@ def generate_melody(
         raise SeqgenError(f"Tempo must be between 20 and 400 bpm (got {tempo_bpm}).")
     if not 0 <= int(instrument_program) <= 127:
         raise SeqgenError(f"The General MIDI instrument must be 0–127 (got {instrument_program}).")
+    if render_audio:
+        from seqgen.audio import AudioTooLong, max_audio_seconds as audio_limit, render
+
+        max_audio_seconds = audio_limit(max_audio_seconds)  # a bad limit fails before sampling
     tokenizer = bundle.config["tokenizer"]
     primer_tokens = melody_primer(bundle, primer, rng_seed)
     result = bundle.sampler.generate(primer_tokens, length, sampling, variations=variations, rng_seed=rng_seed,
@@ -112,32 +123,64 @@ def generate_melody(
         "mode": result.mode, **result.sampling.to_json(), "variations": variations, "rng_seed": rng_seed,
         "tempo_bpm": tempo_bpm, "instrument_program": int(instrument_program), "primer": result.primer,
     }
-    histogram = bundle.stats.get("pitch_class_histogram")
     melodies = []
     started = time.perf_counter()
     for number, (tokens, ids) in enumerate(zip(result.tokens, result.ids), start=1):
         stem = out_dir / f"melody-{number}"
-        melody = Melody(tokens=tokens, midi=write_midi(tokens, stem.with_suffix(".mid"), tokenizer, tempo_bpm, instrument_program))
-        melody.quality = melody_report(tokens, ids, histogram, bundle.corpus_ids)
+        midi = write_midi(tokens, stem.with_suffix(".mid"), tokenizer, tempo_bpm, instrument_program)
+        melody = Melody(tokens=tokens, ids=[int(token_id) for token_id in ids], midi=midi, params=stem.with_suffix(".json"))
         if render_audio and tokenizer == "timed" and all(token.rpartition("_")[0] == REST for token in tokens):
             # A short timed melody can be all rests: its MIDI has no notes, which no renderer accepts.
             melody.renderer_note = "the melody is all rests: there is no audio to render"
         elif render_audio:
-            from seqgen.audio import compress, render
-
-            rendered = render(melody.midi, stem.with_suffix(".wav"), renderer=renderer)
-            melody.wav, melody.renderer, melody.renderer_note = rendered.wav_path, rendered.renderer, rendered.fallback_reason
-            melody.audio = compress(rendered.wav_path).path
-        if engrave:
-            from seqgen.score import engrave_svg, write_musicxml
-
-            melody.musicxml = write_musicxml(tokens, stem.with_suffix(".musicxml"), tokenizer, tempo_bpm, instrument_program)
-            melody.svg = engrave_svg(melody.musicxml)
-        melody.params = stem.with_suffix(".json")
-        write_json(melody.params, {**settings, "variation": number, "tokens": tokens, "renderer": melody.renderer, "quality": melody.quality})
+            if on_render is not None:
+                on_render(number, len(result.tokens))
+            try:
+                rendered = render(midi, stem.with_suffix(".wav"), renderer=renderer, max_seconds=max_audio_seconds)
+            except AudioTooLong as error:
+                melody.renderer_note = str(error)
+            else:
+                melody.wav, melody.renderer, melody.renderer_note = rendered.wav_path, rendered.renderer, rendered.fallback_reason
+        _write_params(melody, settings, number)
         melodies.append(melody)
-    timings = {**result.timings, "output_ms": (time.perf_counter() - started) * 1000}
+    timings = {**result.timings, "audio_ms": (time.perf_counter() - started) * 1000}
     return MelodyOutput(melodies, result.primer, result.dropped, timings, settings)
+
+
+def describe_melodies(bundle: Bundle, output: MelodyOutput, engrave: bool = True) -> MelodyOutput:
+    """Phase 2: add each melody's quality report and piano roll notes and, with ``engrave``, MusicXML and SVG.
+
+    ``bundle`` is the one that generated ``output`` (the report compares with
+    its corpus).  ``params.json`` is rewritten with the quality report.
+    Returns ``output``, completed in place.
+    """
+    from seqgen.quality import melody_report
+    from seqgen.score import engrave_svg, piano_roll_notes, write_musicxml
+
+    settings = output.settings
+    if bundle.folder.name != settings["bundle"]:
+        raise SeqgenError(f"These melodies come from {settings['bundle']}, not {bundle.folder.name}: describe them with their own model.")
+    started = time.perf_counter()
+    histogram = bundle.stats.get("pitch_class_histogram")
+    for number, melody in enumerate(output.melodies, start=1):
+        melody.quality = melody_report(melody.tokens, melody.ids, histogram, bundle.corpus_ids)
+        melody.piano_roll = piano_roll_notes(melody.tokens, settings["tokenizer"])
+        if engrave:
+            melody.musicxml = write_musicxml(melody.tokens, melody.midi.with_suffix(".musicxml"), settings["tokenizer"],
+                                             settings["tempo_bpm"], settings["instrument_program"])
+            melody.svg = engrave_svg(melody.musicxml)
+        _write_params(melody, settings, number)
+    output.timings["describe_ms"] = (time.perf_counter() - started) * 1000
+    return output
+
+
+def _write_params(melody: Melody, settings: dict, number: int) -> None:
+    """``params.json`` beside the melody: how it was made, its tokens, renderer and (once described) quality."""
+    record = {**settings, "variation": number, "tokens": melody.tokens, "renderer": melody.renderer,
+              "renderer_note": melody.renderer_note}
+    if melody.quality:
+        record["quality"] = melody.quality
+    write_json(melody.params, record)
 
 
 def complete_lyrics(
@@ -206,7 +249,7 @@ def to_json(output: MelodyOutput | LyricsOutput) -> dict:
             "primer": output.primer, "dropped": output.dropped, "timings": output.timings, "settings": output.settings,
             "renderer": output.melodies[0].renderer, "renderer_note": output.melodies[0].renderer_note,
             "quality": output.melodies[0].quality if len(output.melodies) == 1 else [m.quality for m in output.melodies],
-            "files": [{key: str(getattr(m, key)) for key in ("midi", "wav", "audio", "musicxml", "params") if getattr(m, key)} for m in output.melodies],
+            "files": [{key: str(getattr(m, key)) for key in ("midi", "wav", "musicxml", "params") if getattr(m, key)} for m in output.melodies],
         }
     return {
         "seed": output.seed, "text": output.texts[0] if len(output.texts) == 1 else output.texts, "dropped": output.dropped,

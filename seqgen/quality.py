@@ -67,28 +67,28 @@ def distinct_ratio(tokens: Sequence[str]) -> float:
 def longest_copied_ngram(generated_ids: Sequence[int], corpus_ids: np.ndarray) -> int:
     """Length of the longest run of ``generated_ids`` that appears verbatim in ``corpus_ids``.
 
-    Binary search on the length: if an n-gram is copied, so are its shorter parts.
+    From each generated position, the corpus positions holding its token are
+    found in a sorted index and narrowed one token at a time while they still
+    match; positions that cannot beat the best run so far are skipped.
     """
-    generated = np.asarray(generated_ids, dtype=np.int32)
-    corpus = np.asarray(corpus_ids, dtype=np.int32)
+    generated = np.asarray(generated_ids, dtype=np.int64)
+    corpus = np.asarray(corpus_ids, dtype=np.int64)
     if len(generated) == 0 or len(corpus) == 0:
         return 0
-
-    corpus_bytes, generated_bytes = corpus.tobytes(), generated.tobytes()  # 4 bytes per token
-
-    def copied(length: int) -> bool:
-        width = 4 * length
-        seen = {corpus_bytes[4 * i:4 * i + width] for i in range(len(corpus) - length + 1)}
-        return any(generated_bytes[4 * i:4 * i + width] in seen for i in range(len(generated) - length + 1))
-
-    low, high = 0, min(len(generated), len(corpus))
-    while low < high:
-        middle = (low + high + 1) // 2
-        if copied(middle):
-            low = middle
-        else:
-            high = middle - 1
-    return low
+    order = np.argsort(corpus, kind="stable")
+    ordered = corpus[order]
+    best = 0
+    for start in range(len(generated)):
+        if len(generated) - start <= best:
+            break
+        candidates = order[np.searchsorted(ordered, generated[start]):np.searchsorted(ordered, generated[start], "right")]
+        length = 1 if len(candidates) else 0
+        while len(candidates) and start + length < len(generated):
+            candidates = candidates[candidates + length < len(corpus)]
+            candidates = candidates[corpus[candidates + length] == generated[start + length]]
+            length += bool(len(candidates))
+        best = max(best, length)
+    return best
 
 
 def melody_report(tokens: Sequence[str], ids: Sequence[int], corpus_histogram: Sequence[float] | None, corpus_ids: np.ndarray | None) -> dict:

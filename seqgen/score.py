@@ -6,7 +6,7 @@ seed tokens one quarter note apart, timed tokens with their durations and rests.
 
     path = write_musicxml(tokens, "melody.musicxml", "timed", tempo_bpm=100)
     pages = engrave_svg(path)              # one SVG string per page
-    figure = piano_roll(tokens, "timed")   # plotly Figure
+    figure = piano_roll(tokens, "timed")   # plotly Figure (of piano_roll_notes)
 """
 
 from __future__ import annotations
@@ -177,18 +177,36 @@ def piano_roll_notes(tokens, tokenizer: str) -> list[dict]:
 
 
 def piano_roll(tokens, tokenizer: str, title: str = "Piano roll"):
-    """A plotly piano roll: one horizontal bar per sounding pitch of each event.
-
-    x is time in quarter notes, y the MIDI pitch (labelled with note names);
-    hovering a bar shows its token, pitch, start and duration.  A chord token
-    gives one bar per pitch, a rest none.
+    """``piano_roll_figure`` of the tokens' ``piano_roll_notes``.
 
     Raises:
         SeqgenError: when a token is not valid for ``tokenizer``.
     """
+    return piano_roll_figure(piano_roll_notes(tokens, tokenizer), title)
+
+
+def piano_roll_figure(bars: list[dict], title: str = "Piano roll"):
+    """A plotly piano roll of ``piano_roll_notes``: one horizontal bar per sounding pitch of each event.
+
+    x is time in quarter notes, y the MIDI pitch (labelled with note names);
+    hovering a bar shows its token, pitch, start and duration.  A chord token
+    gives one bar per pitch, a rest none.
+    """
     import plotly.graph_objects as go
 
-    bars = piano_roll_notes(tokens, tokenizer)
+    names = {bar["pitch"]: bar["name"] for bar in bars}
+    low, high = (min(names), max(names)) if names else (60, 72)
+    # One layout given to the constructor: plotly validates it once (update_* calls would each validate again).
+    layout = {
+        "title": {"text": title},
+        "xaxis": {"title": {"text": "time (quarter notes)"}, "rangemode": "tozero"},
+        "yaxis": {"title": {"text": "pitch"}, "range": [low - 1.5, high + 1.5], "tickmode": "array",
+                  "tickvals": sorted(names), "ticktext": [names[pitch] for pitch in sorted(names)]},
+        "bargap": 0.1,
+        "showlegend": False,
+        "template": "plotly_white",
+        "height": max(300, min(900, 18 * (high - low + 3) + 120)),
+    }
     figure = go.Figure(go.Bar(
         orientation="h",
         base=[bar["start"] for bar in bars],
@@ -200,23 +218,5 @@ def piano_roll(tokens, tokenizer: str, title: str = "Piano roll"):
         hovertemplate="%{customdata[0]}<br>%{customdata[1]} (MIDI %{y})<br>"
                       "start %{customdata[2]} q, length %{customdata[3]} q<extra></extra>",
         name="notes",
-    ))
-    names = {bar["pitch"]: bar["name"] for bar in bars}
-    low, high = (min(names), max(names)) if names else (60, 72)
-    figure.update_layout(
-        title=title,
-        xaxis_title="time (quarter notes)",
-        yaxis_title="pitch",
-        bargap=0.1,
-        showlegend=False,
-        template="plotly_white",
-        height=max(300, min(900, 18 * (high - low + 3) + 120)),
-    )
-    figure.update_yaxes(
-        range=[low - 1.5, high + 1.5],
-        tickmode="array",
-        tickvals=sorted(names),
-        ticktext=[names[pitch] for pitch in sorted(names)],
-    )
-    figure.update_xaxes(rangemode="tozero")
+    ), layout=layout)
     return figure

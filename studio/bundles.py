@@ -73,9 +73,15 @@ def load(entry: BundleEntry):
 
 
 def warm_up() -> None:
-    """Load the default models in the background (TensorFlow included), so the first request is quick."""
+    """Load FluidSynth's SoundFont and the default models in the background (TensorFlow included), so the first request is quick."""
 
     def work():
+        from seqgen import audio
+
+        try:
+            audio.warm_up()
+        except Exception:  # noqa: BLE001 - rendering falls back to the built-in synth and says why
+            LOG.exception("loading FluidSynth's SoundFont failed")
         for kind, label in DEFAULT_BUNDLES.items():
             entries = [entry for entry in list_bundles(kind) if entry.label == label]
             try:

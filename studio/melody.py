@@ -1,4 +1,10 @@
-"""Melody tab: generate from a music bundle; listen, see the piano roll and the score, download the files."""
+"""Melody tab: generate from a music bundle; listen, see the piano roll and the score, download the files.
+
+Two events answer a click: ``generate_melody`` samples and renders, and returns
+the players, tokens and downloads; ``describe_melody`` follows it with the
+piano rolls, sheet music and quality report (see :mod:`seqgen.generate`),
+reading the melodies from the session's ``gr.State``.
+"""
 
 from __future__ import annotations
 
@@ -57,9 +63,8 @@ def summary_markdown(output, bundle_label: str) -> str:
 @user_errors
 def run_melody(bundle, primer_source, primer_file, primer_tokens, length, temperature, top_k, top_p, repetition_penalty,
                variations, rng_seed, tempo, instrument, mode="auto", progress=gr.Progress()):
-    """Generate melodies and return players, piano rolls, scores, tokens, quality and files."""
+    """Phase 1: generate and render melodies; return players, downloads, tokens, summary and the state for phase 2."""
     from seqgen.generate import generate_melody
-    from seqgen.score import piano_roll
 
     entry = bundles.find(bundle, "music")
     length = whole(length, "Length", minimum=1)
@@ -94,29 +99,53 @@ def run_melody(bundle, primer_source, primer_file, primer_tokens, length, temper
         if variation == 0 and step % 10 == 0:
             progress((step, length), desc="generating", unit="tokens")
 
+    def on_render(number, count):
+        progress((number - 1, count), desc="rendering audio", unit="melodies")
+
     output = generate_melody(
         loaded, request_dir("melody"), length=length, primer=primer, mode=MODES[mode], sampling=sampling,
-        variations=variations, rng_seed=random_seed(rng_seed),
-        tempo_bpm=real(tempo, "Tempo"), instrument_program=whole(instrument, "Instrument", minimum=0), on_token=on_token,
+        variations=variations, rng_seed=random_seed(rng_seed), tempo_bpm=real(tempo, "Tempo"),
+        instrument_program=whole(instrument, "Instrument", minimum=0), on_token=on_token, on_render=on_render,
     )
-    tokenizer = loaded.config["tokenizer"]
-    audio, rolls, sheets, files = [], [], [], []
+    audio = []
     for number in range(MAX_SLOTS):
         if number < len(output.melodies):
             melody = output.melodies[number]
-            sound = melody.audio or melody.wav
-            heard = f"rendered with {renderer_label(melody)}" if sound else f"no audio: {melody.renderer_note}"
-            audio.append(gr.update(value=str(sound) if sound else None, visible=True, label=f"Melody {number + 1}, {heard}"))
-            rolls.append(gr.update(value=piano_roll(melody.tokens, tokenizer, title=f"Melody {number + 1}"), visible=True))
-            sheets.append(gr.update(value=sheet_html(melody.svg), visible=bool(melody.svg)))
-            files += [str(path) for path in (melody.midi, melody.wav, melody.params, melody.musicxml) if path]
+            heard = f"rendered with {renderer_label(melody)}" if melody.wav else f"no audio: {melody.renderer_note}"
+            audio.append(gr.update(value=str(melody.wav) if melody.wav else None, visible=True, label=f"Melody {number + 1}, {heard}"))
         else:
             audio.append(gr.update(value=None, visible=False))
+    tokens = "\n\n".join(f"Melody {number}: {' '.join(melody.tokens)}" for number, melody in enumerate(output.melodies, start=1))
+    state = {"bundle": entry.label, "output": output}
+    return (*audio, downloads(output), tokens, summary_markdown(output, entry.label), state)
+
+
+@user_errors
+def describe_melody(state, progress=gr.Progress()):
+    """Phase 2: the downloads with MusicXML, the quality report, piano rolls and sheet music of the last melodies."""
+    from seqgen.generate import describe_melodies
+    from seqgen.score import piano_roll_figure
+
+    if not state:
+        raise SeqgenError("Generate a melody first: there is nothing to describe yet.")
+    progress(0, desc="engraving the score")
+    output = describe_melodies(bundles.load(bundles.find(state["bundle"], "music")), state["output"])
+    rolls, sheets = [], []
+    for number in range(MAX_SLOTS):
+        if number < len(output.melodies):
+            melody = output.melodies[number]
+            rolls.append(gr.update(value=piano_roll_figure(melody.piano_roll, title=f"Melody {number + 1}"), visible=True))
+            sheets.append(gr.update(value=sheet_html(melody.svg), visible=bool(melody.svg)))
+        else:
             rolls.append(gr.update(value=None, visible=False))
             sheets.append(gr.update(value="", visible=False))
-    tokens = "\n\n".join(f"Melody {number}: {' '.join(melody.tokens)}" for number, melody in enumerate(output.melodies, start=1))
     quality = {f"melody {number}": melody.quality for number, melody in enumerate(output.melodies, start=1)}
-    return (*audio, files, tokens, quality, summary_markdown(output, entry.label), *rolls, *sheets)
+    return (downloads(output), quality, *rolls, *sheets)
+
+
+def downloads(output) -> list[str]:
+    """Each melody's MIDI, WAV, params JSON and (once described) MusicXML."""
+    return [str(path) for melody in output.melodies for path in (melody.midi, melody.wav, melody.params, melody.musicxml) if path]
 
 
 def refresh(current=None):
@@ -163,11 +192,16 @@ def build() -> dict:
         with gr.Row():
             rolls.append(gr.Plot(label=f"Piano roll {number + 1}", visible=False))
             sheets.append(gr.HTML(visible=False, label=f"Sheet music {number + 1}"))
+    generated = gr.State()  # the last melodies (a MelodyOutput) and their model, for the follow-up event
     button.click(
         run_melody,
         [bundle, primer_source, primer_file, primer_tokens, length, temperature, top_k, top_p, repetition_penalty,
          variations, rng_seed, tempo, instrument, mode],
-        [*audio, files, tokens, quality, summary, *rolls, *sheets],
+        [*audio, files, tokens, summary, generated],
         api_name="generate_melody", concurrency_id="generate", concurrency_limit=4,
+    ).success(
+        # One at a time: engraving never takes the second core from the next class-mate's audio.
+        describe_melody, generated, [files, quality, *rolls, *sheets],
+        api_name="describe_melody", concurrency_id="describe", concurrency_limit=1,
     )
     return {"bundle": bundle, "notice": notice, "refresh": refresh}

@@ -155,7 +155,7 @@ def test_import_is_fast_and_lazy():
 
 def test_every_tab_has_its_endpoint(client):
     endpoints = client.view_api(print_info=False, return_format="dict")["named_endpoints"]
-    for name in ("/explore", "/train", "/study", "/generate_melody", "/complete_lyrics", "/models", "/stop_training"):
+    for name in ("/explore", "/train", "/study", "/generate_melody", "/describe_melody", "/complete_lyrics", "/models", "/stop_training"):
         assert name in endpoints
 
 
@@ -265,37 +265,48 @@ def audio_path(update) -> str:
     return value["path"] if isinstance(value, dict) else value
 
 
-def test_generate_melody_audio_and_midi(client):
+def test_generate_melody_plays_before_the_score_exists_then_describe_adds_it(studio):
+    import json
+
     import music21
     import numpy as np
     import soundfile
 
+    client = studio.client()  # its own session: describe_melody reads this session's last melodies
+    assert "Generate a melody first" in app_error(client.predict, api_name="/describe_melody")
     outputs = client.predict(**{**MELODY_ARGS, "bundle": "bach-timed"}, api_name="/generate_melody")  # the default model
+    assert len(outputs) == 7  # four players, downloads, tokens, summary: no piano roll, score or report yet
     first = outputs[0]
-    assert "rendered with" in first["label"]
+    from seqgen.audio import find_soundfont, fluidsynth_available
+
+    fluidsynth = fluidsynth_available() and find_soundfont() is not None
+    assert ("rendered with FluidSynth" if fluidsynth else "rendered with the built-in synth") in first["label"]
     data, rate = soundfile.read(audio_path(first))
-    assert rate > 0 and len(data) > rate  # over a second of sound
-    assert float(np.sqrt(np.mean(np.square(data)))) > 1e-3  # not silent
+    assert audio_path(first).endswith(".wav") and rate == 22050
+    assert len(data) > rate and float(np.sqrt(np.mean(np.square(data)))) > 1e-3  # over a second of sound, not silent
     files = outputs[4]
-    names = [Path(path).name for path in files]
-    assert {"melody-1.mid", "melody-1.wav", "melody-1.json"} <= set(names)
+    assert sorted(Path(path).name for path in files) == ["melody-1.json", "melody-1.mid", "melody-1.wav"]
+    params = json.loads(Path(next(path for path in files if path.endswith(".json"))).read_text(encoding="utf-8"))
+    assert "quality" not in params  # the second phase has not run
     midi = next(path for path in files if path.endswith(".mid"))
-    score = music21.converter.parse(midi)
-    assert len(score.flatten().notes) > 0
-    tokens, quality = outputs[5], outputs[6]
-    roll, sheet = outputs[8], outputs[12]
-    assert roll["visible"] and roll["value"]["type"] == "plotly"
-    assert sheet["visible"] and "<svg" in sheet["value"]
-    generated = tokens.split(": ", 1)[1].split()
+    assert len(music21.converter.parse(midi).flatten().notes) > 0
+    generated = outputs[5].split(": ", 1)[1].split()
     assert len(generated) == 100 and all("_" in token for token in generated)  # timed tokens: pitches_steps
-    assert "repetition_rate" in quality["melody 1"]
+    assert params["tokens"] == generated
+
+    files, quality, *views = client.predict(api_name="/describe_melody")
+    rolls, sheets = views[:4], views[4:]
+    assert sorted(Path(path).name for path in files) == ["melody-1.json", "melody-1.mid", "melody-1.musicxml", "melody-1.wav"]
+    assert quality["melody 1"]["tokens"] == 100 and "repetition_rate" in quality["melody 1"]
+    assert rolls[0]["visible"] and rolls[0]["value"]["type"] == "plotly" and not rolls[1]["visible"]
+    assert sheets[0]["visible"] and "<svg" in sheets[0]["value"] and not sheets[1]["visible"]
 
 
 def test_melody_variations_and_token_primer(client):
     outputs = client.predict(**{**MELODY_ARGS, "variations": 2, "primer_source": "tokens", "primer_tokens": "C4 E4 G4 X9",
                                 "length": 20}, api_name="/generate_melody")
     assert outputs[0]["visible"] and outputs[1]["visible"] and not outputs[2]["visible"]
-    assert "X9" in outputs[7]  # the summary names the unknown primer token
+    assert "X9" in outputs[6]  # the summary names the unknown primer token
 
 
 def test_melody_primer_from_an_uploaded_midi(client, tmp_path):
@@ -306,7 +317,7 @@ def test_melody_primer_from_an_uploaded_midi(client, tmp_path):
     primer = write_midi(["C4", "E4", "G4", "C5", "G4", "E4"] * 2, tmp_path / "primer.mid", "seed")
     outputs = client.predict(**{**MELODY_ARGS, "primer_source": "uploaded MIDI", "primer_file": handle_file(str(primer)),
                                 "length": 16}, api_name="/generate_melody")
-    assert "Primer (8 tokens): `G4 E4 C4 E4 G4 C5 G4 E4`" in outputs[7]  # the file's last window (8) of notes
+    assert "Primer (8 tokens): `G4 E4 C4 E4 G4 C5 G4 E4`" in outputs[6]  # the file's last window (8) of notes
     missing = app_error(client.predict, **{**MELODY_ARGS, "primer_source": "uploaded MIDI"}, api_name="/generate_melody")
     assert "Upload a MIDI" in missing
 

@@ -1,15 +1,17 @@
-"""seqgen.audio: MIDI -> WAV with FluidSynth or the built-in synthesizer, and OGG compression."""
+"""seqgen.audio: MIDI -> WAV with in-process FluidSynth or the built-in synthesizer, the length cap, and OGG compression."""
 
 from __future__ import annotations
 
 import subprocess
+import sys
+from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
 import pytest
 import soundfile
 
 from conftest import MULTITRACK_PIANO, write_multitrack_midi
-from seqgen import audio, synth
+from seqgen import audio, fluid, synth
 from seqgen.errors import SeqgenError
 from seqgen.music import write_midi
 
@@ -18,7 +20,7 @@ RELEASE_ALLOWANCE = 1.0  # release tail plus padding the builtin renderer may ad
 
 needs_fluidsynth = pytest.mark.skipif(
     not (audio.fluidsynth_available() and audio.find_soundfont() is not None),
-    reason="FluidSynth or a General MIDI SoundFont is missing (apt-get install fluidsynth fluid-soundfont-gm)",
+    reason="FluidSynth or a General MIDI SoundFont is missing (apt-get install fluidsynth fluid-soundfont-gm; pip install pyfluidsynth)",
 )
 
 
@@ -43,18 +45,14 @@ def no_user_soundfont(monkeypatch):
 
 @pytest.fixture
 def fake_fluidsynth(tmp_path, monkeypatch):
-    """Pretend FluidSynth and a SoundFont exist; ``fake_fluidsynth(write)`` makes ``write(path)`` its output."""
+    """Pretend FluidSynth and a SoundFont exist; ``fake_fluidsynth(make)`` makes ``make(notes, rate)`` its samples."""
     soundfont = tmp_path / "fake.sf2"
     soundfont.write_bytes(b"RIFF\x04\x00\x00\x00sfbk")
     monkeypatch.setenv(audio.SOUNDFONT_ENV, str(soundfont))
-    monkeypatch.setattr(audio, "fluidsynth_available", lambda: True)
+    monkeypatch.setattr(fluid, "unavailable_reason", lambda: None)
 
-    def install(write_output):
-        def run(midi_path, wav_path, soundfont, sample_rate, timeout):
-            write_output(wav_path)
-            return subprocess.CompletedProcess(["fluidsynth"], 0, stdout="", stderr="")
-
-        monkeypatch.setattr(audio, "_run_fluidsynth", run)
+    def install(make_samples):
+        monkeypatch.setattr(fluid, "play", lambda notes, soundfont, sample_rate: make_samples(notes, sample_rate))
 
     return install
 
@@ -67,7 +65,7 @@ def test_builtin_renders_expected_duration_and_is_audible(melody_midi, tmp_path)
     assert result.renderer == "builtin"
     assert result.fallback_reason is None
     data, rate = read(result.wav_path)
-    assert rate == 44100
+    assert (rate, data.shape[1]) == (audio.DEFAULT_SAMPLE_RATE, 1) == (22050, 1)
     seconds = data.shape[0] / rate
     assert result.seconds == pytest.approx(seconds)
     assert 4.0 <= seconds <= 4.0 + RELEASE_ALLOWANCE
@@ -86,9 +84,9 @@ def test_builtin_plays_the_right_pitch(tmp_path, token, frequency):
 
 def test_builtin_follows_the_tempo(tmp_path):
     slow = write_midi(EIGHT_NOTES, tmp_path / "slow.mid", "seed", tempo_bpm=60)
-    result = audio.render(slow, tmp_path / "slow.wav", renderer="builtin", sample_rate=22050)
+    result = audio.render(slow, tmp_path / "slow.wav", renderer="builtin", sample_rate=16000)
     assert 8.0 <= result.seconds <= 8.0 + RELEASE_ALLOWANCE
-    assert read(result.wav_path)[1] == 22050
+    assert read(result.wav_path)[1] == 16000
 
 
 def test_builtin_places_notes_and_rests_in_time(tmp_path):
@@ -128,15 +126,51 @@ def test_builtin_chords_stay_within_full_scale(tmp_path):
 
 
 @needs_fluidsynth
-def test_fluidsynth_renders_the_melody(melody_midi, tmp_path, no_user_soundfont):
+def test_fluidsynth_renders_the_melody_in_process(melody_midi, tmp_path, no_user_soundfont, monkeypatch):
+    def no_subprocess(*args, **kwargs):
+        raise AssertionError("FluidSynth must render in this process")
+
+    monkeypatch.setattr(subprocess, "Popen", no_subprocess)
     result = audio.render(melody_midi, tmp_path / "fs.wav", renderer="fluidsynth")
     assert result.renderer == "fluidsynth"
     assert result.fallback_reason is None
     assert result.soundfont == audio.find_soundfont()
-    assert audio.audio_problem(result.wav_path, 4.0) is None
     data, rate = read(result.wav_path)
-    assert 4.0 <= data.shape[0] / rate <= 4.0 + 4.0  # FluidSynth's reverb tail is trimmed, not cut to zero
+    assert (rate, data.shape[1]) == (22050, 1)
+    assert audio.audio_problem(data) is None
+    assert result.seconds == pytest.approx(data.shape[0] / rate)
+    assert 4.0 <= result.seconds <= 4.0 + fluid.RELEASE_SECONDS  # the release tail is trimmed, not cut to zero
     assert rms(data) > 0.02
+    assert np.max(np.abs(data)) == pytest.approx(synth.PEAK_LEVEL, abs=0.01)
+    # The sound follows the notes: the last quarter (3.5-4 s) sounds, and so does the first.
+    assert rms(data[: rate // 2]) > 0.02 and rms(data[int(3.5 * rate): 4 * rate]) > 0.02
+
+
+@needs_fluidsynth
+def test_fluidsynth_keeps_one_synthesizer_and_renders_alike_from_many_threads(melody_midi, tmp_path, no_user_soundfont):
+    reference = read(audio.render(melody_midi, tmp_path / "reference.wav", renderer="fluidsynth").wav_path)[0][:, 0]
+    synthesizer = fluid._loaded["synth"]  # the SoundFont is loaded once per process, not per call
+
+    def render(number):
+        return read(audio.render(melody_midi, tmp_path / f"thread-{number}.wav", renderer="fluidsynth").wav_path)[0][:, 0]
+
+    with ThreadPoolExecutor(4) as pool:
+        renders = list(pool.map(render, range(8)))
+    assert fluid._loaded["synth"] is synthesizer
+    for data in renders:
+        # Interleaved renders would mix one melody's notes into another's; only a faint reverb tail differs.
+        length = min(len(data), len(reference))
+        assert abs(len(data) - len(reference)) < 0.05 * 22050
+        assert np.corrcoef(data[:length], reference[:length])[0, 1] > 0.999
+
+
+@needs_fluidsynth
+def test_fluidsynth_plays_percussion_and_program_changes(tmp_path, no_user_soundfont):
+    path = write_multitrack_midi(tmp_path / "multi.mid")
+    result = audio.render(path, tmp_path / "multi.wav", renderer="fluidsynth")
+    notes = synth.read_midi_notes(path)
+    assert result.seconds >= max(note.end for note in notes)
+    assert rms(read(result.wav_path)[0]) > 0.02
 
 
 @needs_fluidsynth
@@ -175,40 +209,40 @@ def test_soundfont_env_that_is_not_a_soundfont_falls_back(melody_midi, tmp_path,
     bogus = tmp_path / "bogus.sf2"
     bogus.write_bytes(b"not a soundfont at all" * 100)
     monkeypatch.setenv(audio.SOUNDFONT_ENV, str(bogus))
-    monkeypatch.setattr(audio, "fluidsynth_available", lambda: True)
+    monkeypatch.setattr(fluid, "unavailable_reason", lambda: None)
     result = audio.render(melody_midi, tmp_path / "out.wav")
     assert result.renderer == "builtin"
     assert "bogus.sf2" in result.fallback_reason and "not a SoundFont" in result.fallback_reason
 
 
-def test_missing_fluidsynth_binary_falls_back(melody_midi, tmp_path, monkeypatch):
-    monkeypatch.setattr(audio.shutil, "which", lambda name: None)
+def test_missing_pyfluidsynth_falls_back(melody_midi, tmp_path, monkeypatch):
+    monkeypatch.setitem(sys.modules, "fluidsynth", None)  # as if pyfluidsynth were not installed
     assert not audio.fluidsynth_available()
     result = audio.render(melody_midi, tmp_path / "out.wav")
     assert result.renderer == "builtin"
-    assert "fluidsynth" in result.fallback_reason
-    with pytest.raises(SeqgenError, match="not installed"):
+    assert "pip install pyfluidsynth" in result.fallback_reason
+    assert rms(read(result.wav_path)[0]) > 0.05
+    with pytest.raises(SeqgenError, match="melody.mid: cannot render with FluidSynth: pyfluidsynth is not installed"):
         audio.render(melody_midi, tmp_path / "strict.wav", renderer="fluidsynth")
 
 
-def _silent_wav(path):
-    soundfile.write(str(path), np.zeros((4 * 44100, 2)), 44100)
+@needs_fluidsynth
+def test_a_soundfont_fluidsynth_cannot_load_falls_back(melody_midi, tmp_path, monkeypatch):
+    broken = tmp_path / "broken.sf2"
+    broken.write_bytes(b"RIFF\x04\x00\x00\x00sfbk")  # the header and nothing else
+    monkeypatch.setenv(audio.SOUNDFONT_ENV, str(broken))
+    result = audio.render(melody_midi, tmp_path / "out.wav")
+    assert result.renderer == "builtin"
+    assert "could not load the SoundFont" in result.fallback_reason and "broken.sf2" in result.fallback_reason
 
 
-def _short_wav(path):
-    soundfile.write(str(path), 0.5 * np.sin(np.arange(44100) / 10.0), 44100)
-
-
-@pytest.mark.parametrize("write_output, problem", [
-    (lambda path: None, "was not created"),
-    (lambda path: path.write_bytes(b""), "empty"),
-    (lambda path: path.write_bytes(b"RIFF" + bytes(40)), "empty"),  # a bare header, as in midi2audio issue #2
-    (lambda path: path.write_bytes(b"garbage " * 1000), "cannot be decoded"),
-    (_silent_wav, "silent"),
-    (_short_wav, "lasts"),
+@pytest.mark.parametrize("make_samples, problem", [
+    (lambda notes, rate: np.zeros(0, dtype=np.float32), "no samples"),
+    (lambda notes, rate: np.full(4 * rate, np.nan, dtype=np.float32), "invalid NaN/inf"),
+    (lambda notes, rate: np.zeros(4 * rate, dtype=np.float32), "silent"),
 ])
-def test_bad_fluidsynth_output_falls_back_to_builtin(melody_midi, tmp_path, fake_fluidsynth, write_output, problem):
-    fake_fluidsynth(write_output)
+def test_bad_fluidsynth_output_falls_back_to_builtin(melody_midi, tmp_path, fake_fluidsynth, make_samples, problem):
+    fake_fluidsynth(make_samples)
     result = audio.render(melody_midi, tmp_path / "out.wav")
     assert result.renderer == "builtin"
     assert "FluidSynth output was unusable" in result.fallback_reason and problem in result.fallback_reason
@@ -221,16 +255,39 @@ def test_bad_fluidsynth_output_falls_back_to_builtin(melody_midi, tmp_path, fake
 
 
 def test_good_fake_fluidsynth_output_is_trimmed_and_normalised(melody_midi, tmp_path, fake_fluidsynth):
-    def write(path):  # quiet audio with 5 s of trailing silence, as FluidSynth pads
-        tone = 0.05 * np.sin(np.arange(int(4.2 * 44100)) / 10.0)
-        soundfile.write(str(path), np.concatenate([tone, np.zeros(5 * 44100)]), 44100)
+    def make(notes, rate):  # quiet audio with 2 s of trailing silence, as FluidSynth's release time leaves
+        tone = 0.05 * np.sin(np.arange(int(4.2 * rate)) / 10.0)
+        return np.concatenate([tone, np.zeros(2 * rate)]).astype(np.float32)
 
-    fake_fluidsynth(write)
+    fake_fluidsynth(make)
     result = audio.render(melody_midi, tmp_path / "out.wav")
     assert result.renderer == "fluidsynth"
     data, rate = read(result.wav_path)
     assert 4.2 <= data.shape[0] / rate <= 4.5
     assert np.max(np.abs(data)) == pytest.approx(synth.PEAK_LEVEL, abs=0.01)
+
+
+# --- the length cap -------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("renderer", ["auto", "builtin"])
+def test_audio_past_the_limit_is_not_rendered(melody_midi, tmp_path, renderer):
+    with pytest.raises(audio.AudioTooLong, match=r"melody.mid lasts 4 s, longer than the 3 s audio limit"):
+        audio.render(melody_midi, tmp_path / "out.wav", renderer=renderer, max_seconds=3)
+    assert not (tmp_path / "out.wav").exists()
+    assert audio.render(melody_midi, tmp_path / "out.wav", renderer=renderer, max_seconds=5).seconds >= 4.0
+
+
+def test_the_audio_limit_comes_from_the_environment(melody_midi, tmp_path, monkeypatch):
+    assert audio.max_audio_seconds() == audio.DEFAULT_MAX_AUDIO_SECONDS == 180.0
+    monkeypatch.setenv(audio.MAX_AUDIO_ENV, "2.5")
+    assert audio.max_audio_seconds() == 2.5 and audio.max_audio_seconds(10) == 10.0
+    with pytest.raises(audio.AudioTooLong, match=audio.MAX_AUDIO_ENV):
+        audio.render(melody_midi, tmp_path / "out.wav")
+    for bad in ("three minutes", "0", "-5", "nan"):
+        monkeypatch.setenv(audio.MAX_AUDIO_ENV, bad)
+        with pytest.raises(SeqgenError, match=audio.MAX_AUDIO_ENV):
+            audio.max_audio_seconds()
 
 
 # --- bad input ----------------------------------------------------------------------------------

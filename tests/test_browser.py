@@ -62,7 +62,7 @@ def test_every_tab_opens_with_its_introduction(page):
 
 
 def test_generate_a_melody_and_play_it(page):
-    """One click on a fresh page: the shipped default model makes a melody that plays."""
+    """One click on a fresh page: the shipped default model makes a melody that plays, then its sheet music appears."""
     open_tab(page, "Melody")
     assert page.get_by_label("Music model").input_value() == "bach-timed"
     page.get_by_role("button", name="Generate", exact=True).click()
@@ -71,6 +71,7 @@ def test_generate_a_melody_and_play_it(page):
     source = player.get_attribute("src")
     assert source and (source.startswith("blob:") or "/gradio_api/file=" in source)  # the player may fetch it into a blob
     page.get_by_text("rendered with").first.wait_for()
+    page.locator(".seqgen-sheet svg").first.wait_for(timeout=90_000)  # the follow-up event engraves the score
     page.screenshot(path=str(ARTIFACTS / "melody-generated.png"), full_page=True)
     assert not page.errors, page.errors
 

@@ -1,4 +1,4 @@
-"""Tests for seqgen.generate: melodies to files (MIDI, audio, score, params, quality) and lyric completion.
+"""Tests for seqgen.generate: melodies in two phases (MIDI and audio; then score and quality) and lyric completion.
 
 Three tiny bundles (preset ``debug``, window 8, one epoch) are trained once per
 module: a ``seed`` and a ``timed`` melody bundle on repetitive melodies, and a
@@ -16,7 +16,7 @@ import numpy as np
 import pytest
 
 from seqgen.errors import SeqgenError
-from seqgen.generate import DEFAULT_SEED_LINE, complete_lyrics, cut_text, dumps, generate_melody
+from seqgen.generate import DEFAULT_SEED_LINE, complete_lyrics, cut_text, describe_melodies, dumps, generate_melody
 
 # MIDI spelling (B-, C#, F#) so a melody survives a MIDI round trip, and a chord token.
 SEED_MELODY = ["C4", "E4", "G4", "C5", "B-4", "G4", "F#4", "E4", "0.4.7", "D4", "C#4", "D4", "A4", "G4"]
@@ -66,21 +66,34 @@ def bundles(tmp_path_factory):
 
 
 @pytest.fixture(scope="module")
-def seed_output(bundles, tmp_path_factory):
-    """Two seed-tokenizer melodies with every output (audio and sheet music included)."""
+def first_phase(bundles, tmp_path_factory):
+    """Two seed-tokenizer melodies after the first phase, and a snapshot of what it left (before the second phase)."""
     folder = tmp_path_factory.mktemp("seed-melodies")
-    return generate_melody(bundles["seed"], folder, length=LENGTH, rng_seed=7, variations=2, temperature=1.0)
+    output = generate_melody(bundles["seed"], folder, length=LENGTH, rng_seed=7, variations=2, temperature=1.0)
+    snapshot = {
+        "files": sorted(path.name for path in folder.iterdir()),
+        "params": [json.loads(melody.params.read_text(encoding="utf-8")) for melody in output.melodies],
+        "described": [(melody.quality, melody.piano_roll, melody.musicxml, melody.svg) for melody in output.melodies],
+        "timings": dict(output.timings),
+    }
+    return output, snapshot
+
+
+@pytest.fixture(scope="module")
+def seed_output(bundles, first_phase):
+    """The same two melodies with every output (the second phase run: quality, piano roll, sheet music)."""
+    return describe_melodies(bundles["seed"], first_phase[0])
 
 
 @pytest.fixture(scope="module")
 def timed_output(bundles, tmp_path_factory):
     folder = tmp_path_factory.mktemp("timed-melodies")
-    return generate_melody(bundles["timed"], folder, length=24, rng_seed=3, variations=3, engrave=False)
+    return generate_melody(bundles["timed"], folder, length=24, rng_seed=3, variations=3)
 
 
 def quick(bundle, folder: Path, **options):
-    """A melody without audio or sheet music (the sampler and the MIDI only)."""
-    options = {"length": LENGTH, "render_audio": False, "engrave": False, **options}
+    """A melody without audio (the sampler and the MIDI only)."""
+    options = {"length": LENGTH, "render_audio": False, **options}
     return generate_melody(bundle, folder, **options)
 
 
@@ -123,20 +136,53 @@ def test_bundles_hold_the_corpus_statistics(bundles):
 # --- melodies ---------------------------------------------------------------------------------
 
 
+def test_the_first_phase_writes_midi_audio_and_params_but_no_score(first_phase):
+    import soundfile
+
+    output, snapshot = first_phase
+    assert snapshot["files"] == [f"melody-{number}{suffix}" for number in (1, 2) for suffix in (".json", ".mid", ".wav")]
+    for melody, params, described in zip(output.melodies, snapshot["params"], snapshot["described"]):
+        assert melody.midi.read_bytes()[:4] == b"MThd"
+        info = soundfile.info(str(melody.wav))  # what the browser plays: a 16-bit mono WAV at 22.05 kHz
+        assert (info.format, info.subtype, info.channels, info.samplerate) == ("WAV", "PCM_16", 1, 22050)
+        assert params["tokens"] == melody.tokens and params["renderer"] == melody.renderer
+        assert "quality" not in params
+        assert described == ({}, [], None, [])
+    assert {"prime_ms", "total_ms", "per_token_ms", "audio_ms"} <= set(snapshot["timings"])
+    assert "describe_ms" not in snapshot["timings"]
+
+
 def test_generate_melody_writes_every_file_per_variation(seed_output):
     assert len(seed_output.melodies) == 2
     for number, melody in enumerate(seed_output.melodies, start=1):
         assert len(melody.tokens) == LENGTH
-        for path, suffix in ((melody.midi, ".mid"), (melody.wav, ".wav"), (melody.audio, ".ogg"),
-                             (melody.musicxml, ".musicxml"), (melody.params, ".json")):
+        for path, suffix in ((melody.midi, ".mid"), (melody.wav, ".wav"), (melody.musicxml, ".musicxml"), (melody.params, ".json")):
             assert path is not None and path.name == f"melody-{number}{suffix}"
             assert path.is_file() and path.stat().st_size > 0
-        assert melody.midi.read_bytes()[:4] == b"MThd"
-        assert melody.audio.read_bytes()[:4] == b"OggS"
         assert "<score-partwise" in melody.musicxml.read_text(encoding="utf-8")
-        assert melody.svg and all(page.lstrip().startswith("<svg") or "<svg" in page for page in melody.svg)
+        assert melody.svg and all("<svg" in page for page in melody.svg)
+        assert json.loads(melody.params.read_text(encoding="utf-8"))["quality"] == melody.quality
     assert seed_output.melodies[0].tokens != seed_output.melodies[1].tokens
-    assert {"prime_ms", "total_ms", "per_token_ms", "output_ms"} <= set(seed_output.timings)
+    assert {"prime_ms", "total_ms", "per_token_ms", "audio_ms", "describe_ms"} <= set(seed_output.timings)
+
+
+def test_the_second_phase_adds_piano_roll_notes(seed_output):
+    from seqgen.score import piano_roll_notes
+
+    for melody in seed_output.melodies:
+        assert melody.piano_roll == piano_roll_notes(melody.tokens, "seed")
+        assert len(melody.piano_roll) >= LENGTH  # one bar per note, one per pitch of a chord
+
+
+def test_the_second_phase_without_engraving_and_with_the_wrong_bundle(bundles, tmp_path):
+    from seqgen.score import piano_roll_notes
+
+    output = describe_melodies(bundles["timed"], quick(bundles["timed"], tmp_path, rng_seed=5), engrave=False)
+    melody = output.melodies[0]
+    assert melody.quality["tokens"] == LENGTH and melody.piano_roll == piano_roll_notes(melody.tokens, "timed")
+    assert melody.musicxml is None and melody.svg == []
+    with pytest.raises(SeqgenError, match="describe them with their own model"):
+        describe_melodies(bundles["seed"], output)
 
 
 def test_seed_melody_midi_round_trips_to_the_same_tokens(bundles, seed_output):
@@ -168,9 +214,9 @@ def test_a_timed_melody_of_rests_only_is_written_without_audio(bundles, tmp_path
     else:
         pytest.fail("no rest drawn in 200 tries")
     output = generate_melody(bundles["timed"], tmp_path / "rests", length=1, temperature=3.0, rng_seed=rng_seed)
-    melody = output.melodies[0]
+    melody = describe_melodies(bundles["timed"], output).melodies[0]
     assert melody.midi.is_file() and melody.params.is_file() and melody.musicxml.is_file()
-    assert melody.wav is None and melody.audio is None and melody.renderer is None
+    assert melody.wav is None and melody.renderer is None
     assert "all rests" in melody.renderer_note
     assert json.loads(melody.params.read_text(encoding="utf-8"))["tokens"] == melody.tokens
 
@@ -201,6 +247,22 @@ def test_the_renderer_is_recorded(seed_output):
             assert melody.renderer_note is None
         else:
             assert melody.renderer_note
+
+
+def test_a_melody_past_the_audio_limit_gets_midi_only_and_a_note(bundles, tmp_path, monkeypatch):
+    # 16 seed tokens last 8 s at 120 bpm.
+    melody = generate_melody(bundles["seed"], tmp_path / "capped", length=LENGTH, rng_seed=2, max_audio_seconds=3).melodies[0]
+    assert melody.midi.is_file() and melody.wav is None and melody.renderer is None
+    assert "lasts 8 s, longer than the 3 s audio limit" in melody.renderer_note and "MIDI" in melody.renderer_note
+    assert not list((tmp_path / "capped").glob("*.wav"))
+    assert json.loads(melody.params.read_text(encoding="utf-8"))["renderer_note"] == melody.renderer_note
+    monkeypatch.setenv("SEQGEN_MAX_AUDIO_SECONDS", "3")
+    from_env = generate_melody(bundles["seed"], tmp_path / "env", length=LENGTH, rng_seed=2).melodies[0]
+    assert from_env.wav is None and "SEQGEN_MAX_AUDIO_SECONDS" in from_env.renderer_note
+    assert generate_melody(bundles["seed"], tmp_path / "wider", length=LENGTH, rng_seed=2, max_audio_seconds=60).melodies[0].wav
+    monkeypatch.setenv("SEQGEN_MAX_AUDIO_SECONDS", "three minutes")
+    with pytest.raises(SeqgenError, match="SEQGEN_MAX_AUDIO_SECONDS must be a number of seconds"):
+        generate_melody(bundles["seed"], tmp_path / "bad", length=LENGTH)
 
 
 def test_params_json_records_the_settings(bundles, seed_output):
@@ -238,7 +300,7 @@ def test_quality_report_is_complete(bundles, seed_output):
 def test_json_summary_is_serialisable(seed_output):
     summary = json.loads(dumps(seed_output))
     assert summary["tokens"] == [melody.tokens for melody in seed_output.melodies]
-    assert len(summary["files"]) == 2 and set(summary["files"][0]) == {"midi", "wav", "audio", "musicxml", "params"}
+    assert len(summary["files"]) == 2 and set(summary["files"][0]) == {"midi", "wav", "musicxml", "params"}
 
 
 def test_the_same_rng_seed_gives_the_same_tokens(bundles, tmp_path):

@@ -66,7 +66,7 @@ def test_bundles_load_and_generate(shipped, tmp_path):
     from seqgen.generate import DEFAULT_SEED_LINE, complete_lyrics, generate_melody
 
     if shipped.config["kind"] == "music":
-        output = generate_melody(shipped, tmp_path, length=32, rng_seed=1, render_audio=False, engrave=False)
+        output = generate_melody(shipped, tmp_path, length=32, rng_seed=1, render_audio=False)
         melody = output.melodies[0]
         assert len(melody.tokens) == 32 and set(melody.tokens) <= set(shipped.vocab.tokens)
         assert len(music21.converter.parse(melody.midi).flatten().notes) > 0

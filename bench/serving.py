@@ -1,0 +1,95 @@
+"""What one default melody request costs the studio: sampling alone, until audio plays, and every output.
+
+    python bench/serving.py [--bundle checkpoints/bach-timed] [--runs 7] [--json]
+
+Runs the Melody tab's own handlers (studio/melody.py) on the shipped default
+model with the default settings (100 tokens, one melody): ``run_melody`` is
+the first phase (tokens, MIDI, WAV: the audio is playable when it returns),
+``describe_melody`` the follow-up (piano roll, sheet music, quality report).
+Prints medians over ``--runs`` runs, after one warm-up run (model, SoundFont,
+music21 and verovio loaded), each in process CPU milliseconds (all threads;
+FluidSynth runs in-process) and wall milliseconds:
+
+- ``sample_ms``: the bundle's sampler drawing 100 tokens alone;
+- ``audio_ready_ms``: ``run_melody``;
+- ``total_ms``: ``run_melody`` + ``describe_melody``;
+
+and ``audio_ready_x`` / ``total_x``, their ratio to ``sample_ms`` (the targets:
+at most 8 and 15).
+"""
+
+import argparse
+import json
+import os
+import shutil
+import statistics
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+
+def timed(function, *args, **kwargs) -> tuple[object, float, float]:
+    """(result, CPU ms, wall ms) of one call."""
+    cpu, wall = time.process_time(), time.perf_counter()
+    result = function(*args, **kwargs)
+    return result, (time.process_time() - cpu) * 1000, (time.perf_counter() - wall) * 1000
+
+
+def no_progress(*args, **kwargs) -> None:
+    """Stands in for gr.Progress outside a request."""
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--bundle", default=str(ROOT / "checkpoints" / "bach-timed"))
+    parser.add_argument("--runs", type=int, default=7)
+    parser.add_argument("--json", action="store_true")
+    args = parser.parse_args()
+    bundle_folder = Path(args.bundle).resolve()
+    with tempfile.TemporaryDirectory(prefix="seqgen-bench-serving-") as folder:
+        # The studio lists bundles from SEQGEN_CHECKPOINTS: give it this one alone.
+        shutil.copytree(bundle_folder, Path(folder) / "checkpoints" / bundle_folder.name)
+        os.environ["SEQGEN_CHECKPOINTS"] = str(Path(folder) / "checkpoints")
+        tempfile.tempdir = folder  # where the handlers make their output folders
+
+        from seqgen.primers import melody_primer
+        from studio import bundles, melody
+
+        label = bundles.list_bundles("music")[0].label
+        loaded = bundles.load(bundles.find(label, "music"))
+        inputs = dict(bundle=label, primer_source=melody.PRIMERS[0], primer_file=None, primer_tokens="", length=100,
+                      temperature=1.0, top_k=0, top_p=1.0, repetition_penalty=1.0, variations=1, tempo=120, instrument=0)
+        figures = {name: [] for name in ("sample", "audio_ready", "total")}
+        for run in range(args.runs + 1):
+            primer = melody_primer(loaded, None, run)
+            _, sample_cpu, sample_wall = timed(loaded.sampler.generate, primer, 100, None, rng_seed=run)
+            first, ready_cpu, ready_wall = timed(melody.run_melody, **inputs, rng_seed=run, progress=no_progress)
+            _, describe_cpu, describe_wall = timed(melody.describe_melody, first[-1], progress=no_progress)
+            if run == 0:
+                renderer = first[-1]["output"].melodies[0].renderer
+                continue  # warm-up
+            figures["sample"].append((sample_cpu, sample_wall))
+            figures["audio_ready"].append((ready_cpu, ready_wall))
+            figures["total"].append((ready_cpu + describe_cpu, ready_wall + describe_wall))
+    results = {}
+    for name, pairs in figures.items():
+        results[f"{name}_ms"] = round(statistics.median(cpu for cpu, _ in pairs), 1)
+        results[f"{name}_wall_ms"] = round(statistics.median(wall for _, wall in pairs), 1)
+    results["audio_ready_x"] = round(results["audio_ready_ms"] / results["sample_ms"], 2)
+    results["total_x"] = round(results["total_ms"] / results["sample_ms"], 2)
+    results.update(runs=args.runs, renderer=renderer, cpus=os.cpu_count())
+    if args.json:
+        print(json.dumps(results))
+        return
+    for name in figures:
+        print(f"{name:12s} CPU {results[name + '_ms']:8.1f} ms   wall {results[name + '_wall_ms']:8.1f} ms")
+    print(f"audio ready at {results['audio_ready_x']}× sampling (target ≤ 8), everything at {results['total_x']}× (target ≤ 15); "
+          f"renderer {renderer}")
+
+
+if __name__ == "__main__":
+    main()
