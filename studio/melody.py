@@ -61,8 +61,8 @@ def summary_markdown(output, bundle_label: str) -> str:
 
 
 @user_errors
-def run_melody(bundle, primer_source, primer_file, primer_tokens, length, temperature, top_k, top_p, repetition_penalty,
-               variations, rng_seed, tempo, instrument, mode="auto", progress=gr.Progress()):
+def run_melody(bundle, primer_source, primer_file=None, primer_tokens=None, length=100, temperature=1.0, top_k=0, top_p=1.0,
+               repetition_penalty=1.0, variations=1, rng_seed=-1, tempo=120, instrument=0, mode="auto", progress=gr.Progress()):
     """Phase 1: generate and render melodies; return players, downloads, tokens, summary and the state for phase 2."""
     from seqgen.generate import generate_melody
 

@@ -1,0 +1,137 @@
+"""A simulated class against the real studio: N students, each 3 melodies and 3 verses, idle and while a model trains.
+
+    python bench/load.py --students 16 --json
+
+Starts ``python app.py`` on 127.0.0.1 (a free port, a temporary studio
+folder, the shipped models), then for each scenario runs one thread per
+student with its own ``gradio_client.Client`` calling ``/generate_melody``
+and ``/complete_lyrics`` with the studio's defaults, alternating.  In the
+"training" scenario one more client runs ``/train`` (the ``embed`` preset on
+``songs-poems``) for the whole scenario.  Prints one JSON line: per scenario
+and endpoint the call count, p50 and p95 wall seconds and the errors.
+Loopback only; every call has a timeout and the run a deadline.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from pathlib import Path
+
+REPO_ROOT = Path(__file__).resolve().parents[1]
+CALL_TIMEOUT_S = 120
+MELODY = {"api_name": "/generate_melody"}  # every other input: the studio's defaults
+LYRICS = {"api_name": "/complete_lyrics"}
+TRAIN = dict(corpus="songs-poems", kind="lyrics", preset="embed", epochs=50, max_windows=20000, max_minutes=10,
+             api_name="/train")
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def start_studio(root: Path) -> tuple[subprocess.Popen, str]:
+    port = free_port()
+    env = dict(os.environ, SEQGEN_STUDIO_DIR=str(root / "studio"), GRADIO_ANALYTICS_ENABLED="False")
+    log = open(root / "studio.log", "w")
+    process = subprocess.Popen([sys.executable, "app.py", "--port", str(port)], cwd=REPO_ROOT, env=env, stdout=log,
+                               stderr=subprocess.STDOUT)
+    url = f"http://127.0.0.1:{port}"
+    import httpx
+
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            raise SystemExit(f"the studio exited: {(root / 'studio.log').read_text()[-2000:]}")
+        try:
+            if httpx.get(url + "/gradio_api/info", timeout=2).status_code == 200:
+                return process, url
+        except httpx.HTTPError:
+            time.sleep(0.5)
+    raise SystemExit("the studio did not start in 120 s")
+
+
+def percentile(values: list[float], share: float) -> float | None:
+    if not values:
+        return None
+    ordered = sorted(values)
+    return round(ordered[min(len(ordered) - 1, int(round(share * (len(ordered) - 1))))], 3)
+
+
+def student(url: str, calls: int, results: dict, lock: threading.Lock) -> None:
+    from gradio_client import Client
+
+    client = Client(url, verbose=False, download_files=False, analytics_enabled=False)
+    for number in range(calls):
+        endpoint = MELODY if number % 2 == 0 else LYRICS
+        started = time.perf_counter()
+        try:
+            client.submit(**endpoint).result(timeout=CALL_TIMEOUT_S)
+            outcome = None
+        except Exception as error:  # noqa: BLE001 - counted, the class goes on
+            outcome = f"{type(error).__name__}: {str(error)[:120]}"
+        seconds = time.perf_counter() - started
+        with lock:
+            entry = results.setdefault(endpoint["api_name"], {"seconds": [], "errors": []})
+            (entry["errors"].append(outcome) if outcome else entry["seconds"].append(seconds))
+
+
+def scenario(url: str, students: int, calls: int, training: bool) -> dict:
+    from gradio_client import Client
+
+    trainer = None
+    if training:
+        trainer = Client(url, verbose=False, download_files=False, analytics_enabled=False).submit(**TRAIN)
+        time.sleep(15)  # let the run get past reading the corpus and into its epochs
+    results, lock = {}, threading.Lock()
+    threads = [threading.Thread(target=student, args=(url, calls, results, lock)) for _ in range(students)]
+    started = time.perf_counter()
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=CALL_TIMEOUT_S * calls)
+    wall = time.perf_counter() - started
+    if trainer is not None:
+        trainer.cancel()
+    summary = {"wall_s": round(wall, 2)}
+    for name, entry in results.items():
+        summary[name] = {"calls": len(entry["seconds"]) + len(entry["errors"]), "p50_s": percentile(entry["seconds"], 0.5),
+                         "p95_s": percentile(entry["seconds"], 0.95), "errors": len(entry["errors"]),
+                         "first_error": entry["errors"][0] if entry["errors"] else None,
+                         "median_s": round(statistics.median(entry["seconds"]), 3) if entry["seconds"] else None}
+    return summary
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--students", type=int, default=16)
+    parser.add_argument("--calls", type=int, default=6, help="calls per student, alternating melody and verse")
+    parser.add_argument("--skip-training", action="store_true", help="only the idle scenario")
+    parser.add_argument("--json", action="store_true", help="print one JSON line (the default prints it indented)")
+    args = parser.parse_args()
+    with tempfile.TemporaryDirectory(prefix="seqgen-load-") as folder:
+        process, url = start_studio(Path(folder))
+        try:
+            scenario(url, 1, 2, training=False)  # warm-up: the models load once
+            report = {"machine": f"{os.cpu_count()} CPU cores", "students": args.students, "calls_per_student": args.calls,
+                      "idle": scenario(url, args.students, args.calls, training=False)}
+            if not args.skip_training:
+                report["training"] = scenario(url, args.students, args.calls, training=True)
+        finally:
+            process.terminate()
+            process.wait(timeout=30)
+    print(json.dumps(report) if args.json else json.dumps(report, indent=1))
+
+
+if __name__ == "__main__":
+    main()
