@@ -1,13 +1,24 @@
-"""Shared fixtures for the corpus-layer tests.
+"""Shared fixtures.
 
 Every test session gets its own token cache (``SEQGEN_CACHE``) and data
 folder (``SEQGEN_DATA``) under pytest's temporary directory, so tests never
 read or write the user's cache and never see the user's ``data/`` corpora.
-Subprocesses started by the CLI tests inherit both variables.
+Subprocesses started by the CLI tests inherit both variables.  Test modules
+need no isolation fixture of their own.
+
+The tiny ``debug`` bundles (window 8, one epoch) that the generation,
+evaluation, CLI and studio tests use are trained once per session here:
+``music_bundle_dir`` (seed tokens), ``timed_bundle_dir`` (timed tokens) and
+``lyrics_bundle_dir`` (characters), with ``music_bundle`` / ``timed_bundle`` /
+``lyrics_bundle`` loaded from them.  They are shared by every module, so they
+are read-only: a test that writes into a bundle copies it first
+(``shutil.copytree(music_bundle_dir, tmp_path / "bundle")``); a session-end
+check fails the run if a shared bundle's files changed.
 """
 
 from __future__ import annotations
 
+import itertools
 import os
 import shutil
 import subprocess
@@ -25,12 +36,13 @@ def pytest_configure(config):
 
 @pytest.fixture(scope="session", autouse=True)
 def isolated_seqgen_env(tmp_path_factory):
-    """Point SEQGEN_CACHE and SEQGEN_DATA at fresh temporary folders for the whole session."""
+    """Point SEQGEN_CACHE and SEQGEN_DATA at fresh temporary folders for the whole session (quiet TensorFlow too)."""
     cache = tmp_path_factory.mktemp("seqgen-cache")
     data = tmp_path_factory.mktemp("seqgen-data")
     with pytest.MonkeyPatch.context() as patch:
         patch.setenv("SEQGEN_CACHE", str(cache))
         patch.setenv("SEQGEN_DATA", str(data))
+        patch.setenv("TF_CPP_MIN_LOG_LEVEL", "2")  # TensorFlow's start-up chatter, here and in subprocesses
         yield {"cache": cache, "data": data}
 
 
@@ -267,3 +279,117 @@ def cli(tmp_path):
         return run_seqgen(*args, **kwargs)
 
     return run
+
+
+# --- the shared debug bundles ----------------------------------------------------------------
+#
+# One corpus per kind that every user's assertions hold on:
+# - MUSIC_MELODY is periodic (15 tokens) with one repeated note (G4 G4), MIDI spelling
+#   (B-, C#, F#) so a melody survives a MIDI round trip, and a chord; A0 and 5.9 are not in it.
+# - LYRICS has line breaks and blank lines, no apostrophe, and its first line appears
+#   at least 4 times in any 400 characters.
+
+MUSIC_MELODY = ["C4", "E4", "G4", "C5", "B-4", "G4", "F#4", "E4", "0.4.7", "D4", "C#4", "D4", "A4", "G4", "G4"]
+MUSIC_TOKENS = 600
+TIMED_MELODY = ["C4_4", "E4.G4_2", "R_2", "G4_4", "C5_2", "B-4_2", "R_4", "A4_4", "C4.E4.G4_8", "F#4_2"]
+TIMED_TOKENS = 400
+LYRICS = (
+    "let dance for the rest of the night here\n"
+    "we dance until the morning light\n"
+    "hold me near and hold me tight\n"
+    "\n"
+    "let dance for the rest of the night here\n"
+    "sing it loud and sing it clear\n"
+    "\n"
+) * 6
+DEBUG_WINDOW = 8
+
+
+def debug_config(kind: str, tokenizer: str = "seed", **overrides):
+    """The TrainConfig of the shared bundles: preset ``debug``, window 8, one epoch, every token kept."""
+    from seqgen.train import TrainConfig
+
+    settings = dict(kind=kind, preset="debug", tokenizer=tokenizer, window=DEBUG_WINDOW, epochs=1, min_count=1)
+    return TrainConfig(**{**settings, **overrides})
+
+
+def timed_tokens() -> list[str]:
+    """TIMED_MELODY cycled to 400 tokens, every 31st replaced, so not every window is the same."""
+    cycled = itertools.islice(itertools.cycle(TIMED_MELODY), TIMED_TOKENS)
+    return ["D4_4" if index % 31 == 0 else token for index, token in enumerate(cycled)]
+
+
+@pytest.fixture(scope="session")
+def music_corpus():
+    from seqgen.corpus import Corpus
+
+    return Corpus("toy-melody", "music", "seed", 1, list(itertools.islice(itertools.cycle(MUSIC_MELODY), MUSIC_TOKENS)))
+
+
+@pytest.fixture(scope="session")
+def timed_corpus():
+    from seqgen.corpus import Corpus
+
+    return Corpus("toy-timed", "music", "timed", 1, timed_tokens())
+
+
+@pytest.fixture(scope="session")
+def lyrics_corpus():
+    from seqgen.corpus import Corpus
+
+    return Corpus("toy-lyrics", "lyrics", "char", 1, list(LYRICS))
+
+
+def _snapshot(folder: Path) -> dict:
+    return {str(path.relative_to(folder)): (path.stat().st_size, path.stat().st_mtime_ns)
+            for path in sorted(folder.rglob("*"))}
+
+
+def _trained_once(tmp_path_factory, name: str, corpus):
+    """Train a debug bundle into a session folder; after the session, fail if anything wrote into it."""
+    from seqgen.train import train
+
+    folder = tmp_path_factory.mktemp("bundles", numbered=True) / name
+    train(corpus, folder, debug_config(corpus.kind, corpus.tokenizer if corpus.kind == "music" else "seed"))
+    before = _snapshot(folder)
+    yield folder
+    assert _snapshot(folder) == before, f"a test wrote into the shared bundle {name}; copy it first"
+
+
+@pytest.fixture(scope="session")
+def music_bundle_dir(tmp_path_factory, isolated_seqgen_env, music_corpus):
+    """Folder of the shared seed-tokenizer melody bundle (read-only)."""
+    yield from _trained_once(tmp_path_factory, "debug-music", music_corpus)
+
+
+@pytest.fixture(scope="session")
+def timed_bundle_dir(tmp_path_factory, isolated_seqgen_env, timed_corpus):
+    """Folder of the shared timed-tokenizer melody bundle (read-only)."""
+    yield from _trained_once(tmp_path_factory, "debug-timed", timed_corpus)
+
+
+@pytest.fixture(scope="session")
+def lyrics_bundle_dir(tmp_path_factory, isolated_seqgen_env, lyrics_corpus):
+    """Folder of the shared character-level lyrics bundle (read-only)."""
+    yield from _trained_once(tmp_path_factory, "debug-lyrics", lyrics_corpus)
+
+
+@pytest.fixture(scope="session")
+def music_bundle(music_bundle_dir):
+    from seqgen.bundle import load_bundle
+
+    return load_bundle(music_bundle_dir)
+
+
+@pytest.fixture(scope="session")
+def timed_bundle(timed_bundle_dir):
+    from seqgen.bundle import load_bundle
+
+    return load_bundle(timed_bundle_dir)
+
+
+@pytest.fixture(scope="session")
+def lyrics_bundle(lyrics_bundle_dir):
+    from seqgen.bundle import load_bundle
+
+    return load_bundle(lyrics_bundle_dir)

@@ -3,14 +3,15 @@
 A session fixture starts ``python app.py`` in a subprocess with its own
 ``SEQGEN_CHECKPOINTS``, ``SEQGEN_STUDIO_DIR`` and temp folder, and meanwhile
 copies the shipped bundles (``checkpoints/``) into that checkpoints folder and
-trains two tiny ``debug`` bundles (music and lyrics) beside them.  The first
-melody and lyrics calls use the shipped models; the rest use the debug ones,
-whose tiny vocabularies the assertions know.  The browser test reuses it.
+the session's shared debug bundles (tests/conftest.py) beside them, as
+``debug-music`` and ``debug-lyrics``.  The first melody and lyrics calls use
+the shipped models; the rest use the debug ones, whose tiny vocabularies the
+assertions know.  The browser test reuses it.
 """
 
 from __future__ import annotations
 
-import itertools
+import json
 import os
 import shutil
 import socket
@@ -24,8 +25,6 @@ import httpx
 import pytest
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
-MELODY = ["C4", "E4", "G4", "C5", "G4", "E4", "4.7.11", "D4", "F4", "A4", "D5", "A4", "F4", "2.5.9", "B3", "G4"]
-VERSE = "let us dance for the rest of the night here\nand sing until the morning light is near\n\n"
 START_TIMEOUT_S = 120
 
 
@@ -48,17 +47,6 @@ def free_port() -> int:
         return sock.getsockname()[1]
 
 
-def train_debug_bundles(checkpoints: Path) -> None:
-    """A music and a lyrics ``debug`` bundle: synthetic corpora, window 8, one epoch."""
-    from seqgen.corpus import Corpus
-    from seqgen.train import TrainConfig, train
-
-    music = Corpus("synthetic-melody", "music", "seed", 1, list(itertools.islice(itertools.cycle(MELODY), 600)))
-    train(music, checkpoints / "debug-music", TrainConfig(kind="music", preset="debug", window=8, min_count=1, epochs=1, max_windows=300))
-    verses = Corpus("synthetic-verse", "lyrics", "char", 1, list(VERSE * 12))
-    train(verses, checkpoints / "debug-lyrics", TrainConfig(kind="lyrics", preset="debug", window=8, min_count=1, epochs=1, max_windows=300))
-
-
 def wait_until_up(url: str, process: subprocess.Popen, log: Path) -> None:
     deadline = time.monotonic() + START_TIMEOUT_S
     while time.monotonic() < deadline:
@@ -76,7 +64,11 @@ def wait_until_up(url: str, process: subprocess.Popen, log: Path) -> None:
 _shared: dict = {"users": 0}  # one server for the session, also when test_browser.py imports this fixture
 
 
-def start_studio(root: Path) -> Studio:
+def start_studio(root: Path, debug_bundles) -> Studio:
+    """Start the server, then fill its checkpoints folder while it starts.
+
+    ``debug_bundles()`` gives the shared debug bundle folders (it may train them first).
+    """
     for name in ("checkpoints", "tmp", "gradio", "downloads"):
         (root / name).mkdir()
     port = free_port()
@@ -92,7 +84,8 @@ def start_studio(root: Path) -> Studio:
     try:
         for shipped in sorted((REPO_ROOT / "checkpoints").iterdir()):
             shutil.copytree(shipped, root / "checkpoints" / shipped.name)
-        train_debug_bundles(root / "checkpoints")  # while the server starts
+        for name, folder in debug_bundles().items():  # while the server starts
+            shutil.copytree(folder, root / "checkpoints" / name)
         wait_until_up(studio.url, process, log)
     except BaseException:
         stop_studio(studio)
@@ -109,10 +102,14 @@ def stop_studio(studio: Studio) -> None:
 
 
 @pytest.fixture(scope="session")
-def studio(tmp_path_factory, isolated_seqgen_env):
+def studio(tmp_path_factory, isolated_seqgen_env, request):
     """The running studio (started once per session, stopped after its last user)."""
+    def debug_bundles() -> dict:
+        return {"debug-music": request.getfixturevalue("music_bundle_dir"),
+                "debug-lyrics": request.getfixturevalue("lyrics_bundle_dir")}
+
     if "studio" not in _shared:
-        _shared["studio"] = start_studio(tmp_path_factory.mktemp("studio"))
+        _shared["studio"] = start_studio(tmp_path_factory.mktemp("studio"), debug_bundles)
     _shared["users"] += 1
     yield _shared["studio"]
     _shared["users"] -= 1
@@ -123,6 +120,24 @@ def studio(tmp_path_factory, isolated_seqgen_env):
 @pytest.fixture(scope="session")
 def client(studio):
     return studio.client()
+
+
+def plot_figure(update) -> dict:
+    """The plotly figure (its JSON) that a ``gr.Plot`` output holds."""
+    value = update["value"] if isinstance(update, dict) and "__type__" in update else update
+    assert isinstance(value, dict) and value.get("type") == "plotly", value
+    return json.loads(value["plot"])
+
+
+def plot_values(array) -> list:
+    """A plotly JSON array as a list (plotly writes numpy arrays as base64 ``bdata``)."""
+    if isinstance(array, dict) and "bdata" in array:
+        import base64
+
+        import numpy as np
+
+        return np.frombuffer(base64.b64decode(array["bdata"]), dtype=array["dtype"]).tolist()
+    return list(array)
 
 
 def app_error(callable_, *args, **kwargs) -> str:
@@ -170,13 +185,35 @@ def test_explore_chopin(client):
     assert len(report["first_tokens"]) == 50 and first.split() == report["first_tokens"]
     assert report["sequences"] == max(0, report["tokens_after_filter"] - 40)
     assert "fewer than 10 times" in summary and f"**{report['rare_tokens']:,}**" in summary
-    assert counts and kde and top  # plotly figures
+    # The count plot: one bar per distinct token (chopin has fewer than the plot's 300), most frequent
+    # first, adding up to the whole corpus.
+    bars = plot_figure(counts)["data"][0]
+    assert bars["type"] == "bar" and len(bars["x"]) == report["vocab_size"] < 300
+    assert bars["y"] == sorted(bars["y"], reverse=True) and sum(bars["y"]) == report["tokens_total"]
+    # The top-tokens plot: the report's top 20, least frequent at the bottom.
+    top_bars = plot_figure(top)["data"][0]
+    assert list(zip(top_bars["y"], top_bars["x"])) == [tuple(pair) for pair in report["top_tokens"]][::-1]
+    # The frequency KDE: a density curve, one marker per distinct token at its count, and the min-count line.
+    density = plot_figure(kde)
+    assert [trace["name"] for trace in density["data"]] == ["density", "tokens"]
+    markers = plot_values(density["data"][1]["x"])
+    assert sorted(markers) == sorted(bars["y"])
+    assert [shape["x0"] for shape in density["layout"]["shapes"]] == [10]
 
 
 def test_explore_reference_filter_keeps_some_rare_tokens(client):
-    report, *_ = client.predict(corpus="chopin", uploads=None, text_column="", tokenizer="seed", min_count=5,
-                                filter_mode="reference", window=40, api_name="/explore")
-    assert report["filter"] == "reference" and report["rare_left"] >= 0
+    def explore(filter_mode):
+        report, *_ = client.predict(corpus="chopin", uploads=None, text_column="", tokenizer="seed", min_count=5,
+                                    filter_mode=filter_mode, window=40, api_name="/explore")
+        return report
+
+    reference, exact = explore("reference"), explore("exact")
+    assert reference["filter"] == "reference" and exact["filter"] == "exact"
+    assert reference["rare_tokens"] == exact["rare_tokens"] > 0
+    assert exact["rare_left"] == 0
+    # The reference's loop removes items from the list it iterates over, so it skips some rare tokens.
+    assert 0 < reference["rare_left"] <= reference["rare_tokens"]
+    assert reference["tokens_after_filter"] > exact["tokens_after_filter"]
 
 
 def test_explore_lyrics_upload_reports_charsets(client, tmp_path):
@@ -216,8 +253,13 @@ def test_train_streams_curves_and_the_bundle_is_listed(client):
     table, card, figure, config = client.predict(selected="studio/my-tune", api_name="/models")
     names = [row[0] for row in table["data"]]
     assert {"studio/my-tune", "debug-music", "debug-lyrics"} <= set(names)
-    assert "studio/my-tune" in card or "my-tune" in card
-    assert config["preset"] == "debug" and figure is not None
+    assert card.splitlines()[0] == "# my-tune" and "preset `debug`" in card and "| epochs | 1 |" in card
+    assert config["preset"] == "debug" and config["corpus"]["name"] == "chopin"
+    curves = plot_figure(figure)  # the run's training curves: one point per trace, the epoch
+    assert {trace["name"] for trace in curves["data"]} == {
+        "training loss", "validation loss", "training accuracy", "validation accuracy", "unigram baseline"}
+    assert all(trace["x"] == [1] for trace in curves["data"])
+    assert curves["layout"]["title"]["text"].startswith("studio/my-tune: best epoch 1, val loss")
 
 
 def test_second_run_with_the_same_name_gets_a_suffix(client, studio):
@@ -288,16 +330,29 @@ def test_generate_melody_plays_before_the_score_exists_then_describe_adds_it(stu
     assert sorted(Path(path).name for path in files) == ["melody-1.json", "melody-1.mid", "melody-1.wav"]
     params = json.loads(Path(next(path for path in files if path.endswith(".json"))).read_text(encoding="utf-8"))
     assert "quality" not in params  # the second phase has not run
-    midi = next(path for path in files if path.endswith(".mid"))
-    assert len(music21.converter.parse(midi).flatten().notes) > 0
     generated = outputs[5].split(": ", 1)[1].split()
     assert len(generated) == 100 and all("_" in token for token in generated)  # timed tokens: pitches_steps
     assert params["tokens"] == generated
+    from seqgen.music import tokenize_file
+
+    midi = next(path for path in files if path.endswith(".mid"))
+    assert len(music21.converter.parse(midi).flatten().notes) > 0
+    # The MIDI file holds the printed melody: the same notes and chords with the same durations, in order
+    # (rests are the gaps between notes, so only they can come back merged or dropped).
+    pitched = [token for token in tokenize_file(Path(midi), "timed") if not token.startswith("R_")]
+    assert pitched == [token for token in generated if not token.startswith("R_")]
 
     files, quality, *views = client.predict(api_name="/describe_melody")
     rolls, sheets = views[:4], views[4:]
     assert sorted(Path(path).name for path in files) == ["melody-1.json", "melody-1.mid", "melody-1.musicxml", "melody-1.wav"]
-    assert quality["melody 1"]["tokens"] == 100 and "repetition_rate" in quality["melody 1"]
+    # The quality report is the one of these tokens against the bundle's corpus.
+    from seqgen.bundle import load_bundle
+    from seqgen.quality import melody_report
+
+    shipped = load_bundle(REPO_ROOT / "checkpoints" / "bach-timed")
+    expected = melody_report(generated, shipped.vocab.encode(generated), shipped.stats["pitch_class_histogram"], shipped.corpus_ids)
+    assert quality["melody 1"] == pytest.approx(expected)
+    assert quality["melody 1"]["tokens"] == 100 and 0.0 <= quality["melody 1"]["pitch_class_distance"] <= 1.0
     assert rolls[0]["visible"] and rolls[0]["value"]["type"] == "plotly" and not rolls[1]["visible"]
     assert sheets[0]["visible"] and "<svg" in sheets[0]["value"] and not sheets[1]["visible"]
 
@@ -346,11 +401,16 @@ def test_complete_lyrics_with_the_shipped_model(client):
     assert dropped == "Every character of the seed is in the model's vocabulary."
 
 
-def test_complete_lyrics(client):
+def test_complete_lyrics(client, lyrics_bundle):
+    from seqgen.quality import lyrics_report
+
     completion, plain, quality, dropped = client.predict(**LYRICS_ARGS, api_name="/complete_lyrics")
     assert 'class="seqgen-seed"' in completion and "font-weight:700" in completion
-    assert plain.startswith("lets dance for the rest of the night")  # the tiny corpus has no apostrophe
-    assert "\u266a" in dropped and "words" in quality
+    seed = "lets dance for the rest of the night "  # lower case; the tiny corpus has neither an apostrophe nor a note
+    assert plain.startswith(seed) and len(plain) == len(seed) + LYRICS_ARGS["length"]
+    assert "\u266a" in dropped and "'" in dropped
+    # The quality report is the continuation's, against the bundle's corpus words.
+    assert quality == lyrics_report(plain[len(seed):], set(lyrics_bundle.stats["words"]))
 
 
 def test_lyrics_escape_html(client):
@@ -378,7 +438,9 @@ def test_generation_stays_responsive_while_training(studio, client):
     jobs = [generators[number % 2].submit(**{**MELODY_ARGS, "length": 32, "rng_seed": number}, api_name="/generate_melody")
             for number in range(8)]
     results = [item.result(timeout=120) for item in jobs]
-    assert all(audio_path(result[0]) for result in results)
+    for result in results:
+        assert Path(audio_path(result[0])).is_file() and Path(audio_path(result[0])).stat().st_size > 1000
+        assert len(result[5].split(": ", 1)[1].split()) == 32
     assert not job.done(), "the training job should still be running"
     from gradio_client.utils import Status
 

@@ -1,38 +1,25 @@
 """Tests for ``python -m seqgen generate``, run as a user would.
 
-Two tiny bundles (a ``seed`` melody model and a lyrics model) are trained in
-process; every command then starts a fresh Python that imports TensorFlow
-(seconds each), so the commands run side by side in one module fixture and the
-tests check one outcome each.
+The commands use copies of the session's shared debug bundles (a ``seed``
+melody model and a lyrics model, tests/conftest.py).  A command that loads a
+model starts a fresh Python that imports TensorFlow (seconds each), so the
+subprocess commands run side by side in one module fixture and the tests
+check one outcome each; the remaining messages come from the same entry point
+in this process.
 """
 
 from __future__ import annotations
 
-import itertools
 import json
-import os
 import shutil
 import subprocess
-import sys
 from concurrent.futures import ThreadPoolExecutor
-from pathlib import Path
 
 import pytest
 
-REPO_ROOT = Path(__file__).resolve().parents[1]
-MELODY = ["C4", "E4", "G4", "C5", "B-4", "G4", "F#4", "E4", "0.4.7", "D4", "C#4", "D4"]
-LYRICS = ("let dance for the rest of the night here\nwe dance until the morning light\n\n") * 8
+from conftest import run_seqgen
+
 LENGTH = 12
-
-
-def seqgen(*args, cwd: Path, timeout: float = 300) -> subprocess.CompletedProcess:
-    """``python -m seqgen ARGS`` in a subprocess."""
-    environment = dict(os.environ)
-    environment["PYTHONPATH"] = os.pathsep.join(filter(None, [str(REPO_ROOT), environment.get("PYTHONPATH", "")]))
-    environment["PYTHONWARNINGS"] = "ignore"
-    environment["TF_CPP_MIN_LOG_LEVEL"] = "2"
-    return subprocess.run([sys.executable, "-m", "seqgen", *map(str, args)], cwd=str(cwd), env=environment,
-                          capture_output=True, text=True, timeout=timeout)
 
 
 def output(result: subprocess.CompletedProcess) -> str:
@@ -47,19 +34,12 @@ def last_error(result: subprocess.CompletedProcess) -> str:
 
 
 @pytest.fixture(scope="module")
-def workdir(tmp_path_factory):
+def workdir(tmp_path_factory, music_bundle_dir, lyrics_bundle_dir):
     """A working folder with a music bundle, a lyrics bundle, a corrupt bundle and a text file."""
-    from seqgen.corpus import Corpus
-    from seqgen.train import TrainConfig, train
-
     root = tmp_path_factory.mktemp("cli-generate")
-    with pytest.MonkeyPatch.context() as patch:
-        patch.setenv("SEQGEN_CACHE", str(root / "cache"))
-        music = Corpus("toy", "music", "seed", 1, list(itertools.islice(itertools.cycle(MELODY), 400)))
-        train(music, root / "music", TrainConfig(kind="music", preset="debug", window=8, epochs=1, min_count=1))
-        lyrics = Corpus("toy", "lyrics", "char", 1, list(LYRICS))
-        train(lyrics, root / "lyrics", TrainConfig(kind="lyrics", preset="debug", window=8, epochs=1, min_count=1))
-    shutil.copytree(root / "music", root / "corrupt")
+    shutil.copytree(music_bundle_dir, root / "music")
+    shutil.copytree(lyrics_bundle_dir, root / "lyrics")
+    shutil.copytree(music_bundle_dir, root / "corrupt")
     (root / "corrupt" / "model.keras").unlink()
     (root / "notes.txt").write_text("C4 E4 G4\n", encoding="utf-8")
     return root
@@ -76,28 +56,40 @@ def runs(workdir):
         "corrupt": ("generate", "corrupt", "--json", *common),
         "temperature": ("generate", "music", "--json", "--temperature", "-1", *common),
         "top_p": ("generate", "music", "--json", "--top-p", "1.5", *common),
-        "primer": ("generate", "music", "--json", "--primer", "notes.txt", *common),
-        "seed_text": ("generate", "music", "--json", "--seed-text", "hello", *common),
     }
     with ThreadPoolExecutor(4) as pool:
-        futures = {name: pool.submit(seqgen, *args, cwd=workdir) for name, args in commands.items()}
+        futures = {name: pool.submit(run_seqgen, *args, cwd=workdir) for name, args in commands.items()}
         return {name: future.result() for name, future in futures.items()}
 
 
-def test_music_json_prints_one_object(runs):
+def test_music_json_prints_one_object(runs, music_bundle):
     result = runs["music"]
     assert result.returncode == 0, output(result)
     summary = json.loads(result.stdout)  # one JSON object and nothing else on stdout
     assert isinstance(summary, dict)
     assert {"tokens", "timings", "renderer", "quality"} <= set(summary)
-    assert isinstance(summary["tokens"], list) and len(summary["tokens"]) == LENGTH
-    assert all(isinstance(token, str) for token in summary["tokens"])
+    tokens = summary["tokens"]
+    assert isinstance(tokens, list) and len(tokens) == LENGTH
+    assert set(tokens) <= set(music_bundle.vocab.tokens)
     assert summary["renderer"] in ("fluidsynth", "builtin")
-    assert summary["quality"]["tokens"] == LENGTH
-    assert summary["quality"]["pitch_class_distance"] is not None
-    assert summary["quality"]["longest_copied_ngram"] is not None
     assert summary["timings"]["total_ms"] > 0
-    assert summary["settings"]["rng_seed"] == 3
+    assert summary["settings"]["rng_seed"] == 3 and summary["settings"]["length"] == LENGTH
+
+
+def test_music_json_reports_the_quality_of_the_printed_melody(runs, music_bundle):
+    from seqgen.quality import histogram_distance, longest_copied_ngram, pitch_class_histogram
+
+    assert runs["music"].returncode == 0, output(runs["music"])
+    summary = json.loads(runs["music"].stdout)
+    tokens, quality = summary["tokens"], summary["quality"]
+    assert quality["tokens"] == LENGTH
+    distance = quality["pitch_class_distance"]
+    assert isinstance(distance, float) and 0.0 <= distance <= 1.0
+    assert distance == pytest.approx(histogram_distance(pitch_class_histogram(tokens), music_bundle.stats["pitch_class_histogram"]))
+    copied = quality["longest_copied_ngram"]
+    # Every token comes from the corpus, so at least one is "copied"; the figure is measured on the bundle's corpus.
+    assert isinstance(copied, int) and 1 <= copied <= LENGTH
+    assert copied == longest_copied_ngram(music_bundle.vocab.encode(tokens), music_bundle.corpus_ids)
 
 
 def test_music_writes_the_midi_and_audio_asked_for(runs, workdir):
@@ -114,14 +106,20 @@ def test_music_writes_the_midi_and_audio_asked_for(runs, workdir):
     assert info.frames / info.samplerate >= LENGTH * 0.5  # one quarter note per token at 120 bpm
 
 
-def test_lyrics_json_prints_the_text(runs):
+def test_lyrics_json_prints_the_text(runs, lyrics_bundle):
+    from seqgen.generate import complete_lyrics
+    from seqgen.quality import lyrics_report
+
     result = runs["lyrics"]
     assert result.returncode == 0, output(result)
     summary = json.loads(result.stdout)
     assert isinstance(summary["text"], str) and len(summary["text"]) == 40
+    assert set(summary["text"]) <= set(lyrics_bundle.vocab.tokens)
     assert summary["seed"] == "let dance "
     assert summary["dropped"] == {"\u20ac": 1}
-    assert set(summary["quality"]) >= {"words", "distinct_2", "repeated_lines"}
+    assert summary["quality"] == lyrics_report(summary["text"], set(lyrics_bundle.stats["words"]))
+    # The command line makes what the library makes with the same seed text and rng seed.
+    assert summary["text"] == complete_lyrics(lyrics_bundle, "Let dance \u20ac", length=40, rng_seed=1).texts[0]
 
 
 def test_a_missing_bundle_is_reported(runs):
@@ -150,14 +148,24 @@ def test_top_p_above_one_is_reported(runs):
     assert "top_p must be in (0, 1]" in last_error(result) and "1.5" in last_error(result)
 
 
-def test_a_primer_that_is_not_a_score_is_reported(runs):
-    result = runs["primer"]
-    assert result.returncode == 1, output(result)
-    assert "notes.txt" in last_error(result)
-    assert "could not read it as a score" in last_error(result)
+@pytest.fixture
+def main(workdir, monkeypatch):
+    """``seqgen.cli.main(argv)`` in this process, from the working folder."""
+    from seqgen.cli import main as cli_main
+
+    monkeypatch.chdir(workdir)
+    return cli_main
 
 
-def test_seed_text_on_a_music_bundle_is_reported(runs):
-    result = runs["seed_text"]
-    assert result.returncode == 1, output(result)
-    assert "--seed-text is for lyrics bundles" in last_error(result)
+def test_a_primer_that_is_not_a_score_is_reported(main, capsys):
+    assert main(["generate", "music", "--json", "--primer", "notes.txt", "--length", str(LENGTH)]) == 1
+    out, err = capsys.readouterr()
+    assert out == "" and err.count("error: ") == 1
+    assert "notes.txt" in err and "could not read it as a score" in err
+
+
+def test_seed_text_on_a_music_bundle_is_reported(main, capsys):
+    assert main(["generate", "music", "--json", "--seed-text", "hello", "--length", str(LENGTH)]) == 1
+    out, err = capsys.readouterr()
+    assert out == "" and err.count("error: ") == 1
+    assert "--seed-text is for lyrics bundles" in err

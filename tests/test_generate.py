@@ -1,13 +1,12 @@
 """Tests for seqgen.generate: melodies in two phases (MIDI and audio; then score and quality) and lyric completion.
 
-Three tiny bundles (preset ``debug``, window 8, one epoch) are trained once per
-module: a ``seed`` and a ``timed`` melody bundle on repetitive melodies, and a
-character-level lyrics bundle on a short repetitive lyric.
+They use the session's shared debug bundles (tests/conftest.py): a ``seed`` and a
+``timed`` melody bundle on repetitive melodies, and a character-level lyrics
+bundle on a short repetitive lyric.
 """
 
 from __future__ import annotations
 
-import itertools
 import json
 import math
 from pathlib import Path
@@ -18,51 +17,15 @@ import pytest
 from seqgen.errors import SeqgenError
 from seqgen.generate import DEFAULT_SEED_LINE, complete_lyrics, cut_text, describe_melodies, dumps, generate_melody
 
-# MIDI spelling (B-, C#, F#) so a melody survives a MIDI round trip, and a chord token.
-SEED_MELODY = ["C4", "E4", "G4", "C5", "B-4", "G4", "F#4", "E4", "0.4.7", "D4", "C#4", "D4", "A4", "G4"]
-TIMED_MELODY = ["C4_4", "E4.G4_2", "R_2", "G4_4", "C5_2", "B-4_2", "R_4", "A4_4", "C4.E4.G4_8", "F#4_2"]
-LYRICS = (
-    "let dance for the rest of the night here\n"
-    "we dance until the morning light\n"
-    "hold me near and hold me tight\n"
-    "\n"
-    "let dance for the rest of the night here\n"
-    "sing it loud and sing it clear\n"
-    "\n"
-) * 6
-WINDOW = 8
 LENGTH = 16  # tokens per generated melody
 SECONDS_PER_SEED_TOKEN = 0.5  # one quarter note at 120 bpm
 
 
-def cycled(tokens: list[str], drift: str, count: int = 400) -> list[str]:
-    """A repetitive ~400-token melody with a little drift so not every window is the same."""
-    return [drift if index % 31 == 0 else token for index, token in enumerate(itertools.islice(itertools.cycle(tokens), count))]
-
-
 @pytest.fixture(scope="module")
-def bundles(tmp_path_factory):
-    """{"seed": Bundle, "timed": Bundle, "lyrics": Bundle} plus the corpora they were trained on."""
-    from seqgen.bundle import load_bundle
-    from seqgen.corpus import Corpus
-    from seqgen.train import TrainConfig, train
-
-    root = tmp_path_factory.mktemp("generate-bundles")
-    corpora = {
-        "seed": Corpus("toy", "music", "seed", 1, cycled(SEED_MELODY, "D4")),
-        "timed": Corpus("toy", "music", "timed", 1, cycled(TIMED_MELODY, "D4_4")),
-        "lyrics": Corpus("toy", "lyrics", "char", 1, list(LYRICS)),
-    }
-    loaded = {}
-    with pytest.MonkeyPatch.context() as patch:
-        patch.setenv("SEQGEN_CACHE", str(root / "cache"))
-        for name, corpus in corpora.items():
-            config = TrainConfig(kind=corpus.kind, preset="debug", tokenizer=corpus.tokenizer if corpus.kind == "music" else "seed",
-                                 window=WINDOW, epochs=1, min_count=1)
-            train(corpus, root / name, config)
-            loaded[name] = load_bundle(root / name)
-    loaded["corpora"] = corpora
-    return loaded
+def bundles(music_bundle, timed_bundle, lyrics_bundle, music_corpus, timed_corpus, lyrics_corpus):
+    """{"seed": Bundle, "timed": Bundle, "lyrics": Bundle} plus the corpora they were trained on (shared, read-only)."""
+    return {"seed": music_bundle, "timed": timed_bundle, "lyrics": lyrics_bundle,
+            "corpora": {"seed": music_corpus, "timed": timed_corpus, "lyrics": lyrics_corpus}}
 
 
 @pytest.fixture(scope="module")

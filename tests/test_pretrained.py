@@ -13,19 +13,34 @@ import zipfile
 from pathlib import Path
 
 import h5py
+import numpy as np
 import pytest
 
-from seqgen.bundle import load_bundle, read_quality
+from seqgen.bundle import load_bundle, read_config, read_quality, scan_bundles
 from seqgen.card import model_card
 from seqgen.cli import build_parser
-from seqgen.evaluate import GENERATIONS, _summary, evaluate_bundle, quality_checks
+from seqgen.evaluate import COPY_LIMIT, GENERATIONS, MAX_LINE_REPEATS, evaluate_bundle, quality_checks
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 CHECKPOINTS = REPO_ROOT / "checkpoints"
 SCRIPT = (REPO_ROOT / "scripts" / "pretrain.sh").read_text()
 SETTINGS = dict(re.findall(r'^\s*\[([\w-]+)\]="([^"]*)"', SCRIPT, flags=re.M))
-NAMES = re.search(r"^ORDER=\(([^)]*)\)", SCRIPT, flags=re.M).group(1).split()
+ORDER = re.search(r"^ORDER=\(([^)]*)\)", SCRIPT, flags=re.M).group(1).split()
+# What ships: every bundle in checkpoints/.
+NAMES = [entry.label for entry in scan_bundles(CHECKPOINTS, "shipped")]
 MAX_BUNDLE_BYTES = 25 * 1024 * 1024
+
+
+def readme_models() -> dict[str, str]:
+    """The rows of the README's table of pretrained models, by model name."""
+    lines = (REPO_ROOT / "README.md").read_text(encoding="utf-8").splitlines()
+    start = next(number for number, line in enumerate(lines) if line.startswith("| model |"))
+    rows = {}
+    for line in lines[start + 2:]:  # after the header and its |---| line
+        if not line.startswith("|"):
+            break
+        rows[re.match(r"^\| `([^`]+)` \|", line).group(1)] = line
+    return rows
 
 
 @pytest.fixture(scope="module", params=NAMES)
@@ -33,9 +48,12 @@ def shipped(request):
     return load_bundle(CHECKPOINTS / request.param)
 
 
-def test_the_script_builds_what_ships():
-    assert sorted(NAMES) == sorted(SETTINGS) and len(NAMES) == 4
-    assert sorted(folder.name for folder in CHECKPOINTS.iterdir() if folder.is_dir()) == sorted(NAMES)
+def test_the_script_the_readme_and_checkpoints_name_the_same_models():
+    assert NAMES, "no bundle in checkpoints/"
+    assert sorted(ORDER) == sorted(set(ORDER)) == sorted(SETTINGS) == NAMES
+    assert sorted(readme_models()) == NAMES
+    # Nothing else in checkpoints/ (a half-written or stray folder would not be a bundle).
+    assert sorted(path.name for path in CHECKPOINTS.iterdir()) == NAMES
 
 
 def test_bundles_hold_the_script_settings(shipped):
@@ -76,11 +94,28 @@ def test_bundles_load_and_generate(shipped, tmp_path):
         assert output.seed == DEFAULT_SEED_LINE and not output.dropped
 
 
+def summary_of(reports: list[dict]) -> dict:
+    """What quality.json's summaries must hold: each numeric metric's mean over the reports, and the extremes the bar needs."""
+    summary = {}
+    for key in reports[0]:
+        values = [report[key] for report in reports if isinstance(report[key], (int, float))]
+        if isinstance(reports[0][key], (int, float)):
+            summary[key] = float(np.mean(values)) if values else None
+    copied = [report.get("longest_copied_ngram") for report in reports]
+    if copied[0] is not None:
+        summary["longest_copied_ngram_max"] = max(copied)
+        summary["copied_under_limit_share"] = float(np.mean([length < COPY_LIMIT for length in copied]))
+    if "max_line_repeats" in reports[0]:
+        summary["within_line_repeat_limit_share"] = float(np.mean([report["max_line_repeats"] <= MAX_LINE_REPEATS for report in reports]))
+    return summary
+
+
 def test_model_cards_are_what_seqgen_writes_from_the_measurements(shipped):
     quality = read_quality(shipped.folder)
     assert quality["generations"] == GENERATIONS
     for source, reports in quality["reports"].items():
-        assert len(reports) == GENERATIONS and _summary(reports) == quality["summaries"][source]
+        assert len(reports) == GENERATIONS
+        assert quality["summaries"][source] == pytest.approx(summary_of(reports))
     assert quality["checks"] == quality_checks(shipped.config["kind"], quality["summaries"])
     card = (shipped.folder / "README.md").read_text(encoding="utf-8")
     assert card == model_card(shipped.config, shipped.history, quality)
@@ -104,19 +139,19 @@ def test_the_cli_finds_shipped_models_by_name_from_any_folder(tmp_path):
     env = {**os.environ, "PYTHONPATH": str(REPO_ROOT)}
     env.pop("SEQGEN_CHECKPOINTS", None)
     command = [sys.executable, "-m", "seqgen", "generate"]
-    made = subprocess.run([*command, "songs-poems-embed", "--length", "30", "--rng-seed", "2", "--json"],
+    name = next(name for name in NAMES if read_config(CHECKPOINTS / name)["kind"] == "lyrics")
+    made = subprocess.run([*command, name, "--length", "30", "--rng-seed", "2", "--json"],
                           cwd=tmp_path, env=env, capture_output=True, text=True, timeout=300)
     assert made.returncode == 0, made.stderr
     output = json.loads(made.stdout)
-    assert output["settings"]["bundle"] == "songs-poems-embed" and output["settings"]["temperature"] == 0.8
+    assert output["settings"]["bundle"] == name and output["settings"]["temperature"] == 0.8  # the lyrics default
     assert len(output["text"]) == 30
     unknown = subprocess.run([*command, "bach"], cwd=tmp_path, env=env, capture_output=True, text=True, timeout=300)
-    assert unknown.returncode == 1 and "bach-timed, mozart-seed, songs-poems-embed, songs-poems-seed" in unknown.stderr
+    assert unknown.returncode == 1 and ", ".join(NAMES) in unknown.stderr
 
 
 def test_the_readme_lists_every_model_with_its_headline_metrics(shipped):
-    readme = (REPO_ROOT / "README.md").read_text(encoding="utf-8")
-    row = next(line for line in readme.splitlines() if line.startswith(f"| `{shipped.folder.name}` |"))
+    row = readme_models()[shipped.folder.name]
     quality = read_quality(shipped.folder)
     met = sum(check["passed"] for check in quality["checks"])
     assert f"{shipped.config['best']['val_perplexity']:.2f}" in row and f"{shipped.config['parameters']:,}" in row
