@@ -262,10 +262,14 @@ def test_train_streams_curves_and_the_bundle_is_listed(client):
     assert curves["layout"]["title"]["text"].startswith("studio/my-tune: best epoch 1, val loss")
 
 
-def test_second_run_with_the_same_name_gets_a_suffix(client, studio):
-    status, curves, result = client.predict(**TRAIN_ARGS, model_name="my tune", api_name="/train")
-    assert result["bundle"] == "studio/my-tune-2"
-    assert (studio.root / "studio" / "models" / "my-tune" / "model.keras").is_file()
+def test_a_taken_model_name_gets_a_suffix_and_names_stay_plain(tmp_path):
+    from studio.common import reserve_folder, safe_name
+
+    assert safe_name("my tune", "fallback") == "my-tune"
+    assert safe_name("../../etc/passwd", "fallback") == "etc-passwd"  # never a path
+    assert safe_name(" .hidden ", "fallback") == "hidden" and safe_name("", "chopin-embed") == "chopin-embed"
+    first, second = reserve_folder(tmp_path, "my-tune"), reserve_folder(tmp_path, "my-tune")
+    assert (first.name, second.name, reserve_folder(tmp_path, "my-tune").name) == ("my-tune", "my-tune-2", "my-tune-3")
 
 
 def test_train_bad_input(client):
@@ -425,12 +429,30 @@ def test_lyrics_bad_input(client):
 # --- concurrency ---------------------------------------------------------------------------
 
 
-def test_generation_stays_responsive_while_training(studio, client):
-    """8 simultaneous melodies all succeed while a long training job runs; Stop then keeps its best epoch."""
-    trainer = studio.client()  # its own session, so Stop reaches this run
+def job_processes(parent_pid: int) -> list[int]:
+    """Process ids of the training jobs (``python -m seqgen.jobs``) that ``parent_pid`` started."""
+    found = []
+    for entry in Path("/proc").iterdir():
+        try:
+            stat = (entry / "stat").read_text()
+            command = (entry / "cmdline").read_bytes().replace(b"\0", b" ").decode()
+        except (OSError, ValueError):
+            continue
+        if int(stat.rsplit(")", 1)[1].split()[1]) == parent_pid and "seqgen.jobs" in command:
+            found.append(int(entry.name))
+    return found
+
+
+def test_generation_stays_responsive_while_training_and_survives_a_killed_run(studio, client):
+    """8 simultaneous melodies all succeed while a long training job runs; kill -9 of the job leaves the server up."""
+    import signal
+
+    from seqgen.bundle import load_bundle
+
+    trainer = studio.client()
     job = trainer.submit(**{**TRAIN_ARGS, "epochs": 500, "max_windows": None}, model_name="long run", api_name="/train")
     deadline = time.monotonic() + 90
-    while not any(output[0] and "epoch" in output[0] for output in job.outputs()):
+    while not any(output[0] and "best val loss" in output[0] for output in job.outputs()):  # an epoch was saved
         assert time.monotonic() < deadline and not job.done(), "training did not start"
         time.sleep(0.3)
     waiting = studio.client().submit(**TRAIN_ARGS, model_name="waiting", api_name="/train")  # one training at a time
@@ -445,13 +467,15 @@ def test_generation_stays_responsive_while_training(studio, client):
     from gradio_client.utils import Status
 
     assert waiting.status().code == Status.IN_QUEUE and not waiting.outputs()
-    note = trainer.predict(api_name="/stop_training")
-    assert "Stopping" in note
-    status, curves, result = job.result(timeout=120)
-    assert result["stopped"] is True
-    if result["bundle"]:
-        assert result["bundle"] == "studio/long-run"
-    assert waiting.result(timeout=120)[2]["bundle"] == "studio/waiting"  # it ran once the first one stopped
+    (pid,) = job_processes(studio.process.pid)  # training runs in a process of its own, not in the server
+    os.kill(pid, signal.SIGKILL)
+    from gradio_client.exceptions import AppError
+
+    with pytest.raises(AppError, match=r"The training process ended unexpectedly \(exit code -9\)"):
+        job.result(timeout=120)
+    assert httpx.get(studio.url + "/gradio_api/info", timeout=5).status_code == 200
+    assert load_bundle(studio.root / "studio" / "models" / "long-run").config["best"]["epoch"] >= 1
+    assert waiting.result(timeout=120)[2]["bundle"] == "studio/waiting"  # it ran once the first one ended
 
 
 # --- security --------------------------------------------------------------------------------
@@ -513,3 +537,33 @@ def test_generation_tabs_without_models_say_train_first(tmp_path, monkeypatch):
         melody.run_melody(**MELODY_ARGS, progress=lambda *args, **kwargs: None)
     with pytest.raises(gr.Error, match="train a model in the Train tab first"):
         list(lyrics.run_lyrics(**LYRICS_ARGS))  # a generator: it raises when run
+
+
+def test_lyrics_stream_into_the_page_as_they_are_sampled(monkeypatch, tmp_path, lyrics_bundle_dir):
+    from studio import lyrics
+
+    monkeypatch.setenv("SEQGEN_CHECKPOINTS", str(lyrics_bundle_dir.parent))
+    monkeypatch.setenv("SEQGEN_STUDIO_DIR", str(tmp_path / "studio"))
+    updates = list(lyrics.run_lyrics(**{**LYRICS_ARGS, "bundle": lyrics_bundle_dir.name, "length": 2000}))
+    *partial, final = updates
+    assert partial, "nothing was streamed before the end"
+    completion, plain, quality, dropped = final
+    assert quality["words"] > 0 and "Dropped from the seed" in dropped
+    # Each update shows more of the same verse: what was sampled so far, after the seed as typed.
+    seed, cleaned = LYRICS_ARGS["seed_line"], "lets dance for the rest of the night "
+    streamed = [update[1] for update in partial]
+    assert all(text.startswith(seed) for text in streamed)
+    assert all(len(first) < len(second) for first, second in zip(streamed, streamed[1:]))
+    assert all(plain[len(cleaned):].startswith(text[len(seed):]) for text in streamed)
+    assert all(update[2] == update[3] == {"__type__": "update"} for update in partial)  # gr.skip(): the report comes last
+
+
+def test_the_queue_is_bounded(monkeypatch):
+    import app
+
+    assert app.queue_size() == app.DEFAULT_QUEUE_SIZE == 64
+    monkeypatch.setenv("SEQGEN_QUEUE_SIZE", "3")
+    assert app.queue_size() == 3
+    monkeypatch.setenv("SEQGEN_QUEUE_SIZE", "lots")
+    with pytest.raises(SystemExit, match="SEQGEN_QUEUE_SIZE must be a positive whole number"):
+        app.queue_size()

@@ -83,6 +83,8 @@ def test_complete_the_default_seed_line_in_one_click(page):
     page.get_by_role("button", name="Complete", exact=True).click()
     completion = page.locator(".seqgen-completion").first
     completion.wait_for(timeout=90_000)
+    # The verse streams in character by character; the quality report arrives with the last of it.
+    page.get_by_text("known_word_share").first.wait_for(timeout=90_000)
     assert len(completion.inner_text().split()) > 20
     page.screenshot(path=str(ARTIFACTS / "lyrics-completed.png"), full_page=True)
     assert not page.errors, page.errors
