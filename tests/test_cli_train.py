@@ -195,3 +195,14 @@ def test_resume_on_another_corpus_is_refused(main, capsys, trained, tmp_path):
     err = capsys.readouterr().err
     assert "error: Cannot resume: the corpus gives a different vocabulary" in err
     assert "Use the same corpus, tokenizer and min-count." in err
+
+
+def test_max_minutes_caps_the_run_and_keeps_its_best_epoch(main, capsys, tmp_path):
+    from seqgen.bundle import load_bundle
+
+    assert main([*TRAIN, "--epochs", "50", "--max-minutes", "0.0001", "--out", "capped", "--json"]) == 0
+    summary = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
+    assert summary["stopped"] is True and summary["epochs"] == 1 and summary["best_epoch"] == 1
+    bundle = load_bundle(tmp_path / "capped")
+    assert bundle.config["training"]["max_minutes"] == 0.0001
+    assert bundle.history[-1]["stop_reason"] == "the time cap of 0.0001 minutes"
