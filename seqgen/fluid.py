@@ -10,7 +10,9 @@ note-off, then sends the event.  No audio driver and no subprocess are involved.
 
 from __future__ import annotations
 
+import contextlib
 import ctypes
+import sys
 import threading
 from pathlib import Path
 
@@ -28,10 +30,18 @@ _lock = threading.Lock()
 _loaded: dict = {}  # "key": (SoundFont path, sample rate), "synth", "sfid", "write": fluid_synth_write_float
 
 
+def _fluidsynth():
+    """The pyfluidsynth module.  Importing it loads libfluidsynth and, when ``CI`` is set, prints where it
+    found it: to stdout, which would corrupt the CLI's JSON, so that line goes to stderr."""
+    with contextlib.redirect_stdout(sys.stderr):
+        import fluidsynth
+    return fluidsynth
+
+
 def unavailable_reason() -> str | None:
     """Why in-process FluidSynth cannot run here (pyfluidsynth or libfluidsynth missing), or None."""
     try:
-        import fluidsynth  # noqa: F401 - pyfluidsynth; it loads libfluidsynth on import
+        _fluidsynth()
     except ModuleNotFoundError:
         return "pyfluidsynth is not installed (pip install pyfluidsynth)"
     except (ImportError, OSError) as error:
@@ -41,8 +51,7 @@ def unavailable_reason() -> str | None:
 
 def _load(soundfont: Path, sample_rate: int) -> dict:
     """The process's synthesizer for ``soundfont`` at ``sample_rate`` (call with ``_lock`` held)."""
-    import fluidsynth
-
+    fluidsynth = _fluidsynth()
     key = (str(soundfont), int(sample_rate))
     if _loaded.get("key") == key:
         return _loaded

@@ -358,3 +358,15 @@ def test_compress_rejects_a_non_audio_file(tmp_path):
     text.write_text("not audio")
     with pytest.raises(SeqgenError, match="notes.wav"):
         audio.compress(text)
+
+
+def test_loading_fluidsynth_prints_nothing_on_stdout_even_on_ci():
+    """pyfluidsynth prints where it found libfluidsynth when CI is set; stdout must stay clean for the CLI's JSON."""
+    import os
+    import sys
+
+    code = "from seqgen import fluid; fluid.unavailable_reason()"
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60,
+                            env={**os.environ, "CI": "true"}, cwd=str(audio.__file__).rsplit("/seqgen/", 1)[0])
+    assert result.returncode == 0, result.stderr
+    assert result.stdout == ""
