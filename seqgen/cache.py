@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import multiprocessing
 import os
 from concurrent.futures import ProcessPoolExecutor
 from contextlib import nullcontext
@@ -126,7 +127,9 @@ def tokenize_files(
     workers = workers or os.cpu_count() or 1
     jobs = [(str(paths[index]), tokenizer) for index in missing]
     parallel = workers > 1 and len(jobs) > 1
-    with ProcessPoolExecutor(max_workers=min(workers, len(jobs))) if parallel else nullcontext() as pool:
+    # Spawned, not forked: a fork copies the locks other threads hold (a server's, TensorFlow's) and can hang.
+    spawn = multiprocessing.get_context("spawn")
+    with ProcessPoolExecutor(max_workers=min(workers, len(jobs)), mp_context=spawn) if parallel else nullcontext() as pool:
         outcomes = pool.map(_tokenize_one, jobs, chunksize=1) if parallel else map(_tokenize_one, jobs)
         for index, (tokens, reason) in zip(missing, outcomes):
             if tokens is None:
