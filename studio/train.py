@@ -141,8 +141,9 @@ def make_config(kind, preset, tokenizer, epochs, batch_size, loss, optimizer, le
 
 
 @user_errors
-def run_training(corpus, uploads, text_column, kind, preset, tokenizer, epochs, batch_size, loss, optimizer,
-                 learning_rate, max_windows, model_name, window, min_count, filter_mode, max_minutes=None):
+def run_training(corpus, uploads=None, text_column=None, kind="music", preset="embed", tokenizer="seed", epochs=5,
+                 batch_size=None, loss=None, optimizer=None, learning_rate=None, max_windows=10000, model_name=None,
+                 window=40, min_count=None, filter_mode="exact", max_minutes=None):
     """Train in a process of its own and stream status, curves and finally the result."""
     config = make_config(kind, preset, tokenizer, epochs, batch_size, loss, optimizer, learning_rate, max_windows,
                          window, min_count, filter_mode, max_minutes)
