@@ -86,7 +86,13 @@ def student(url: str, calls: int, results: dict, lock: threading.Lock) -> None:
             (entry["errors"].append(outcome) if outcome else entry["seconds"].append(seconds))
 
 
-def scenario(url: str, students: int, calls: int, training: bool) -> dict:
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU time of a process and its finished children, from /proc (Linux)."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return sum(int(value) for value in fields[11:15]) / os.sysconf("SC_CLK_TCK")
+
+
+def scenario(url: str, students: int, calls: int, training: bool, server_pid: int) -> dict:
     from gradio_client import Client
 
     trainer = None
@@ -94,6 +100,7 @@ def scenario(url: str, students: int, calls: int, training: bool) -> dict:
         trainer = Client(url, verbose=False, download_files=False, analytics_enabled=False).submit(**TRAIN)
         time.sleep(15)  # let the run get past reading the corpus and into its epochs
     results, lock = {}, threading.Lock()
+    cpu_before = cpu_seconds(server_pid)
     threads = [threading.Thread(target=student, args=(url, calls, results, lock)) for _ in range(students)]
     started = time.perf_counter()
     for thread in threads:
@@ -101,9 +108,18 @@ def scenario(url: str, students: int, calls: int, training: bool) -> dict:
     for thread in threads:
         thread.join(timeout=CALL_TIMEOUT_S * calls)
     wall = time.perf_counter() - started
+    server_cpu = cpu_seconds(server_pid) - cpu_before
+    training_status = None
     if trainer is not None:
+        outputs = trainer.outputs()
+        training_status = outputs[-1][0].splitlines()[0] if outputs else f"no output ({trainer.status().code})"
         trainer.cancel()
-    summary = {"wall_s": round(wall, 2)}
+    done = sum(len(entry["seconds"]) for entry in results.values())
+    # The server's own CPU per answered call (the training job is another process and is not counted).
+    summary = {"wall_s": round(wall, 2), "server_cpu_s": round(server_cpu, 2),
+               "server_cpu_per_call_ms": round(1000 * server_cpu / max(done, 1), 1)}
+    if training_status is not None:
+        summary["training_status"] = training_status  # the run's progress line when the class finished
     for name, entry in results.items():
         summary[name] = {"calls": len(entry["seconds"]) + len(entry["errors"]), "p50_s": percentile(entry["seconds"], 0.5),
                          "p95_s": percentile(entry["seconds"], 0.95), "errors": len(entry["errors"]),
@@ -122,11 +138,11 @@ def main() -> None:
     with tempfile.TemporaryDirectory(prefix="seqgen-load-") as folder:
         process, url = start_studio(Path(folder))
         try:
-            scenario(url, 1, 2, training=False)  # warm-up: the models load once
+            scenario(url, 1, 2, training=False, server_pid=process.pid)  # warm-up: the models load once
             report = {"machine": f"{os.cpu_count()} CPU cores", "students": args.students, "calls_per_student": args.calls,
-                      "idle": scenario(url, args.students, args.calls, training=False)}
+                      "idle": scenario(url, args.students, args.calls, training=False, server_pid=process.pid)}
             if not args.skip_training:
-                report["training"] = scenario(url, args.students, args.calls, training=True)
+                report["training"] = scenario(url, args.students, args.calls, training=True, server_pid=process.pid)
         finally:
             process.terminate()
             process.wait(timeout=30)
