@@ -19,6 +19,7 @@ from __future__ import annotations
 import json
 import os
 import queue
+import shutil
 import signal
 import subprocess
 import sys
@@ -43,10 +44,10 @@ class JobProcess:
 
     Args:
         job: the job's JSON-ready description (see the module docstring).
-        cwd: the working folder of the process.
+        inputs: a folder of the job's inputs (uploaded files), removed once the process has ended.
     """
 
-    def __init__(self, job: dict, cwd: Path | None = None):
+    def __init__(self, job: dict, inputs: Path | None = None):
         threads = str(job_threads())
         environment = dict(os.environ, OMP_NUM_THREADS=threads, TF_NUM_INTRAOP_THREADS=threads,
                            TF_NUM_INTEROP_THREADS="1", TF_CPP_MIN_LOG_LEVEL="2", PYTHONUNBUFFERED="1")
@@ -54,8 +55,9 @@ class JobProcess:
         environment["PYTHONPATH"] = os.pathsep.join(filter(None, [root, environment.get("PYTHONPATH")]))
         self.process = subprocess.Popen(
             [sys.executable, "-m", "seqgen.jobs"], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
-            stderr=subprocess.PIPE, text=True, cwd=cwd, env=environment,
+            stderr=subprocess.PIPE, text=True, env=environment,
         )
+        self.inputs = inputs
         self.process.stdin.write(json.dumps(job))
         self.process.stdin.close()
         self.result: dict | None = None
@@ -78,6 +80,8 @@ class JobProcess:
             else:
                 self._events.put(event)
         code = self.process.wait()
+        if self.inputs is not None:  # only now: a stopped job may still be reading them
+            shutil.rmtree(self.inputs, ignore_errors=True)
         if self.result is None and self.error is None:
             detail = "".join(self._stderr[-3:]).strip()
             self.error = (f"The training process ended unexpectedly (exit code {code}); the server is fine and the best "
@@ -131,8 +135,7 @@ def _run(job: dict) -> dict:
     if job["command"] == "study":
         table = run_study(corpus, Path(job["out"]), config, tuple(job["losses"]), tuple(job["optimizers"]), listener=_emit, stop=stop)
         return {"table": table.to_dict(orient="records"), "stopped": stop.stopped}
-    result = train(corpus, Path(job["out"]), config, listener=_emit, stop=stop)
-    return {key: value for key, value in asdict(result).items()}
+    return asdict(train(corpus, Path(job["out"]), config, listener=_emit, stop=stop))
 
 
 def main() -> int:

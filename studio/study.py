@@ -64,13 +64,7 @@ def run_study_ui(corpus, uploads, text_column, kind, preset, tokenizer, losses, 
             make_config(kind, preset, tokenizer, epochs, batch_size, loss, optimizer, None, max_windows, window, min_count, filter_mode)
     check_kind(corpus, uploads, kind)
     folder = reserve_folder(studio_studies_dir(), safe_name(None, f"{corpus if not uploads else 'upload'}-{base.preset}"))
-    workdir = request_dir("corpus")
-    try:
-        job = start_job("study", corpus, uploads, tokenizer, text_column, kind, folder, base, workdir,
-                        losses=losses, optimizers=optimizers)
-    except BaseException:
-        shutil.rmtree(workdir, ignore_errors=True)
-        raise
+    job = start_job("study", corpus, uploads, tokenizer, text_column, kind, folder, base, losses=losses, optimizers=optimizers)
     histories: dict[str, list[dict]] = {f"{loss}-{optimizer}": [] for loss in losses for optimizer in optimizers}
     started, position, line = time.perf_counter(), 0.0, "Reading the corpus…"
     finished = False
@@ -96,7 +90,6 @@ def run_study_ui(corpus, uploads, text_column, kind, preset, tokenizer, losses, 
     finally:
         if not finished:
             job.stop()
-        shutil.rmtree(workdir, ignore_errors=True)
     if job.error is not None:
         raise SeqgenError(job.error)
     results = pd.DataFrame(job.result["table"])

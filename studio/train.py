@@ -22,7 +22,7 @@ from seqgen.errors import SeqgenError
 from seqgen.music import TOKENIZERS
 from seqgen.presets import KINDS, LOSSES, OPTIMIZERS, preset_choices
 from seqgen.vocab import FILTER_HELP, FILTERS
-from studio.common import real, request_dir, reserve_folder, safe_name, studio_models_dir, user_errors, whole
+from studio.common import real, reserve_folder, safe_name, studio_models_dir, user_errors, whole
 from studio.corpora import corpus_choices, corpus_kind
 from studio.worker import clock, fmt, progress_line, start_job
 from studio.explore import UPLOAD_TYPES
@@ -150,11 +150,9 @@ def run_training(corpus, uploads=None, text_column=None, kind="music", preset="e
     check_kind(corpus, uploads, kind)
     folder = reserve_folder(studio_models_dir(), safe_name(model_name, f"{corpus if not uploads else 'upload'}-{config.preset}"))
     label = f"studio/{folder.name}"
-    workdir = request_dir("corpus")
     try:
-        job = start_job("train", corpus, uploads, tokenizer, text_column, kind, folder, config, workdir)
+        job = start_job("train", corpus, uploads, tokenizer, text_column, kind, folder, config)
     except BaseException:
-        shutil.rmtree(workdir, ignore_errors=True)
         shutil.rmtree(folder, ignore_errors=True)
         raise
     run = Run(label)
@@ -172,7 +170,6 @@ def run_training(corpus, uploads=None, text_column=None, kind="music", preset="e
     finally:
         if not finished:  # the client went away or cancelled: end the run at the next batch
             job.stop()
-        shutil.rmtree(workdir, ignore_errors=True)
     if job.error is not None:
         if not is_bundle(folder):
             shutil.rmtree(folder, ignore_errors=True)

@@ -8,22 +8,30 @@ while a model trains, and a crash or ``kill -9`` of the job leaves the server up
 from __future__ import annotations
 
 import math
+import shutil
 from dataclasses import asdict
 from pathlib import Path
 
 from seqgen.jobs import JobProcess
+from studio.common import request_dir
 from studio.corpora import corpus_source
 
-def start_job(command: str, corpus, uploads, tokenizer, text_column, kind: str, out: Path, config, workdir: Path, **extra) -> JobProcess:
+
+def start_job(command: str, corpus, uploads, tokenizer, text_column, kind: str, out: Path, config, **extra) -> JobProcess:
     """Start a training (``train``) or study run in its own process (see :mod:`seqgen.jobs`).
 
     The corpus is read in that process: a name from the list, or the uploads
-    (several are copied into ``workdir``, which the caller removes when the run ends).
+    (several are copied into a request folder, removed when the process ends).
     """
-    source = corpus_source(corpus, uploads, workdir)
+    inputs = request_dir("job")
+    try:
+        source = corpus_source(corpus, uploads, inputs)
+    except BaseException:
+        shutil.rmtree(inputs, ignore_errors=True)
+        raise
     job = {"command": command, "corpus": str(source), "tokenizer": tokenizer or "seed",
            "text_column": (text_column or "").strip() or None, "kind": kind, "out": str(out), "config": asdict(config), **extra}
-    return JobProcess(job)
+    return JobProcess(job, inputs=inputs)
 
 
 def clock(seconds: float | None) -> str:

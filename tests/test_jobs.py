@@ -62,9 +62,14 @@ def test_kill_9_of_the_job_is_reported_and_the_bundle_survives(verses, tmp_path)
     assert bundle.config["best"]["epoch"] >= 1
 
 
-def test_a_job_reports_a_user_error(verses, tmp_path):
-    process = JobProcess(job(verses, tmp_path / "bundle", kind="music", epochs=1))
+def test_a_job_reports_a_user_error_and_its_inputs_go_when_it_ends(verses, tmp_path):
+    inputs = tmp_path / "inputs"
+    inputs.mkdir()
+    copy = inputs / verses.name
+    copy.write_bytes(verses.read_bytes())
+    process = JobProcess(job(copy, tmp_path / "bundle", kind="music", epochs=1), inputs=inputs)
     assert [event for event in process.events(tick_s=0.5) if event and event["type"] == "start"] == []
+    assert not inputs.exists()
     assert process.result is None
     assert process.error == "The corpus is lyrics, but the model kind is music: switch the kind or pick another corpus."
     assert not (tmp_path / "bundle").exists()
