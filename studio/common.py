@@ -169,3 +169,14 @@ def random_seed(value) -> int | None:
     """The RNG seed field: a whole number, or None (a fresh draw) when blank or negative."""
     seed = whole(value, "RNG seed", optional=False) if value not in (None, "") else None
     return None if seed is None or seed < 0 else seed
+
+
+def sampling_options(temperature, top_k, top_p, repetition_penalty):
+    """The form's sampling fields as validated :class:`seqgen.sampling.SamplingOptions` (top-k 0 and top-p 1: off)."""
+    from seqgen.sampling import SamplingOptions
+
+    return SamplingOptions(
+        temperature=real(temperature, "Temperature"), top_k=whole(top_k, "top-k", optional=True),
+        top_p=None if top_p in (None, "", 1, 1.0) else real(top_p, "top-p"),
+        repetition_penalty=real(repetition_penalty, "Repetition penalty"),
+    )

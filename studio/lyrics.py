@@ -9,9 +9,8 @@ import threading
 import gradio as gr
 
 from seqgen.generate import DEFAULT_SEED_LINE
-from seqgen.sampling import SamplingOptions
 from studio import bundles
-from studio.common import random_seed, real, user_errors, whole
+from studio.common import random_seed, sampling_options, user_errors, whole
 
 INTRO = """\
 Type a line and a character-level model continues it, one character at a time; your seed is shown in **bold orange**.
@@ -43,11 +42,7 @@ def run_lyrics(bundle, seed_line, length, lines, stop_at_verse_end, temperature,
     """Complete the seed line, streaming the characters as they are sampled; then the quality and dropped characters."""
     from seqgen.generate import complete_lyrics, cut_text
 
-    sampling = SamplingOptions(
-        temperature=real(temperature, "Temperature"), top_k=whole(top_k, "top-k", optional=True),
-        top_p=None if top_p in (None, "", 1, 1.0) else real(top_p, "top-p"),
-        repetition_penalty=real(repetition_penalty, "Repetition penalty"),
-    )
+    sampling = sampling_options(temperature, top_k, top_p, repetition_penalty)
     length, lines, seed = whole(length, "Length", minimum=1), whole(lines, "Lines", minimum=1, optional=True), random_seed(rng_seed)
     seed_line = seed_line if seed_line is not None else DEFAULT_SEED_LINE
     loaded = bundles.load(bundles.find(bundle, "lyrics"))

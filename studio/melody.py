@@ -14,9 +14,8 @@ import gradio as gr
 
 from seqgen.errors import SeqgenError
 from seqgen.sources import MUSIC_SUFFIXES
-from seqgen.sampling import SamplingOptions
 from studio import bundles
-from studio.common import random_seed, real, request_dir, user_errors, whole
+from studio.common import random_seed, real, request_dir, sampling_options, user_errors, whole
 
 INTRO = """\
 Generate a melody from a music model, starting from a primer: a random window of the model's held-out seed set,
@@ -87,11 +86,7 @@ def run_melody(bundle, primer_source, primer_file=None, primer_tokens=None, leng
         raise SeqgenError(f"Unknown primer {primer_source!r}; choose one of: {', '.join(PRIMERS)}.")
     if mode not in MODES:
         raise SeqgenError(f"Unknown mode {mode!r}; choose one of: {', '.join(MODES)}.")
-    sampling = SamplingOptions(
-        temperature=real(temperature, "Temperature"), top_k=whole(top_k, "top-k", optional=True),
-        top_p=None if top_p in (None, "", 1, 1.0) else real(top_p, "top-p"),
-        repetition_penalty=real(repetition_penalty, "Repetition penalty"),
-    )
+    sampling = sampling_options(temperature, top_k, top_p, repetition_penalty)
     progress(0, desc="loading the model")
     loaded = bundles.load(entry)
 
