@@ -71,13 +71,13 @@ def quality_section(config: dict, quality: dict) -> list[str]:
     return lines
 
 
-def stopped_note(history: list[dict]) -> str:
-    """``, stopped during epoch 3 after 40 of 120 batches (…)`` when the last epoch was cut short."""
+def cut_short(history: list[dict]) -> str | None:
+    """``stopped during epoch 3 after 40 of 120 batches (…)`` when the last epoch was cut short, else None."""
     last = history[-1] if history else {}
     if not last.get("stopped") or last.get("batches_done", 0) >= last.get("batches", 0):
-        return ""
+        return None
     why = f" ({last['stop_reason']})" if last.get("stop_reason") else " (stopped by the user)"
-    return f", stopped during epoch {last['epoch']} after {last['batches_done']} of {last['batches']} batches{why}"
+    return f"stopped during epoch {last['epoch']} after {last['batches_done']} of {last['batches']} batches{why}"
 
 
 def model_card(config: dict, history: list[dict], quality: dict | None = None) -> str:
@@ -87,6 +87,7 @@ def model_card(config: dict, history: list[dict], quality: dict | None = None) -
     training = config["training"]
 
     seconds = sum(record.get("seconds", 0.0) for record in history)
+    stopped = cut_short(history)
     lines = [
         f"# {config.get('name', Path('.').name)}",
         "",
@@ -99,7 +100,7 @@ def model_card(config: dict, history: list[dict], quality: dict | None = None) -
         f"| filter | {corpus.get('filter')}, min-count {corpus.get('min_count')} |",
         f"| training | {training['loss']}, {training['optimizer']} at {training['learning_rate']}, batch {training['batch_size']} |",
         f"| windows | {training.get('train_windows'):,} train, {training.get('validation_windows'):,} validation, {training.get('seed_windows'):,} seed |",
-        f"| epochs | {len(history)}{stopped_note(history)} |",
+        f"| epochs | {len(history)}{f', {stopped}' if stopped else ''} |",
         f"| training wall time | {seconds:.0f} s |",
         f"| best epoch | {best.get('epoch')} |",
         f"| validation loss | {_number(best.get('val_loss'))} |",

@@ -18,6 +18,7 @@ from dataclasses import dataclass, field
 import gradio as gr
 
 from seqgen.bundle import is_bundle
+from seqgen.card import cut_short
 from seqgen.errors import SeqgenError
 from seqgen.music import TOKENIZERS
 from seqgen.presets import KINDS, LOSSES, OPTIMIZERS, preset_choices
@@ -181,15 +182,14 @@ def run_training(corpus, uploads=None, text_column=None, kind="music", preset="e
         return
     best = result.best
     epochs = len(result.history)
-    last = result.history[-1]
-    if result.stopped and last.get("batches_done", 0) < last.get("batches", 0):
-        verb = f"Stopped during epoch {epochs} after {last['batches_done']} of {last['batches']} batches"
+    reason = result.history[-1].get("stop_reason")
+    stopped = cut_short(result.history)  # "stopped during epoch 3 after 40 of 120 batches (…)"
+    if stopped:
+        verb = stopped[0].upper() + stopped[1:]
     elif result.stopped:
-        verb = f"Stopped after epoch {epochs}"
+        verb = f"Stopped after epoch {epochs}" + (f" ({reason})" if reason else "")
     else:
         verb = f"Done: {epochs} epoch{'s' if epochs > 1 else ''}"
-    if last.get("stop_reason"):
-        verb += f" ({last['stop_reason']})"
     status = (f"{verb} in {clock(result.seconds)}. Saved **{label}** (best epoch {best.get('epoch')}: validation loss "
               f"{fmt(best.get('val_loss'))}, accuracy {fmt(best.get('val_accuracy'))}; unigram baseline "
               f"{fmt(result.unigram_val_loss)}). It is now in the Melody/Lyrics and Models tabs.")
