@@ -5,9 +5,10 @@
 ``GRADIO_SERVER_NAME`` and ``GRADIO_SERVER_PORT`` set the defaults of
 ``--host`` and ``--port``.  The layout and the wiring live here and in
 ``studio/`` (one module per tab); everything they do is a call into
-``seqgen``.  Dropdowns get their choices when the page is built; start-up
-imports neither TensorFlow nor music21 and parses no corpus (the default
-models load in the background once the server is up).
+``seqgen``.  Dropdowns get their choices when the page is built; the server
+imports neither TensorFlow nor music21 and parses no corpus: melodies and
+verses are made in worker processes (:mod:`studio.pool`), which load the
+default models while the server starts.
 
 Bundles come only from ``checkpoints/`` (``$SEQGEN_CHECKPOINTS``) and from
 the studio's own training output (``$SEQGEN_STUDIO_DIR``, default
@@ -23,7 +24,7 @@ import os
 
 import gradio as gr
 
-from studio import bundles, common, explore, lyrics, melody, models, study, train
+from studio import common, explore, lyrics, melody, models, pool, study, train
 
 TITLE = "seqgen studio"
 CSS = """
@@ -98,7 +99,7 @@ def parse_args(argv=None) -> argparse.Namespace:
 def main(argv=None) -> None:
     args = parse_args(argv)
     max_file_size = int(args.max_file_size) if str(args.max_file_size).isdigit() else args.max_file_size
-    bundles.warm_up()
+    pool.start()  # the generation workers load the default models while the server starts
     demo.launch(
         server_name=args.host, server_port=args.port, share=args.share, max_file_size=max_file_size,
         allowed_paths=[],  # serve nothing but the files handlers return (copied into Gradio's cache)

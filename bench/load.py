@@ -95,6 +95,21 @@ def cpu_seconds(pid: int) -> float:
     return sum(int(value) for value in fields[11:15]) / os.sysconf("SC_CLK_TCK")
 
 
+def worker_cpu_seconds(server_pid: int) -> dict[int, float]:
+    """CPU seconds of each generation worker: the server's live child processes other than a training job."""
+    children = []
+    for task in Path(f"/proc/{server_pid}/task").iterdir():
+        children += [int(pid) for pid in (task / "children").read_text().split()]
+    seconds = {}
+    for pid in children:
+        try:
+            if b"seqgen.jobs" not in Path(f"/proc/{pid}/cmdline").read_bytes():
+                seconds[pid] = cpu_seconds(pid)
+        except FileNotFoundError:  # it just ended
+            pass
+    return seconds
+
+
 def scenario(url: str, students: int, calls: int, training: bool, server_pid: int) -> dict:
     from gradio_client import Client
 
@@ -104,6 +119,7 @@ def scenario(url: str, students: int, calls: int, training: bool, server_pid: in
         time.sleep(15)  # let the run get past reading the corpus and into its epochs
     results, lock = {}, threading.Lock()
     cpu_before, client_cpu_before = cpu_seconds(server_pid), time.process_time()
+    workers_before = worker_cpu_seconds(server_pid)
     threads = [threading.Thread(target=student, args=(url, calls, results, lock)) for _ in range(students)]
     started = time.perf_counter()
     for thread in threads:
@@ -112,15 +128,18 @@ def scenario(url: str, students: int, calls: int, training: bool, server_pid: in
         thread.join(timeout=CALL_TIMEOUT_S * calls)
     wall = time.perf_counter() - started
     server_cpu, client_cpu = cpu_seconds(server_pid) - cpu_before, time.process_time() - client_cpu_before
+    workers_cpu = sum(seconds - workers_before.get(pid, 0.0) for pid, seconds in worker_cpu_seconds(server_pid).items())
     training_status = None
     if trainer is not None:
         outputs = trainer.outputs()
         training_status = outputs[-1][0].splitlines()[0] if outputs else f"no output ({trainer.status().code})"
         trainer.cancel()
     done = sum(len(entry["seconds"]) for entry in results.values())
-    # The server's own CPU per answered call (the training job is another process and is not counted).
-    summary = {"wall_s": round(wall, 2), "server_cpu_s": round(server_cpu, 2),
+    # CPU per answered call of the server and of its generation workers (studio.pool); a training job is
+    # another process and is not counted.
+    summary = {"wall_s": round(wall, 2), "server_cpu_s": round(server_cpu, 2), "workers_cpu_s": round(workers_cpu, 2),
                "server_cpu_per_call_ms": round(1000 * server_cpu / max(done, 1), 1),
+               "workers_cpu_per_call_ms": round(1000 * workers_cpu / max(done, 1), 1),
                # The students' gradio_client threads share the machine's cores with the server.
                "client_cpu_s": round(client_cpu, 2)}
     if training_status is not None:

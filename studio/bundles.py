@@ -72,8 +72,8 @@ def load(entry: BundleEntry):
         return bundle
 
 
-def warm_up() -> None:
-    """Load FluidSynth's SoundFont and the default models in the background (TensorFlow included), so the first request is quick."""
+def warm_up(background: bool = True) -> None:
+    """Load FluidSynth's SoundFont and the default models (TensorFlow included), so the first request is quick."""
 
     def work():
         from seqgen import audio
@@ -90,7 +90,10 @@ def warm_up() -> None:
             except Exception:  # noqa: BLE001 - a request will report the same problem properly
                 LOG.exception("warm-up of %s failed", label)
 
-    threading.Thread(target=work, name="seqgen-warm-up", daemon=True).start()
+    if background:
+        threading.Thread(target=work, name="seqgen-warm-up", daemon=True).start()
+    else:
+        work()
 
 
 def dropdown_update(kind: str, current: str | None = None):

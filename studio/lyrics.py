@@ -3,13 +3,12 @@
 from __future__ import annotations
 
 import html
-import queue
-import threading
+import time
 
 import gradio as gr
 
 from seqgen.generate import DEFAULT_SEED_LINE
-from studio import bundles
+from studio import bundles, pool
 from studio.common import random_seed, sampling_options, user_errors, whole
 
 INTRO = """\
@@ -19,7 +18,7 @@ Characters the model never saw in training are dropped from the seed (listed bel
 """
 
 SEED_STYLE = "font-weight:700;color:#c2410c"
-STREAM_EVERY_S = 0.05  # how often the page receives the characters sampled so far
+STREAM_EVERY_S = 0.1  # how often the page receives the characters sampled so far (ten updates a second per student)
 
 
 def completion_html(seed: str, text: str) -> str:
@@ -40,40 +39,39 @@ def dropped_markdown(dropped: dict[str, int]) -> str:
 def run_lyrics(bundle, seed_line, length, lines, stop_at_verse_end, temperature, rng_seed, top_k=0, top_p=1.0,
                repetition_penalty=1.0):
     """Complete the seed line, streaming the characters as they are sampled; then the quality and dropped characters."""
-    from seqgen.generate import complete_lyrics, cut_text
+    from seqgen.generate import cut_text
 
-    sampling = sampling_options(temperature, top_k, top_p, repetition_penalty)
-    length, lines, seed = whole(length, "Length", minimum=1), whole(lines, "Lines", minimum=1, optional=True), random_seed(rng_seed)
+    options = dict(length=whole(length, "Length", minimum=1), lines=whole(lines, "Lines", minimum=1, optional=True),
+                   stop_at_verse_end=bool(stop_at_verse_end), rng_seed=random_seed(rng_seed),
+                   sampling=sampling_options(temperature, top_k, top_p, repetition_penalty))
     seed_line = seed_line if seed_line is not None else DEFAULT_SEED_LINE
-    loaded = bundles.load(bundles.find(bundle, "lyrics"))
-    sampled: queue.Queue = queue.Queue()
-    outcome: dict = {}
-
-    def work():
-        try:
-            outcome["output"] = complete_lyrics(
-                loaded, seed_line, length=length, lines=lines, stop_at_verse_end=bool(stop_at_verse_end),
-                sampling=sampling, rng_seed=seed,
-                on_token=lambda variation, step, char: sampled.put(char) if variation == 0 else None,
-            )
-        except Exception as error:  # noqa: BLE001 - raised again in the handler, which reports it
-            outcome["error"] = error
-
-    thread = threading.Thread(target=work, name="seqgen-lyrics", daemon=True)
-    thread.start()
+    call = pool.submit(complete_in_worker, bundles.find(bundle, "lyrics"), seed_line, options)
     text = ""
-    while thread.is_alive():
-        thread.join(STREAM_EVERY_S)
-        while not sampled.empty():
-            text += sampled.get()
-        if thread.is_alive() and text:
-            shown = cut_text(text, lines, bool(stop_at_verse_end))
+    for batch in call.events(STREAM_EVERY_S):
+        text += "".join(batch)
+        if not call.future.done():
+            shown = cut_text(text, options["lines"], options["stop_at_verse_end"])
             yield completion_html(seed_line, shown), seed_line + shown, gr.skip(), gr.skip()
-    if "error" in outcome:
-        raise outcome["error"]
-    output = outcome["output"]
+    output = call.result()
     text = output.texts[0]
     yield completion_html(output.seed, text), output.seed + text, output.quality[0], dropped_markdown(output.dropped)
+
+
+def complete_in_worker(entry, seed_line: str, options: dict):
+    """The completion in a :mod:`studio.pool` worker; emits the first variation's characters every ``STREAM_EVERY_S``."""
+    from seqgen.generate import complete_lyrics
+
+    pending, last = [], [time.monotonic()]
+
+    def on_token(variation, step, char):
+        if variation == 0:
+            pending.append(char)
+            if time.monotonic() - last[0] >= STREAM_EVERY_S:
+                pool.emit("".join(pending))
+                pending.clear()
+                last[0] = time.monotonic()
+
+    return complete_lyrics(bundles.load(entry), seed_line, on_token=on_token, **options)
 
 
 def refresh(current=None):

@@ -14,7 +14,7 @@ import gradio as gr
 
 from seqgen.errors import SeqgenError
 from seqgen.sources import MUSIC_SUFFIXES
-from studio import bundles
+from studio import bundles, pool
 from studio.common import random_seed, real, request_dir, sampling_options, user_errors, whole
 
 INTRO = """\
@@ -63,8 +63,6 @@ def summary_markdown(output, bundle_label: str) -> str:
 def run_melody(bundle, primer_source, primer_file=None, primer_tokens=None, length=100, temperature=1.0, top_k=0, top_p=1.0,
                repetition_penalty=1.0, variations=1, rng_seed=-1, tempo=120, instrument=0, mode="auto", progress=gr.Progress()):
     """Phase 1: generate and render melodies; return players, downloads, tokens, summary and the state for phase 2."""
-    from seqgen.generate import generate_melody
-
     entry = bundles.find(bundle, "music")
     length = whole(length, "Length", minimum=1)
     variations = whole(variations, "Variations", minimum=1)
@@ -86,22 +84,15 @@ def run_melody(bundle, primer_source, primer_file=None, primer_tokens=None, leng
         raise SeqgenError(f"Unknown primer {primer_source!r}; choose one of: {', '.join(PRIMERS)}.")
     if mode not in MODES:
         raise SeqgenError(f"Unknown mode {mode!r}; choose one of: {', '.join(MODES)}.")
-    sampling = sampling_options(temperature, top_k, top_p, repetition_penalty)
-    progress(0, desc="loading the model")
-    loaded = bundles.load(entry)
-
-    def on_token(variation, step, token):
-        if variation == 0 and step % 10 == 0:
-            progress((step, length), desc="generating", unit="tokens")
-
-    def on_render(number, count):
-        progress((number - 1, count), desc="rendering audio", unit="melodies")
-
-    output = generate_melody(
-        loaded, request_dir("melody"), length=length, primer=primer, mode=MODES[mode], sampling=sampling,
-        variations=variations, rng_seed=random_seed(rng_seed), tempo_bpm=real(tempo, "Tempo"),
-        instrument_program=whole(instrument, "Instrument", minimum=0), on_token=on_token, on_render=on_render,
-    )
+    options = dict(length=length, primer=primer, mode=MODES[mode], sampling=sampling_options(temperature, top_k, top_p, repetition_penalty),
+                   variations=variations, rng_seed=random_seed(rng_seed), tempo_bpm=real(tempo, "Tempo"),
+                   instrument_program=whole(instrument, "Instrument", minimum=0))
+    progress(0, desc="waiting for a free generator")
+    call = pool.submit(generate_in_worker, entry, request_dir("melody"), options)
+    for batch in call.events():
+        stage, done, total = batch[-1]
+        progress((done, total), desc=stage, unit="tokens" if stage == "generating" else "melodies")
+    output = call.result()
     audio = []
     for number in range(MAX_SLOTS):
         if number < len(output.melodies):
@@ -111,31 +102,53 @@ def run_melody(bundle, primer_source, primer_file=None, primer_tokens=None, leng
         else:
             audio.append(gr.update(value=None, visible=False))
     tokens = "\n\n".join(f"Melody {number}: {' '.join(melody.tokens)}" for number, melody in enumerate(output.melodies, start=1))
-    state = {"bundle": entry.label, "output": output}
+    state = {"entry": entry, "output": output}
     return (*audio, downloads(output), tokens, summary_markdown(output, entry.label), state)
+
+
+def generate_in_worker(entry, out_dir, options: dict):
+    """Phase 1 in a :mod:`studio.pool` worker; emits ``(stage, done, total)`` progress."""
+    from seqgen.generate import generate_melody
+
+    length = options["length"]
+
+    def on_token(variation, step, token):
+        if variation == 0 and step % 10 == 0:
+            pool.emit(("generating", step, length))
+
+    def on_render(number, count):
+        pool.emit(("rendering audio", number - 1, count))
+
+    return generate_melody(bundles.load(entry), out_dir, on_token=on_token, on_render=on_render, **options)
 
 
 @user_errors
 def describe_melody(state, progress=gr.Progress()):
     """Phase 2: the downloads with MusicXML, the quality report, piano rolls and sheet music of the last melodies."""
-    from seqgen.generate import describe_melodies
-    from seqgen.score import piano_roll_figure
-
     if not state:
         raise SeqgenError("Generate a melody first: there is nothing to describe yet.")
     progress(0, desc="engraving the score")
-    output = describe_melodies(bundles.load(bundles.find(state["bundle"], "music")), state["output"])
+    output, figures = pool.submit(describe_in_worker, state["entry"], state["output"]).result()
     rolls, sheets = [], []
     for number in range(MAX_SLOTS):
         if number < len(output.melodies):
             melody = output.melodies[number]
-            rolls.append(gr.update(value=piano_roll_figure(melody.piano_roll, title=f"Melody {number + 1}"), visible=True))
+            rolls.append(gr.update(value=figures[number], visible=True))
             sheets.append(gr.update(value=sheet_html(melody.svg), visible=bool(melody.svg)))
         else:
             rolls.append(gr.update(value=None, visible=False))
             sheets.append(gr.update(value="", visible=False))
     quality = {f"melody {number}": melody.quality for number, melody in enumerate(output.melodies, start=1)}
     return (downloads(output), quality, *rolls, *sheets)
+
+
+def describe_in_worker(entry, output):
+    """Phase 2 in a :mod:`studio.pool` worker: the described melodies and their piano roll figures."""
+    from seqgen.generate import describe_melodies
+    from seqgen.score import piano_roll_figure
+
+    output = describe_melodies(bundles.load(entry), output)
+    return output, [piano_roll_figure(melody.piano_roll, title=f"Melody {number}") for number, melody in enumerate(output.melodies, start=1)]
 
 
 def downloads(output) -> list[str]:

@@ -43,6 +43,8 @@ def isolated_seqgen_env(tmp_path_factory):
         patch.setenv("SEQGEN_CACHE", str(cache))
         patch.setenv("SEQGEN_DATA", str(data))
         patch.setenv("TF_CPP_MIN_LOG_LEVEL", "2")  # TensorFlow's start-up chatter, here and in subprocesses
+        # Studio handlers called in this process run in threads (studio.pool); the test server sets its own.
+        patch.setenv("SEQGEN_GENERATION_WORKERS", "0")
         yield {"cache": cache, "data": data}
 
 

@@ -74,7 +74,8 @@ def start_studio(root: Path, debug_bundles) -> Studio:
     port = free_port()
     env = dict(os.environ, SEQGEN_CHECKPOINTS=str(root / "checkpoints"), SEQGEN_STUDIO_DIR=str(root / "studio"),
                TMPDIR=str(root / "tmp"), GRADIO_TEMP_DIR=str(root / "gradio"), GRADIO_ANALYTICS_ENABLED="False",
-               PYTHONWARNINGS="ignore", PYTHONUNBUFFERED="1", SEQGEN_MAX_FILE_SIZE="1mb")
+               PYTHONWARNINGS="ignore", PYTHONUNBUFFERED="1", SEQGEN_MAX_FILE_SIZE="1mb",
+               SEQGEN_GENERATION_WORKERS="1")  # one worker process: the real path, at the least CPU
     env.pop("GRADIO_SERVER_NAME", None)
     log = root / "server.log"
     with open(log, "wb") as output:
