@@ -7,7 +7,9 @@ folder, the shipped models), then for each scenario runs one thread per
 student with its own ``gradio_client.Client`` calling ``/generate_melody``
 and ``/complete_lyrics`` with the studio's defaults, alternating.  In the
 "training" scenario one more client runs ``/train`` (the ``embed`` preset on
-``songs-poems``) for the whole scenario.  Prints one JSON line: per scenario
+``songs-poems``) for the whole scenario.  With ``--describe`` each melody is
+followed by ``/describe_melody`` (sheet music, piano roll, quality report),
+as the page chains it.  Prints one JSON line: per scenario
 and endpoint the call count, p50 and p95 wall seconds and the errors.
 Loopback only; every call has a timeout and the run a deadline.  The clients
 pass ``ssl_verify=False`` (loopback HTTP has no TLS): otherwise httpx builds a
@@ -33,6 +35,7 @@ REPO_ROOT = Path(__file__).resolve().parents[1]
 CALL_TIMEOUT_S = 120
 MELODY = {"api_name": "/generate_melody"}  # every other input: the studio's defaults
 LYRICS = {"api_name": "/complete_lyrics"}
+DESCRIBE = {"api_name": "/describe_melody"}  # what the page runs after each melody: score, piano roll, report
 TRAIN = dict(corpus="songs-poems", kind="lyrics", preset="embed", epochs=50, max_windows=20000, max_minutes=10,
              api_name="/train")
 
@@ -71,22 +74,23 @@ def percentile(values: list[float], share: float) -> float | None:
     return round(ordered[min(len(ordered) - 1, int(round(share * (len(ordered) - 1))))], 3)
 
 
-def student(url: str, calls: int, results: dict, lock: threading.Lock) -> None:
+def student(url: str, calls: int, results: dict, lock: threading.Lock, describe: bool) -> None:
     from gradio_client import Client
 
     client = Client(url, verbose=False, download_files=False, analytics_enabled=False, ssl_verify=False)
     for number in range(calls):
-        endpoint = MELODY if number % 2 == 0 else LYRICS
-        started = time.perf_counter()
-        try:
-            client.submit(**endpoint).result(timeout=CALL_TIMEOUT_S)
-            outcome = None
-        except Exception as error:  # noqa: BLE001 - counted, the class goes on
-            outcome = f"{type(error).__name__}: {str(error)[:120]}"
-        seconds = time.perf_counter() - started
-        with lock:
-            entry = results.setdefault(endpoint["api_name"], {"seconds": [], "errors": []})
-            (entry["errors"].append(outcome) if outcome else entry["seconds"].append(seconds))
+        endpoints = [MELODY, DESCRIBE] if describe and number % 2 == 0 else [MELODY] if number % 2 == 0 else [LYRICS]
+        for endpoint in endpoints:
+            started = time.perf_counter()
+            try:
+                client.submit(**endpoint).result(timeout=CALL_TIMEOUT_S)
+                outcome = None
+            except Exception as error:  # noqa: BLE001 - counted, the class goes on
+                outcome = f"{type(error).__name__}: {str(error)[:120]}"
+            seconds = time.perf_counter() - started
+            with lock:
+                entry = results.setdefault(endpoint["api_name"], {"seconds": [], "errors": []})
+                (entry["errors"].append(outcome) if outcome else entry["seconds"].append(seconds))
 
 
 def cpu_seconds(pid: int) -> float:
@@ -110,7 +114,7 @@ def worker_cpu_seconds(server_pid: int) -> dict[int, float]:
     return seconds
 
 
-def scenario(url: str, students: int, calls: int, training: bool, server_pid: int) -> dict:
+def scenario(url: str, students: int, calls: int, training: bool, server_pid: int, describe: bool = False) -> dict:
     from gradio_client import Client
 
     trainer = None
@@ -120,7 +124,7 @@ def scenario(url: str, students: int, calls: int, training: bool, server_pid: in
     results, lock = {}, threading.Lock()
     cpu_before, client_cpu_before = cpu_seconds(server_pid), time.process_time()
     workers_before = worker_cpu_seconds(server_pid)
-    threads = [threading.Thread(target=student, args=(url, calls, results, lock)) for _ in range(students)]
+    threads = [threading.Thread(target=student, args=(url, calls, results, lock, describe)) for _ in range(students)]
     started = time.perf_counter()
     for thread in threads:
         thread.start()
@@ -157,6 +161,8 @@ def main() -> None:
     parser.add_argument("--students", type=int, default=16)
     parser.add_argument("--calls", type=int, default=6, help="calls per student, alternating melody and verse")
     parser.add_argument("--skip-training", action="store_true", help="only the idle scenario")
+    parser.add_argument("--describe", action="store_true",
+                        help="after each melody also call /describe_melody, as the page does (melody latency still ends at the audio)")
     parser.add_argument("--json", action="store_true", help="print one JSON line (the default prints it indented)")
     args = parser.parse_args()
     with tempfile.TemporaryDirectory(prefix="seqgen-load-") as folder:
@@ -164,9 +170,10 @@ def main() -> None:
         try:
             scenario(url, 1, 2, training=False, server_pid=process.pid)  # warm-up: the models load once
             report = {"machine": f"{os.cpu_count()} CPU cores", "students": args.students, "calls_per_student": args.calls,
-                      "idle": scenario(url, args.students, args.calls, training=False, server_pid=process.pid)}
+                      "describe": args.describe,
+                      "idle": scenario(url, args.students, args.calls, False, process.pid, args.describe)}
             if not args.skip_training:
-                report["training"] = scenario(url, args.students, args.calls, training=True, server_pid=process.pid)
+                report["training"] = scenario(url, args.students, args.calls, True, process.pid, args.describe)
         finally:
             process.terminate()
             process.wait(timeout=30)

@@ -54,6 +54,8 @@ def main() -> None:
         # The studio lists bundles from SEQGEN_CHECKPOINTS: give it this one alone.
         shutil.copytree(bundle_folder, Path(folder) / "checkpoints" / bundle_folder.name)
         os.environ["SEQGEN_CHECKPOINTS"] = str(Path(folder) / "checkpoints")
+        # The handlers' work runs in threads of this process (not studio.pool's workers), so its CPU is counted.
+        os.environ["SEQGEN_GENERATION_WORKERS"] = "0"
         tempfile.tempdir = folder  # where the handlers make their output folders
 
         from seqgen.primers import melody_primer
