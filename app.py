@@ -31,18 +31,6 @@ CSS = """
 .seqgen-sheet svg { max-width: 100%; height: auto; }
 """
 DEFAULT_MAX_FILE_SIZE = "50mb"
-QUEUE_SIZE_ENV = "SEQGEN_QUEUE_SIZE"
-DEFAULT_QUEUE_SIZE = 64  # waiting requests: four per student for a class of sixteen
-
-
-def queue_size() -> int:
-    """How many requests may wait: ``$SEQGEN_QUEUE_SIZE`` or 64."""
-    raw = os.environ.get(QUEUE_SIZE_ENV, "").strip()
-    if not raw:
-        return DEFAULT_QUEUE_SIZE
-    if not raw.isdigit() or int(raw) < 1:
-        raise SystemExit(f"{QUEUE_SIZE_ENV} must be a positive whole number, got {raw!r}.")
-    return int(raw)
 
 
 def build_demo() -> gr.Blocks:
@@ -74,10 +62,11 @@ def build_demo() -> gr.Blocks:
         trained["event"].then(melody.refresh, melodic["bundle"], melody_outputs, api_visibility="private").then(
             lyrics.refresh, lyrical["bundle"], lyrics_outputs, api_visibility="private").then(
             models.refresh, listed["bundle"], listed["bundle"], api_visibility="private")
-    # Generation, exploring and training each have their own concurrency group (see the tabs);
-    # everything else runs up to four at a time.  A full queue turns new requests away at once (the page says
-    # the application is busy and to try again) instead of letting a class wait minutes.
-    demo.queue(default_concurrency_limit=4, max_size=queue_size())
+    # Exploring and training each have their own concurrency group (see the tabs); everything else runs up to
+    # four at a time.  Melodies and verses go straight to the generation workers, which turn requests away
+    # with "the class queue is full" past the same size (studio.pool); a full Gradio queue turns the rest away
+    # at once (the page says the application is busy and to try again) instead of letting a class wait minutes.
+    demo.queue(default_concurrency_limit=4, max_size=common.queue_size())
     return demo
 
 

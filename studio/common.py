@@ -130,6 +130,22 @@ def user_errors(function: Callable) -> Callable:
     return wrapper
 
 
+# --- the shared server's bounds -----------------------------------------------------------------
+
+QUEUE_SIZE_ENV = "SEQGEN_QUEUE_SIZE"
+DEFAULT_QUEUE_SIZE = 64  # waiting requests: four per student for a class of sixteen
+
+
+def queue_size() -> int:
+    """How many requests may wait: ``$SEQGEN_QUEUE_SIZE`` or 64."""
+    raw = os.environ.get(QUEUE_SIZE_ENV, "").strip()
+    if not raw:
+        return DEFAULT_QUEUE_SIZE
+    if not raw.isdigit() or int(raw) < 1:
+        raise SystemExit(f"{QUEUE_SIZE_ENV} must be a positive whole number, got {raw!r}.")
+    return int(raw)
+
+
 # --- numbers from the UI ---------------------------------------------------------------------
 
 

@@ -9,7 +9,7 @@ import gradio as gr
 
 from seqgen.generate import DEFAULT_SEED_LINE
 from studio import bundles, pool
-from studio.common import random_seed, sampling_options, user_errors, whole
+from studio.common import queue_size, random_seed, sampling_options, user_errors, whole
 
 INTRO = """\
 Type a line and a character-level model continues it, one character at a time; your seed is shown in **bold orange**.
@@ -45,7 +45,7 @@ def run_lyrics(bundle, seed_line, length, lines, stop_at_verse_end, temperature,
                    stop_at_verse_end=bool(stop_at_verse_end), rng_seed=random_seed(rng_seed),
                    sampling=sampling_options(temperature, top_k, top_p, repetition_penalty))
     seed_line = seed_line if seed_line is not None else DEFAULT_SEED_LINE
-    call = pool.submit(complete_in_worker, bundles.find(bundle, "lyrics"), seed_line, options)
+    call = pool.submit(complete_in_worker, bundles.find(bundle, "lyrics"), seed_line, options, max_waiting=queue_size())
     text = ""
     for batch in call.events(STREAM_EVERY_S):
         text += "".join(batch)
@@ -108,6 +108,7 @@ def build() -> dict:
         run_lyrics,
         [bundle, seed_line, length, lines, stop_at_verse_end, temperature, rng_seed, top_k, top_p, repetition_penalty],
         [completion, plain, quality, dropped],
-        api_name="complete_lyrics", concurrency_id="generate", concurrency_limit=4,
+        # No Gradio limit: requests wait in studio.pool, which says when the class queue is full.
+        api_name="complete_lyrics", concurrency_id="generate", concurrency_limit=None,
     )
     return {"bundle": bundle, "notice": notice, "refresh": refresh}

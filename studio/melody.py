@@ -15,7 +15,7 @@ import gradio as gr
 from seqgen.errors import SeqgenError
 from seqgen.sources import MUSIC_SUFFIXES
 from studio import bundles, pool
-from studio.common import random_seed, real, request_dir, sampling_options, user_errors, whole
+from studio.common import queue_size, random_seed, real, request_dir, sampling_options, user_errors, whole
 
 INTRO = """\
 Generate a melody from a music model, starting from a primer: a random window of the model's held-out seed set,
@@ -87,8 +87,8 @@ def run_melody(bundle, primer_source, primer_file=None, primer_tokens=None, leng
     options = dict(length=length, primer=primer, mode=MODES[mode], sampling=sampling_options(temperature, top_k, top_p, repetition_penalty),
                    variations=variations, rng_seed=random_seed(rng_seed), tempo_bpm=real(tempo, "Tempo"),
                    instrument_program=whole(instrument, "Instrument", minimum=0))
-    progress(0, desc="waiting for a free generator")
-    call = pool.submit(generate_in_worker, entry, request_dir("melody"), options)
+    call = pool.submit(generate_in_worker, entry, request_dir("melody"), options, max_waiting=queue_size())
+    progress(0, desc=f"waiting for a generator ({call.ahead} ahead)" if call.ahead else "starting")
     for batch in call.events():
         stage, done, total = batch[-1]
         progress((done, total), desc=stage, unit="tokens" if stage == "generating" else "melodies")
@@ -206,7 +206,8 @@ def build() -> dict:
         [bundle, primer_source, primer_file, primer_tokens, length, temperature, top_k, top_p, repetition_penalty,
          variations, rng_seed, tempo, instrument, mode],
         [*audio, files, tokens, summary, generated],
-        api_name="generate_melody", concurrency_id="generate", concurrency_limit=4,
+        # No Gradio limit: requests wait in studio.pool, which says when the class queue is full.
+        api_name="generate_melody", concurrency_id="generate", concurrency_limit=None,
     ).success(
         # One at a time: engraving never takes the second core from the next class-mate's audio.
         describe_melody, generated, [files, quality, *rolls, *sheets],

@@ -10,7 +10,10 @@ starts.  A request's function may :func:`emit` events (characters, progress);
 they travel over one queue shared by the pool, and a thread in the server
 hands each to the request waiting for it (:meth:`Call.events`).
 
-``SEQGEN_GENERATION_WORKERS=0`` runs requests in server threads instead.  When
+Requests wait for a worker here rather than in Gradio's queue, so a full
+class queue (``max_waiting``, the studio's ``$SEQGEN_QUEUE_SIZE``) gets a
+message that says so.  ``SEQGEN_GENERATION_WORKERS=0`` runs requests in server
+threads instead.  When
 a worker dies (out of memory, a crash in a native library) its requests fail
 with a clear message and the next request starts a fresh pool.
 """
@@ -34,6 +37,7 @@ from seqgen.errors import SeqgenError
 LOG = logging.getLogger("seqgen.studio")
 WORKERS_ENV = "SEQGEN_GENERATION_WORKERS"
 MAX_DEFAULT_WORKERS = 4  # each worker holds its own models and SoundFont (several hundred MB)
+QUEUE_FULL = "The class queue is full ({waiting} requests are waiting for a generator). Try again in a minute."
 WORKER_DIED = ("A generation worker stopped unexpectedly (out of memory, or a crash in a native library). "
                "The studio has started a new one: try again.")
 
@@ -62,8 +66,9 @@ def emit(payload) -> None:
 class Call:
     """A submitted request: its future, and the events its function emitted that were not read yet."""
 
-    def __init__(self, future: Future, inbox: queue.Queue, owner: "_Pool", request_id: int):
+    def __init__(self, future: Future, inbox: queue.Queue, owner: "_Pool", request_id: int, ahead: int):
         self.future, self.inbox, self._owner, self._request_id = future, inbox, owner, request_id
+        self.ahead = ahead  # requests that were waiting for a worker when this one came
 
     def events(self, every_s: float = 0.05) -> Iterator[list]:
         """The events the function emits, in batches at most every ``every_s`` seconds, until it ends
@@ -71,16 +76,23 @@ class Call:
         try:
             ended = False
             while not ended:
-                deadline, batch = time.monotonic() + every_s, []
-                while (remaining := deadline - time.monotonic()) > 0:
+                try:  # sleep until something arrives (a waiting request costs the server nothing) …
+                    first = self.inbox.get(timeout=1.0)
+                except queue.Empty:
+                    first = None
+                # … then gather what else comes within every_s
+                deadline, batch = time.monotonic() + every_s, [] if first is None else [first]
+                while first is not None and first is not _END and (remaining := deadline - time.monotonic()) > 0:
                     try:
                         item = self.inbox.get(timeout=remaining)
                     except queue.Empty:
                         break
-                    if item is _END:
-                        ended = True
-                        break
                     batch.append(item)
+                    if item is _END:
+                        break
+                if batch and batch[-1] is _END:
+                    ended = True
+                    batch.pop()
                 if batch:
                     yield batch
                 if self.future.done() and (self.future.cancelled() or isinstance(self.future.exception(), BrokenProcessPool)):
@@ -177,10 +189,16 @@ class _Pool:
             for _ in range(workers()):  # a submit finding no idle worker spawns one
                 executor.submit(int)
 
-    def submit(self, function: Callable, *args, **kwargs) -> Call:
-        inbox: queue.Queue = queue.Queue()
-        request_id = next(self._ids)
-        self._inboxes[request_id] = inbox
+    def submit(self, function: Callable, *args, max_waiting: int | None = None, **kwargs) -> Call:
+        """Run ``function(*args, **kwargs)`` in a worker; SeqgenError (the class queue is full) when
+        ``max_waiting`` requests already wait for one."""
+        with self._lock:
+            waiting = max(0, len(self._inboxes) - (workers() or MAX_DEFAULT_WORKERS))
+            if max_waiting is not None and waiting >= max_waiting:
+                raise SeqgenError(QUEUE_FULL.format(waiting=waiting))
+            inbox: queue.Queue = queue.Queue()
+            request_id = next(self._ids)
+            self._inboxes[request_id] = inbox
         for attempt in range(2):
             executor = self._ensure()
             try:
@@ -188,7 +206,7 @@ class _Pool:
                     future = executor.submit(_run_in_worker, request_id, function, args, kwargs)
                 else:
                     future = executor.submit(_run_in_thread, inbox, function, args, kwargs)
-                return Call(future, inbox, self, request_id)
+                return Call(future, inbox, self, request_id, waiting)
             except BrokenProcessPool:  # a worker died since the last request: start a fresh pool once
                 self.discard_broken()
         self.forget(request_id)

@@ -560,11 +560,11 @@ def test_lyrics_stream_into_the_page_as_they_are_sampled(monkeypatch, tmp_path, 
 
 
 def test_the_queue_is_bounded(monkeypatch):
-    import app
+    from studio import common
 
-    assert app.queue_size() == app.DEFAULT_QUEUE_SIZE == 64
+    assert common.queue_size() == common.DEFAULT_QUEUE_SIZE == 64
     monkeypatch.setenv("SEQGEN_QUEUE_SIZE", "3")
-    assert app.queue_size() == 3
+    assert common.queue_size() == 3
     monkeypatch.setenv("SEQGEN_QUEUE_SIZE", "lots")
     with pytest.raises(SystemExit, match="SEQGEN_QUEUE_SIZE must be a positive whole number"):
-        app.queue_size()
+        common.queue_size()

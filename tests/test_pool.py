@@ -65,6 +65,16 @@ def test_a_killed_worker_gives_a_clear_error_and_the_next_request_gets_a_new_one
     assert call.result() not in (first, os.getpid())
 
 
+def test_a_full_class_queue_turns_requests_away_with_a_message(workers):
+    running = workers.submit(count_to, 40)  # keeps the one worker busy
+    waiting = workers.submit(count_to, 0, max_waiting=1)
+    assert waiting.ahead == 0
+    with pytest.raises(SeqgenError, match=r"The class queue is full \(1 requests are waiting for a generator\)\. Try again"):
+        workers.submit(count_to, 0, max_waiting=1)
+    assert running.result() and waiting.result()
+    assert workers.submit(count_to, 0, max_waiting=1).result()  # room again
+
+
 def test_threads_instead_of_processes(monkeypatch):
     monkeypatch.setenv(pool.WORKERS_ENV, "0")
     instance = pool._Pool()
