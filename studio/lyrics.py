@@ -29,11 +29,13 @@ def completion_html(seed: str, text: str) -> str:
             f'<span class="seqgen-completion">{html.escape(text)}</span></div>')
 
 
-def dropped_markdown(dropped: dict[str, int]) -> str:
+def dropped_markdown(dropped: dict[str, int], rng_seed: int) -> str:
+    """Which seed characters were dropped, and the RNG seed that makes this verse again."""
+    again = f"\n\nRNG seed `{rng_seed}`: type it in the RNG seed field to get this verse again."
     if not dropped:
-        return "Every character of the seed is in the model's vocabulary."
+        return "Every character of the seed is in the model's vocabulary." + again
     listed = ", ".join(f"`{char!r}` ×{count}" for char, count in dropped.items())
-    return f"Dropped from the seed (not in the model's vocabulary): {listed}"
+    return f"Dropped from the seed (not in the model's vocabulary): {listed}" + again
 
 
 @user_errors
@@ -73,7 +75,7 @@ def run_lyrics(bundle, seed_line, length, lines, stop_at_verse_end, temperature,
         raise outcome["error"]
     output = outcome["output"]
     text = output.texts[0]
-    yield completion_html(output.seed, text), output.seed + text, output.quality[0], dropped_markdown(output.dropped)
+    yield completion_html(output.seed, text), output.seed + text, output.quality[0], dropped_markdown(output.dropped, output.settings["rng_seed"])
 
 
 def refresh(current=None):

@@ -51,7 +51,8 @@ def summary_markdown(output, bundle_label: str) -> str:
     shown = " ".join(primer[:24]) + (" …" if len(primer) > 24 else "")
     lines = [f"**{len(output.melodies)} melod{'y' if len(output.melodies) == 1 else 'ies'}** from **{html.escape(bundle_label)}**, "
              f"{output.settings['length']} tokens each, mode `{output.settings['mode']}`, "
-             f"{output.timings.get('per_token_ms', 0):.2f} ms per token.",
+             f"{output.timings.get('per_token_ms', 0):.2f} ms per token, RNG seed `{output.settings['rng_seed']}` "
+             "(type it in the RNG seed field to make these melodies again).",
              f"\nPrimer ({len(primer)} tokens): `{shown}`"]
     if output.dropped:
         dropped = ", ".join(f"`{token}` ×{count}" for token, count in output.dropped.items())
