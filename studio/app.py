@@ -24,7 +24,7 @@ import os
 
 import gradio as gr
 
-from studio import bundles, common, explore, lyrics, melody, models, study, train
+from studio import api, bundles, common, explore, lyrics, melody, models, study, train
 
 TITLE = "seqgen studio"
 CSS = """
@@ -64,6 +64,7 @@ def build_demo() -> gr.Blocks:
                 lyrical = lyrics.build()
             with gr.Tab("Models", id="models") as models_tab:
                 listed = models.build()
+        api.build()  # typed endpoints for scripts: /melody and /lyrics
 
         # New bundles appear without a restart: lists refresh when a tab opens and after training.
         melody_outputs = [melodic["bundle"], melodic["notice"]]

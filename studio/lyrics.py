@@ -39,8 +39,8 @@ def dropped_markdown(dropped: dict[str, int], rng_seed: int) -> str:
 
 
 @user_errors
-def run_lyrics(bundle, seed_line, length, lines, stop_at_verse_end, temperature, rng_seed, top_k=0, top_p=1.0,
-               repetition_penalty=1.0):
+def run_lyrics(bundle=None, seed_line=DEFAULT_SEED_LINE, length=400, lines=None, stop_at_verse_end=False, temperature=0.8,
+               rng_seed=None, top_k=0, top_p=1.0, repetition_penalty=1.0):
     """Complete the seed line, streaming the characters as they are sampled; then the quality and dropped characters."""
     from seqgen.generate import complete_lyrics, cut_text
 

@@ -61,7 +61,7 @@ def summary_markdown(output, bundle_label: str) -> str:
 
 
 @user_errors
-def run_melody(bundle, primer_source, primer_file=None, primer_tokens=None, length=100, temperature=1.0, top_k=0, top_p=1.0,
+def run_melody(bundle=None, primer_source=None, primer_file=None, primer_tokens=None, length=100, temperature=1.0, top_k=0, top_p=1.0,
                repetition_penalty=1.0, variations=1, rng_seed=-1, tempo=120, instrument=0, mode="auto", progress=gr.Progress()):
     """Phase 1: generate and render melodies; return players, downloads, tokens, summary and the state for phase 2."""
     from seqgen.generate import generate_melody
