@@ -11,7 +11,7 @@ import gradio as gr
 from seqgen.bundle import read_card, read_history
 from seqgen.errors import SeqgenError
 from studio.bundles import list_bundles
-from studio.common import user_errors
+from studio.common import persistent_dir, studio_models_dir, user_errors
 from studio.worker import fmt
 
 INTRO = """\
@@ -57,6 +57,15 @@ def show_models(selected=None):
     return table, card, figure, entry.config or {}
 
 
+def storage_markdown() -> str:
+    """Where models trained here are kept, and whether they survive a restart of the server."""
+    where = f"Models trained here are saved in `{studio_models_dir()}`"
+    if persistent_dir() is not None:
+        return where + " on persistent storage: they survive restarts."
+    return (where + ". On a Hugging Face Space this folder is lost when the Space restarts, sleeps or is rebuilt; "
+            "add persistent storage (`/data`) in the Space's settings to keep them.")
+
+
 def choices(current=None) -> dict:
     labels = [entry.label for entry in list_bundles()]
     return {"choices": labels, "value": current if current in labels else (labels[0] if labels else None)}
@@ -68,6 +77,7 @@ def refresh(current=None):
 
 def build() -> dict:
     gr.Markdown(INTRO)
+    gr.Markdown(storage_markdown())
     with gr.Row():
         bundle = gr.Dropdown(**choices(), label="Model", allow_custom_value=True, scale=3)
         button = gr.Button("Show", scale=1)
