@@ -1,4 +1,4 @@
-"""The studio (app.py) end to end: the real server on 127.0.0.1, driven with gradio_client.
+"""The studio (studio/app.py, launched as ``python app.py``) end to end: the real server on 127.0.0.1, driven with gradio_client.
 
 A session fixture starts ``python app.py`` in a subprocess with its own
 ``SEQGEN_CHECKPOINTS``, ``SEQGEN_STUDIO_DIR`` and temp folder, and meanwhile
@@ -560,7 +560,7 @@ def test_lyrics_stream_into_the_page_as_they_are_sampled(monkeypatch, tmp_path, 
 
 
 def test_the_queue_is_bounded(monkeypatch):
-    import app
+    from studio import app
 
     assert app.queue_size() == app.DEFAULT_QUEUE_SIZE == 64
     monkeypatch.setenv("SEQGEN_QUEUE_SIZE", "3")
