@@ -2,19 +2,20 @@
 
     seqgen studio [--host 127.0.0.1] [--port 7860] [--share] [--max-file-size 50mb] [--auth user:password]
 
-(``python app.py`` and ``python -m studio`` take the same options.)
-``GRADIO_SERVER_NAME``, ``GRADIO_SERVER_PORT`` and ``SEQGEN_AUTH`` set the
-defaults of ``--host``, ``--port`` and ``--auth``.  The layout and the wiring
-live here and in ``studio/`` (one module per tab, and :mod:`studio.api` for
-the typed API endpoints); everything they do is a call into ``seqgen``.  Dropdowns get their choices when the page is built; start-up
+``python app.py`` (what a Space runs) and ``python -m studio`` take the same
+options; ``GRADIO_SERVER_NAME``, ``GRADIO_SERVER_PORT`` and ``SEQGEN_AUTH``
+set the defaults of ``--host``, ``--port`` and ``--auth``.  The layout and
+the wiring live here and in ``studio/`` (one module per tab, and
+:mod:`studio.api` for the typed endpoints); everything they do is a call into
+``seqgen``.  Dropdowns get their choices when the page is built; start-up
 imports neither TensorFlow nor music21 and parses no corpus (the default
 models load in the background once the server is up).
 
 Bundles come only from ``checkpoints/`` (``$SEQGEN_CHECKPOINTS``) and from
-the studio's own training output (``$SEQGEN_STUDIO_DIR``, default
-``runs/studio``); a model file cannot be uploaded.  The server serves only
-the files its handlers return (Gradio copies them into its cache, cleaned by
-``delete_cache``): ``allowed_paths`` stays empty.
+the studio's own training output (:func:`studio.common.studio_dir`: on
+persistent storage when there is some); a model file cannot be uploaded.
+The server serves only the files its handlers return (Gradio copies them
+into its cache, cleaned by ``delete_cache``): ``allowed_paths`` stays empty.
 """
 
 from __future__ import annotations

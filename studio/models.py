@@ -59,8 +59,9 @@ def show_models(selected=None):
 
 def storage_markdown() -> str:
     """Where models trained here are kept, and whether they survive a restart of the server."""
-    where = f"Models trained here are saved in `{studio_models_dir()}`"
-    if persistent_dir() is not None:
+    folder, persistent = studio_models_dir(), persistent_dir()
+    where = f"Models trained here are saved in `{folder}`"
+    if persistent is not None and folder.is_relative_to(persistent):
         return where + " on persistent storage: they survive restarts."
     return (where + ". On a Hugging Face Space this folder is lost when the Space restarts, sleeps or is rebuilt; "
             "add persistent storage (`/data`) in the Space's settings to keep them.")

@@ -73,7 +73,7 @@ def test_without_persistent_storage_nothing_moves(spaces_env, tmp_path):
 
 
 def test_an_explicit_studio_folder_wins(spaces_env, tmp_path):
-    from studio import common
+    from studio import common, models
 
     (tmp_path / "data").mkdir()
     spaces_env.setenv(common.PERSISTENT_ENV, str(tmp_path / "data"))
@@ -81,6 +81,7 @@ def test_an_explicit_studio_folder_wins(spaces_env, tmp_path):
     spaces_env.setenv("SEQGEN_CACHE", str(tmp_path / "cache"))
     common.use_persistent_storage()
     assert common.studio_dir() == tmp_path / "mine" and os.environ["SEQGEN_CACHE"] == str(tmp_path / "cache")
+    assert "survive restarts" not in models.storage_markdown()  # there is persistent storage, but the models are elsewhere
 
 
 # --- login ------------------------------------------------------------------------------------
