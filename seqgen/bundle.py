@@ -72,8 +72,13 @@ _NOT_TRAINING = ("kind", "preset", "tokenizer", "window", "min_count", "filter")
 
 
 def checkpoints_dir() -> Path:
-    """The shipped bundles: ``$SEQGEN_CHECKPOINTS``, else the ``checkpoints/`` folder of this checkout."""
-    return Path(os.environ.get("SEQGEN_CHECKPOINTS") or Path(__file__).resolve().parents[1] / "checkpoints")
+    """The shipped bundles: ``$SEQGEN_CHECKPOINTS``, else the copy installed with the package (``seqgen/checkpoints``
+    in a wheel), else the ``checkpoints/`` folder of this checkout."""
+    if os.environ.get("SEQGEN_CHECKPOINTS"):
+        return Path(os.environ["SEQGEN_CHECKPOINTS"])
+    package = Path(__file__).resolve().parent
+    installed = package / "checkpoints"
+    return installed if installed.is_dir() else package.parent / "checkpoints"
 
 
 def _read_json(path: Path):

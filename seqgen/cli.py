@@ -1,4 +1,4 @@
-"""The ``python -m seqgen`` command line: every studio action, scriptable.
+"""The ``seqgen`` command (also ``python -m seqgen``): every studio action, scriptable, and ``seqgen studio``.
 
 Errors a user can fix are printed as ``error: ...`` with exit status 1;
 bad arguments exit with status 2 (argparse).
@@ -7,10 +7,13 @@ bad arguments exit with status 2 (argparse).
 from __future__ import annotations
 
 import argparse
+import importlib.util
 import json
+import os
 import sys
 from pathlib import Path
 
+from seqgen import __version__
 from seqgen.errors import SeqgenError
 from seqgen.presets import KINDS, STUDY_LOSSES, STUDY_OPTIMIZERS
 from seqgen.vocab import FILTER_HELP, FILTERS
@@ -339,6 +342,13 @@ def command_evaluate(args) -> int:
     return 0
 
 
+def command_studio(args) -> int:
+    """Replace this process with the studio (``python -m studio OPTIONS``): the backend never imports the UI."""
+    if importlib.util.find_spec("gradio") is None:
+        raise SeqgenError("The studio needs Gradio: pip install 'seqgen[studio]' (or pip install -r requirements.txt).")
+    os.execv(sys.executable, [sys.executable, "-m", "studio", *args.options])
+
+
 def add_training_arguments(parser, study: bool = False) -> None:
     parser.add_argument("corpus", help="a corpus name (see `corpora`) or a path")
     parser.add_argument("--kind", choices=KINDS, help="check the corpus kind (default: the corpus decides)")
@@ -371,7 +381,8 @@ def add_training_arguments(parser, study: bool = False) -> None:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="python -m seqgen", description="Recurrent sequence models for music and lyrics.")
+    parser = argparse.ArgumentParser(prog="seqgen", description="Recurrent sequence models for music and lyrics.")
+    parser.add_argument("--version", action="version", version=f"seqgen {__version__}")
     commands = parser.add_subparsers(dest="command", required=True)
 
     corpora = commands.add_parser("corpora", help="list the built-in and data/ corpora")
@@ -450,12 +461,20 @@ def build_parser() -> argparse.ArgumentParser:
     evaluate.add_argument("--dry-run", action="store_true", help="print the report without writing it into the bundle")
     evaluate.add_argument("--json", action="store_true", help="print one JSON object (without the per-generation reports)")
     evaluate.set_defaults(run=command_evaluate)
+
+    # Its options belong to the studio (seqgen studio --help lists them): main() passes them on unparsed.
+    studio = commands.add_parser("studio", add_help=False,
+                                 help="launch the studio web app: seqgen studio [--port P] [--auth user:password] … (needs seqgen[studio])")
+    studio.set_defaults(run=command_studio)
     return parser
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
-    args = parser.parse_args(argv)
+    args, options = parser.parse_known_args(argv)
+    if options and args.command != "studio":
+        parser.error(f"unrecognized arguments: {' '.join(options)}")
+    args.options = options
     if args.command == "train" and not (args.out or args.resume):
         parser.error("train needs --out DIR (or --resume DIR)")
     if args.command in ("train", "study") and args.epochs < 1:

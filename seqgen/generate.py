@@ -28,6 +28,11 @@ from seqgen.sampling import SamplingOptions
 DEFAULT_SEED_LINE = "let dance for the rest of the night here"
 
 
+def draw_seed(rng_seed: int | None) -> int:
+    """``rng_seed``, or a fresh one when None: the settings record it, so the output can be made again."""
+    return int(np.random.default_rng().integers(2**31)) if rng_seed is None else int(rng_seed)
+
+
 @dataclass
 class Melody:
     """One generated melody and its files; the fields after ``params`` are filled by :func:`describe_melodies`."""
@@ -90,7 +95,9 @@ def generate_melody(
         length: new tokens per melody.
         primer: None (a random window of the bundle's seed split), a score
             file path (tokenized with the bundle's tokenizer), or tokens.
-        mode, sampling, variations, rng_seed, on_token, **sampling_fields:
+        rng_seed: seeds the primer window and the sampling; None draws one
+            (recorded in ``settings`` and ``params.json``).
+        mode, sampling, variations, on_token, **sampling_fields:
             see :meth:`seqgen.sample.Sampler.generate`.
         tempo_bpm: playback tempo.
         instrument_program: General MIDI program (0 = piano).
@@ -113,6 +120,7 @@ def generate_melody(
 
         max_audio_seconds = audio_limit(max_audio_seconds)  # a bad limit fails before sampling
     tokenizer = bundle.config["tokenizer"]
+    rng_seed = draw_seed(rng_seed)
     primer_tokens = melody_primer(bundle, primer, rng_seed)
     result = bundle.sampler.generate(primer_tokens, length, sampling, variations=variations, rng_seed=rng_seed,
                                      on_token=on_token, mode=mode, **sampling_fields)
@@ -205,6 +213,7 @@ def complete_lyrics(
         length: characters to generate (the most, when a stop rule applies).
         lines: stop after this many completed lines.
         stop_at_verse_end: stop at the first blank line.
+        rng_seed: None draws one (recorded in ``settings``).
         Other arguments: see :meth:`seqgen.sample.Sampler.generate`.
     """
     from seqgen.quality import lyrics_report
@@ -215,6 +224,7 @@ def complete_lyrics(
         raise SeqgenError("The seed line is empty: type a few words to start from.")
     if lines is not None and lines < 1:
         raise SeqgenError(f"Lines must be at least 1 (got {lines}).")
+    rng_seed = draw_seed(rng_seed)
     tokens, dropped = text_primer(bundle, seed_text)
     if not tokens:
         shown = ", ".join(repr(char) for char in dropped) or "none"

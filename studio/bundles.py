@@ -43,11 +43,11 @@ def bundle_dropdown(kind: str | None, current: str | None = None) -> dict:
 
 
 def find(label: str | None, kind: str) -> BundleEntry:
-    """The usable bundle of ``kind`` a dropdown value names; only names from the list, never a path."""
+    """The usable bundle of ``kind`` a dropdown value names (None: the default one); only names from the list, never a path."""
     entries = list_bundles(kind)
     if not entries:
         raise SeqgenError(no_bundle_message(kind))
-    return find_bundle(label, entries, kind)
+    return find_bundle(label or bundle_dropdown(kind)["value"], entries, kind)
 
 
 _loaded: OrderedDict[str, tuple[tuple | None, object]] = OrderedDict()

@@ -25,7 +25,8 @@ import gradio as gr
 from seqgen.errors import SeqgenError
 
 LOG = logging.getLogger("seqgen.studio")
-APP_ROOT = Path(__file__).resolve().parents[1]
+PERSISTENT_ENV = "SEQGEN_PERSISTENT_DIR"
+SPACES_STORAGE = "/data"  # where Hugging Face Spaces mount persistent storage, when a Space has it
 
 # Gradio's own cache (files handed to the browser): every hour, delete what is older than 6 hours.
 DELETE_CACHE = (3600, 6 * 3600)
@@ -35,9 +36,30 @@ OUTPUT_MAX_AGE_S = 6 * 3600  # the same age for the studio's per-request folders
 # --- folders ------------------------------------------------------------------------------
 
 
+def persistent_dir() -> Path | None:
+    """Persistent storage (``$SEQGEN_PERSISTENT_DIR``, else Spaces' ``/data``) if it is a writable folder, else None."""
+    folder = Path(os.environ.get(PERSISTENT_ENV) or SPACES_STORAGE)
+    return folder if folder.is_dir() and os.access(folder, os.W_OK | os.X_OK) else None
+
+
 def studio_dir() -> Path:
-    """Everything the studio trains: ``$SEQGEN_STUDIO_DIR`` or ``runs/studio/`` beside app.py."""
-    return Path(os.environ.get("SEQGEN_STUDIO_DIR") or APP_ROOT / "runs" / "studio")
+    """Everything the studio trains: ``$SEQGEN_STUDIO_DIR``, else ``seqgen/studio`` on persistent storage,
+    else ``runs/studio`` in the working folder."""
+    if os.environ.get("SEQGEN_STUDIO_DIR"):
+        return Path(os.environ["SEQGEN_STUDIO_DIR"])
+    persistent = persistent_dir()
+    return persistent / "seqgen" / "studio" if persistent else Path.cwd() / "runs" / "studio"
+
+
+def use_persistent_storage() -> Path | None:
+    """Keep the token cache on persistent storage too (``$SEQGEN_CACHE``, unless set); returns the storage or None.
+
+    Called once at launch: training jobs inherit the variable.
+    """
+    persistent = persistent_dir()
+    if persistent is not None and not os.environ.get("SEQGEN_CACHE"):
+        os.environ["SEQGEN_CACHE"] = str(persistent / "seqgen" / "cache")
+    return persistent
 
 
 def studio_models_dir() -> Path:

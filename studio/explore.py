@@ -61,7 +61,8 @@ def charset_markdown(report: dict) -> str:
 
 
 @user_errors
-def run_explore(corpus, uploads, text_column, tokenizer, min_count, filter_mode, window, progress=gr.Progress()):
+def run_explore(corpus=DEFAULT_CORPUS, uploads=None, text_column=None, tokenizer="seed", min_count=None, filter_mode="exact",
+                window=40, progress=gr.Progress()):
     """Load a corpus and report what the reference printed, with its figures."""
     from seqgen import plots
     from seqgen.corpus import explore

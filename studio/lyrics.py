@@ -28,16 +28,18 @@ def completion_html(seed: str, text: str) -> str:
             f'<span class="seqgen-completion">{html.escape(text)}</span></div>')
 
 
-def dropped_markdown(dropped: dict[str, int]) -> str:
+def dropped_markdown(dropped: dict[str, int], rng_seed: int) -> str:
+    """Which seed characters were dropped, and the RNG seed that makes this verse again."""
+    again = f"\n\nRNG seed `{rng_seed}`: type it in the RNG seed field to get this verse again."
     if not dropped:
-        return "Every character of the seed is in the model's vocabulary."
+        return "Every character of the seed is in the model's vocabulary." + again
     listed = ", ".join(f"`{char!r}` ×{count}" for char, count in dropped.items())
-    return f"Dropped from the seed (not in the model's vocabulary): {listed}"
+    return f"Dropped from the seed (not in the model's vocabulary): {listed}" + again
 
 
 @user_errors
-def run_lyrics(bundle, seed_line, length, lines, stop_at_verse_end, temperature, rng_seed, top_k=0, top_p=1.0,
-               repetition_penalty=1.0):
+def run_lyrics(bundle=None, seed_line=DEFAULT_SEED_LINE, length=400, lines=None, stop_at_verse_end=False, temperature=0.8,
+               rng_seed=None, top_k=0, top_p=1.0, repetition_penalty=1.0):
     """Complete the seed line, streaming the characters as they are sampled; then the quality and dropped characters."""
     from seqgen.generate import cut_text
 
@@ -54,7 +56,7 @@ def run_lyrics(bundle, seed_line, length, lines, stop_at_verse_end, temperature,
             yield completion_html(seed_line, shown), seed_line + shown, gr.skip(), gr.skip()
     output = call.result()
     text = output.texts[0]
-    yield completion_html(output.seed, text), output.seed + text, output.quality[0], dropped_markdown(output.dropped)
+    yield completion_html(output.seed, text), output.seed + text, output.quality[0], dropped_markdown(output.dropped, output.settings["rng_seed"])
 
 
 def complete_in_worker(entry, seed_line: str, options: dict):

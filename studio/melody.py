@@ -51,7 +51,8 @@ def summary_markdown(output, bundle_label: str) -> str:
     shown = " ".join(primer[:24]) + (" …" if len(primer) > 24 else "")
     lines = [f"**{len(output.melodies)} melod{'y' if len(output.melodies) == 1 else 'ies'}** from **{html.escape(bundle_label)}**, "
              f"{output.settings['length']} tokens each, mode `{output.settings['mode']}`, "
-             f"{output.timings.get('per_token_ms', 0):.2f} ms per token.",
+             f"{output.timings.get('per_token_ms', 0):.2f} ms per token, RNG seed `{output.settings['rng_seed']}` "
+             "(type it in the RNG seed field to make these melodies again).",
              f"\nPrimer ({len(primer)} tokens): `{shown}`"]
     if output.dropped:
         dropped = ", ".join(f"`{token}` ×{count}" for token, count in output.dropped.items())
@@ -60,7 +61,7 @@ def summary_markdown(output, bundle_label: str) -> str:
 
 
 @user_errors
-def run_melody(bundle, primer_source, primer_file=None, primer_tokens=None, length=100, temperature=1.0, top_k=0, top_p=1.0,
+def run_melody(bundle=None, primer_source=None, primer_file=None, primer_tokens=None, length=100, temperature=1.0, top_k=0, top_p=1.0,
                repetition_penalty=1.0, variations=1, rng_seed=-1, tempo=120, instrument=0, mode="auto", progress=gr.Progress()):
     """Phase 1: generate and render melodies; return players, downloads, tokens, summary and the state for phase 2."""
     entry = bundles.find(bundle, "music")

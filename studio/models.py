@@ -11,7 +11,7 @@ import gradio as gr
 from seqgen.bundle import read_card, read_history
 from seqgen.errors import SeqgenError
 from studio.bundles import list_bundles
-from studio.common import user_errors
+from studio.common import persistent_dir, studio_models_dir, user_errors
 from studio.worker import fmt
 
 INTRO = """\
@@ -57,6 +57,16 @@ def show_models(selected=None):
     return table, card, figure, entry.config or {}
 
 
+def storage_markdown() -> str:
+    """Where models trained here are kept, and whether they survive a restart of the server."""
+    folder, persistent = studio_models_dir(), persistent_dir()
+    where = f"Models trained here are saved in `{folder}`"
+    if persistent is not None and folder.is_relative_to(persistent):
+        return where + " on persistent storage: they survive restarts."
+    return (where + ". On a Hugging Face Space this folder is lost when the Space restarts, sleeps or is rebuilt; "
+            "add persistent storage (`/data`) in the Space's settings to keep them.")
+
+
 def choices(current=None) -> dict:
     labels = [entry.label for entry in list_bundles()]
     return {"choices": labels, "value": current if current in labels else (labels[0] if labels else None)}
@@ -68,6 +78,7 @@ def refresh(current=None):
 
 def build() -> dict:
     gr.Markdown(INTRO)
+    gr.Markdown(storage_markdown())
     with gr.Row():
         bundle = gr.Dropdown(**choices(), label="Model", allow_custom_value=True, scale=3)
         button = gr.Button("Show", scale=1)

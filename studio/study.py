@@ -48,8 +48,9 @@ def results_table(table):
 
 
 @user_errors
-def run_study_ui(corpus, uploads, text_column, kind, preset, tokenizer, losses, optimizers, epochs, max_windows,
-                 batch_size, window, min_count, filter_mode):
+def run_study_ui(corpus="songs-poems", uploads=None, text_column=None, kind="lyrics", preset="seed", tokenizer="seed",
+                 losses=STUDY_LOSSES, optimizers=STUDY_OPTIMIZERS, epochs=3, max_windows=2000, batch_size=None, window=40,
+                 min_count=None, filter_mode="exact"):
     """Run every pair in a process of its own; stream the status, the grid of curves, then the table."""
     import pandas as pd
 

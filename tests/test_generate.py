@@ -276,6 +276,22 @@ def test_the_same_rng_seed_gives_the_same_tokens(bundles, tmp_path):
     assert first.melodies[0].wav is None and first.melodies[0].musicxml is None  # as asked
 
 
+
+def test_a_drawn_rng_seed_is_recorded_and_makes_the_same_melody_again(bundles, tmp_path):
+    drawn = quick(bundles["seed"], tmp_path / "drawn", rng_seed=None)
+    seed = drawn.settings["rng_seed"]
+    params = json.loads(drawn.melodies[0].params.read_text(encoding="utf-8"))
+    assert isinstance(seed, int) and params["rng_seed"] == seed
+    again = quick(bundles["seed"], tmp_path / "again", rng_seed=seed)
+    assert (again.primer, again.melodies[0].tokens) == (drawn.primer, drawn.melodies[0].tokens)
+
+
+def test_a_drawn_lyrics_seed_is_recorded_and_makes_the_same_verse_again(bundles):
+    drawn = complete_lyrics(bundles["lyrics"], length=60, temperature=1.5)
+    assert isinstance(drawn.settings["rng_seed"], int)
+    again = complete_lyrics(bundles["lyrics"], length=60, temperature=1.5, rng_seed=drawn.settings["rng_seed"])
+    assert again.texts == drawn.texts
+
 def test_a_midi_primer_is_tokenized_with_the_bundle_tokenizer(bundles, tmp_path):
     from seqgen.music import write_midi
 

@@ -1,0 +1,114 @@
+"""seqgen studio: explore corpora, train, run the loss × optimizer study, generate melodies and lyrics.
+
+    seqgen studio [--host 127.0.0.1] [--port 7860] [--share] [--max-file-size 50mb] [--auth user:password]
+
+``python app.py`` (what a Space runs) and ``python -m studio`` take the same
+options; ``GRADIO_SERVER_NAME``, ``GRADIO_SERVER_PORT`` and ``SEQGEN_AUTH``
+set the defaults of ``--host``, ``--port`` and ``--auth``.  The layout and
+the wiring live here and in ``studio/`` (one module per tab, and
+:mod:`studio.api` for the typed endpoints); everything they do is a call into
+``seqgen``.  Dropdowns get their choices when the page is built; the server
+imports neither TensorFlow nor music21 and parses no corpus: melodies and
+verses are made in worker processes (:mod:`studio.pool`), which load the
+default models while the server starts.
+
+Bundles come only from ``checkpoints/`` (``$SEQGEN_CHECKPOINTS``) and from
+the studio's own training output (:func:`studio.common.studio_dir`: on
+persistent storage when there is some); a model file cannot be uploaded.
+The server serves only the files its handlers return (Gradio copies them
+into its cache, cleaned by ``delete_cache``): ``allowed_paths`` stays empty.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+
+import gradio as gr
+
+from studio import api, common, explore, lyrics, melody, models, pool, study, train
+
+TITLE = "seqgen studio"
+CSS = """
+.seqgen-sheet svg { max-width: 100%; height: auto; }
+"""
+DEFAULT_MAX_FILE_SIZE = "50mb"
+AUTH_ENV = "SEQGEN_AUTH"
+
+
+def build_demo() -> gr.Blocks:
+    """The studio's Blocks: six tabs, each opening with a few sentences for students."""
+    with gr.Blocks(title=TITLE, delete_cache=common.DELETE_CACHE, analytics_enabled=False) as demo:
+        gr.Markdown(f"# {TITLE}\nRecurrent sequence models for music and lyrics: explore a corpus, train a model, "
+                    "generate. Everything runs on this server.")
+        with gr.Tabs():
+            with gr.Tab("Explore", id="explore"):
+                explore.build()
+            with gr.Tab("Train", id="train"):
+                trained = train.build()
+            with gr.Tab("Study", id="study"):
+                study.build()
+            with gr.Tab("Melody", id="melody") as melody_tab:
+                melodic = melody.build()
+            with gr.Tab("Lyrics", id="lyrics") as lyrics_tab:
+                lyrical = lyrics.build()
+            with gr.Tab("Models", id="models") as models_tab:
+                listed = models.build()
+        api.build()  # typed endpoints for scripts: /melody and /lyrics
+
+        # New bundles appear without a restart: lists refresh when a tab opens and after training.
+        melody_outputs = [melodic["bundle"], melodic["notice"]]
+        lyrics_outputs = [lyrical["bundle"], lyrical["notice"]]
+        melody_tab.select(melody.refresh, melodic["bundle"], melody_outputs, api_visibility="private", queue=False)
+        lyrics_tab.select(lyrics.refresh, lyrical["bundle"], lyrics_outputs, api_visibility="private", queue=False)
+        models_tab.select(models.refresh, listed["bundle"], listed["bundle"], api_visibility="private", queue=False).then(
+            listed["show"], listed["bundle"], listed["outputs"], api_visibility="private")
+        trained["event"].then(melody.refresh, melodic["bundle"], melody_outputs, api_visibility="private").then(
+            lyrics.refresh, lyrical["bundle"], lyrics_outputs, api_visibility="private").then(
+            models.refresh, listed["bundle"], listed["bundle"], api_visibility="private")
+    # Exploring and training each have their own concurrency group (see the tabs); everything else runs up to
+    # four at a time.  Melodies and verses go straight to the generation workers, which turn requests away
+    # with "the class queue is full" past the same size (studio.pool); a full Gradio queue turns the rest away
+    # at once (the page says the application is busy and to try again) instead of letting a class wait minutes.
+    demo.queue(default_concurrency_limit=4, max_size=common.queue_size())
+    return demo
+
+
+demo = build_demo()
+
+
+def credentials(text: str | None) -> tuple[str, str] | None:
+    """``user:password`` as Gradio's ``auth`` pair; blank gives None (no login)."""
+    if not text:
+        return None
+    user, colon, password = text.partition(":")
+    if not (colon and user and password):
+        raise SystemExit(f"--auth (or ${AUTH_ENV}) must be user:password, with neither part empty.")
+    return user, password
+
+
+def parse_args(argv=None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(prog="seqgen studio", description="Launch the seqgen studio (a Gradio web app).")
+    parser.add_argument("--host", default=os.environ.get("GRADIO_SERVER_NAME") or "127.0.0.1",
+                        help="address to listen on (default: $GRADIO_SERVER_NAME or 127.0.0.1; 0.0.0.0 for every interface)")
+    parser.add_argument("--port", type=int, default=int(os.environ.get("GRADIO_SERVER_PORT") or 7860),
+                        help="port (default: $GRADIO_SERVER_PORT or 7860)")
+    parser.add_argument("--share", action="store_true", help="also open a temporary public gradio.live link")
+    parser.add_argument("--max-file-size", default=os.environ.get("SEQGEN_MAX_FILE_SIZE") or DEFAULT_MAX_FILE_SIZE,
+                        help=f"largest upload, e.g. 50mb or 1gb (default: $SEQGEN_MAX_FILE_SIZE or {DEFAULT_MAX_FILE_SIZE})")
+    parser.add_argument("--auth", default=os.environ.get(AUTH_ENV), metavar="USER:PASSWORD",
+                        help=f"ask for this login on the page and the API (default: ${AUTH_ENV}); use it with --share or 0.0.0.0")
+    return parser.parse_args(argv)
+
+
+def main(argv=None) -> None:
+    args = parse_args(argv)
+    max_file_size = int(args.max_file_size) if str(args.max_file_size).isdigit() else args.max_file_size
+    auth = credentials(args.auth)
+    common.use_persistent_storage()  # before the workers start: they inherit its settings
+    pool.start()  # the generation workers load the default models while the server starts
+    demo.launch(
+        server_name=args.host, server_port=args.port, share=args.share, max_file_size=max_file_size, auth=auth,
+        allowed_paths=[],  # serve nothing but the files handlers return (copied into Gradio's cache)
+        show_error=True, css=CSS,
+    )
