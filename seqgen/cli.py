@@ -14,6 +14,7 @@ from pathlib import Path
 from seqgen.errors import SeqgenError
 from seqgen.presets import KINDS, STUDY_LOSSES, STUDY_OPTIMIZERS
 from seqgen.vocab import FILTER_HELP, FILTERS
+from seqgen.windows import SPLITS
 
 
 def positive_int(text: str) -> int:
@@ -145,7 +146,7 @@ def training_config(args):
         kind=args.kind or "music", preset=args.preset, tokenizer=args.tokenizer, window=args.window,
         min_count=args.min_count, filter=args.filter, epochs=args.epochs, batch_size=args.batch_size,
         loss=getattr(args, "loss", None), optimizer=getattr(args, "optimizer", None), learning_rate=args.learning_rate,
-        max_windows=args.max_windows, validation_fraction=args.validation_fraction, seed=args.seed,
+        max_windows=args.max_windows, validation_fraction=args.validation_fraction, split=args.split, seed=args.seed,
         early_stopping=args.early_stopping, strategy=args.strategy, max_minutes=args.max_minutes,
     )
 
@@ -360,6 +361,8 @@ def add_training_arguments(parser, study: bool = False) -> None:
     parser.add_argument("--learning-rate", type=float, help="learning rate (default: the preset's; in a study, each optimizer's Keras default)")
     parser.add_argument("--max-windows", type=positive_int, help="train on a random subset of this many windows")
     parser.add_argument("--validation-fraction", type=float, default=0.1, help="share of non-seed windows held out (default: 0.1)")
+    parser.add_argument("--split", choices=SPLITS, help="validation split: random (the reference's, overlapping windows) or blocks "
+                        "(held-out blocks, no shared token); default: the preset's (random for seed presets)")
     parser.add_argument("--seed", type=int, default=42, help="random seed for splits, shuffling and weights (default: 42)")
     parser.add_argument("--early-stopping", type=positive_int, metavar="PATIENCE", help="stop after this many epochs without improvement")
     parser.add_argument("--max-minutes", type=float, metavar="MINUTES",
