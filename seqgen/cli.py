@@ -270,12 +270,10 @@ def command_generate(args) -> int:
     from seqgen.generate import DEFAULT_SEED_LINE, complete_lyrics, describe_melodies, generate_melody, to_json
     from seqgen.sampling import SamplingOptions
 
-    fields = dict(top_k=args.top_k, top_p=args.top_p, repetition_penalty=args.repetition_penalty)
-    if args.temperature is not None:  # otherwise each kind's own default, as in the studio
-        fields["temperature"] = args.temperature
+    fields = {name: getattr(args, name) for name in ("temperature", "top_k", "top_p", "repetition_penalty") if getattr(args, name) is not None}
     SamplingOptions(**fields)  # bad options fail before TensorFlow loads
     bundle = load_bundle(resolve_bundle(args.bundle))
-    sampling = SamplingOptions.for_kind(bundle.config["kind"], **fields)
+    sampling = bundle.default_sampling(**fields)  # the bundle's recommended settings under what the user set
     options = dict(mode=args.mode, sampling=sampling, variations=args.variations, rng_seed=args.rng_seed)
     if bundle.config["kind"] == "lyrics":
         if args.primer:
@@ -323,18 +321,27 @@ def command_generate(args) -> int:
 
 
 def command_evaluate(args) -> int:
-    from seqgen.bundle import load_bundle, resolve_bundle, write_quality
+    import dataclasses
+
+    from seqgen.bundle import load_bundle, resolve_bundle, write_quality, write_sampling
     from seqgen.card import quality_section
-    from seqgen.evaluate import evaluate_bundle
+    from seqgen.evaluate import evaluate_bundle, sweep_sampling
 
     bundle = load_bundle(resolve_bundle(args.bundle))
+    if args.sweep:
+        settings, sweep = sweep_sampling(bundle, args.generations, args.rng_seed, args.temperatures, args.top_ps)
+        if args.dry_run:  # measure the recommendation without storing it
+            bundle = dataclasses.replace(bundle, recommended_sampling={"settings": settings, "sweep": sweep})
+        else:
+            write_sampling(bundle, settings, sweep)
     quality = evaluate_bundle(bundle, generations=args.generations, rng_seed=args.rng_seed)
     if not args.dry_run:
         write_quality(bundle, quality)
     if args.json:
-        print(json.dumps({key: value for key, value in quality.items() if key != "reports"}))
+        print(json.dumps({key: value for key, value in quality.items() if key != "reports"}
+                         | ({"sweep": bundle.recommended_sampling} if args.sweep else {})))
         return 0
-    print("\n".join(quality_section(bundle.config, quality)).strip())  # the model card's own table
+    print("\n".join(quality_section(bundle.config, quality, bundle.recommended_sampling)).strip())  # the model card's own tables
     if not args.dry_run:
         print(f"\nwrote the report and the model card into {bundle.folder}")
     return 0
@@ -424,11 +431,11 @@ def build_parser() -> argparse.ArgumentParser:
     generate.add_argument("bundle", help="a bundle folder, or the name of one under checkpoints/")
     generate.add_argument("--length", type=positive_int, help="new tokens (default: 100 notes, 400 characters)")
     generate.add_argument("--mode", choices=("window", "stateful"), help="window: the reference; stateful: one cell step per token")
-    generate.add_argument("--temperature", type=float,
-                          help="0 = greedy argmax (the reference); higher = more varied (default: 1.0 melodies, 0.8 lyrics)")
+    generate.add_argument("--temperature", type=float, help="0 = greedy argmax (the reference); higher = more varied "
+                          "(default: the bundle's recommended sampling, else 1.0 melodies, 0.8 lyrics)")
     generate.add_argument("--top-k", type=positive_int, help="sample among the k most likely tokens")
     generate.add_argument("--top-p", type=float, help="sample within this probability mass (0 < p <= 1)")
-    generate.add_argument("--repetition-penalty", type=float, default=1.0, help=">= 1; discourages recent tokens")
+    generate.add_argument("--repetition-penalty", type=float, help=">= 1; discourages recent tokens (default: 1, off)")
     source = generate.add_mutually_exclusive_group()
     source.add_argument("--seed-text", help="lyrics: the line to complete")
     source.add_argument("--primer", help="melody: a MIDI or score file to continue (default: a random seed window)")
@@ -450,6 +457,10 @@ def build_parser() -> argparse.ArgumentParser:
     evaluate.add_argument("bundle", help="a bundle folder, or the name of one under checkpoints/")
     evaluate.add_argument("--generations", type=positive_int, default=20, help="generations to average (default: 20)")
     evaluate.add_argument("--rng-seed", type=int, default=0, help="seed of the first generation and of the corpus windows (default: 0)")
+    evaluate.add_argument("--sweep", action="store_true",
+                          help="first try a temperature × top-p grid and store the pair closest to the corpus as the bundle's recommended sampling")
+    evaluate.add_argument("--temperatures", type=float, nargs="+", help="the sweep's temperatures (default: 0.7 0.8 0.9 1.0 melodies, 0.5 … 0.8 lyrics)")
+    evaluate.add_argument("--top-ps", type=float, nargs="+", help="the sweep's top-p values, 1 = off (default: 0.9 0.95 1.0)")
     evaluate.add_argument("--dry-run", action="store_true", help="print the report without writing it into the bundle")
     evaluate.add_argument("--json", action="store_true", help="print one JSON object (without the per-generation reports)")
     evaluate.set_defaults(run=command_evaluate)

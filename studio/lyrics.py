@@ -42,7 +42,7 @@ def run_lyrics(bundle, seed_line, length, lines, stop_at_verse_end, temperature,
     """Complete the seed line, streaming the characters as they are sampled; then the quality and dropped characters."""
     from seqgen.generate import complete_lyrics, cut_text
 
-    sampling = sampling_options(temperature, top_k, top_p, repetition_penalty)
+    sampling = sampling_options(temperature, top_k, top_p, repetition_penalty, kind="lyrics")
     length, lines, seed = whole(length, "Length", minimum=1), whole(lines, "Lines", minimum=1, optional=True), random_seed(rng_seed)
     seed_line = seed_line if seed_line is not None else DEFAULT_SEED_LINE
     loaded = bundles.load(bundles.find(bundle, "lyrics"))
@@ -93,7 +93,8 @@ def build() -> dict:
                 lines = gr.Number(0, precision=0, label="Lines", info="stop after this many; 0: no limit")
             stop_at_verse_end = gr.Checkbox(False, label="Stop at the end of the verse (a blank line)")
             with gr.Row():
-                temperature = gr.Slider(0, 2, value=0.8, step=0.05, label="Temperature", info="0 = argmax")
+                temperature = gr.Slider(0, 2, value=0.8, step=0.05, label="Temperature",
+                                        info="0 = argmax; left at 0.8 with the other options off: the model's recommended sampling")
                 rng_seed = gr.Number(-1, precision=0, label="RNG seed", info="-1: different every time")
             with gr.Accordion("More sampling options", open=False):
                 with gr.Row():

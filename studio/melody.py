@@ -86,7 +86,7 @@ def run_melody(bundle, primer_source, primer_file=None, primer_tokens=None, leng
         raise SeqgenError(f"Unknown primer {primer_source!r}; choose one of: {', '.join(PRIMERS)}.")
     if mode not in MODES:
         raise SeqgenError(f"Unknown mode {mode!r}; choose one of: {', '.join(MODES)}.")
-    sampling = sampling_options(temperature, top_k, top_p, repetition_penalty)
+    sampling = sampling_options(temperature, top_k, top_p, repetition_penalty, kind="music")
     progress(0, desc="loading the model")
     loaded = bundles.load(entry)
 
@@ -160,7 +160,8 @@ def build() -> dict:
             primer_tokens = gr.Textbox(label="Primer tokens", placeholder="C4 E4 G4 4.7.11", max_lines=2)
             with gr.Row():
                 length = gr.Number(100, precision=0, label="Length (tokens)")
-                temperature = gr.Slider(0, 2, value=1.0, step=0.05, label="Temperature", info="0 = argmax")
+                temperature = gr.Slider(0, 2, value=1.0, step=0.05, label="Temperature",
+                                        info="0 = argmax; left at 1 with the other options off: the model's recommended sampling")
             with gr.Row():
                 variations = gr.Slider(1, MAX_SLOTS, value=1, step=1, label="Variations")
                 rng_seed = gr.Number(-1, precision=0, label="RNG seed", info="-1: different every time")
