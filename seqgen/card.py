@@ -126,8 +126,8 @@ def sweep_section(kind: str, sampling: dict) -> list[str]:
                               if name in row["measures"] else "n/a" for name in names)
         mark = " **recommended**" if index == sweep["best"] else ""
         top_p = "off" if row["top_p"] is None else f"{row['top_p']:g}"
-        lines.append(f"| {row['temperature']:g} | {top_p} | {measures} | {_number(row['distance'], 3)} | "
-                     f"{'yes' if row['eligible'] else 'no'}{mark} |")
+        eligible = "yes" if row["eligible"] else f"no: {', '.join(row['failed'])}"
+        lines.append(f"| {row['temperature']:g} | {top_p} | {measures} | {_number(row['distance'], 3)} | {eligible}{mark} |")
     return lines
 
 

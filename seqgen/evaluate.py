@@ -191,25 +191,25 @@ def _check(name: str, target: str, value: float | None, passed: bool) -> dict:
     return {"name": name, "target": target, "value": value, "passed": bool(passed)}
 
 
-def guard_checks(kind: str, summaries: dict[str, dict]) -> list[dict]:
-    """The checks against degenerate decoding (loops, replayed corpus, repeated lines): a sweep recommends only settings that pass."""
+def guard_checks(kind: str, summaries: dict[str, dict]) -> dict[str, dict]:
+    """The checks against degenerate decoding, by what failing means: a sweep recommends only settings that pass."""
     generated, corpus = summaries["generated"], summaries["corpus"]
     if kind == "music":
         repetition_limit = corpus["repetition_rate"] + REPETITION_MARGIN
-        return [
-            _check("repetition rate", f"≤ corpus + {REPETITION_MARGIN:.2f} = {repetition_limit:.3f}",
-                   generated["repetition_rate"], generated["repetition_rate"] <= repetition_limit),
-            _check(f"generations whose longest copied n-gram is under {COPY_LIMIT} tokens", "≥ 90 %",
-                   generated["copied_under_limit_share"], generated["copied_under_limit_share"] >= 0.9),
-        ]
-    return [_check(f"completions where no line appears more than {MAX_LINE_REPEATS} times", "100 %",
-                   generated["within_line_repeat_limit_share"], generated["within_line_repeat_limit_share"] == 1.0)]
+        return {
+            "repeats tokens": _check("repetition rate", f"≤ corpus + {REPETITION_MARGIN:.2f} = {repetition_limit:.3f}",
+                                     generated["repetition_rate"], generated["repetition_rate"] <= repetition_limit),
+            "replays the corpus": _check(f"generations whose longest copied n-gram is under {COPY_LIMIT} tokens", "≥ 90 %",
+                                         generated["copied_under_limit_share"], generated["copied_under_limit_share"] >= 0.9),
+        }
+    return {"repeats lines": _check(f"completions where no line appears more than {MAX_LINE_REPEATS} times", "100 %",
+                                    generated["within_line_repeat_limit_share"], generated["within_line_repeat_limit_share"] == 1.0)}
 
 
 def quality_checks(kind: str, summaries: dict[str, dict], closeness: dict | None = None) -> list[dict]:
     """The model-card quality bar, measured on the summaries (and closeness table) of `evaluate_bundle`."""
     generated, unigram = summaries["generated"], summaries["unigram"]
-    guards = guard_checks(kind, summaries)
+    guards = list(guard_checks(kind, summaries).values())
     if kind == "lyrics":
         return [_check("share of generated words found in the corpus", f"≥ {KNOWN_WORDS_TARGET:.0%}",
                        generated["known_word_share"], generated["known_word_share"] >= KNOWN_WORDS_TARGET), *guards]
@@ -332,10 +332,10 @@ def sweep_sampling(bundle: Bundle, generations: int = GENERATIONS, rng_seed: int
     rows = []
     for sampling in grid:
         summaries, closeness = _measured(bundle, _generated(bundle, generations, rng_seed, sampling), references, features)
+        failed = [failure for failure, check in guard_checks(kind, summaries).items() if not check["passed"]]
         rows.append({"temperature": sampling.temperature, "top_p": sampling.top_p,
                      "measures": {name: {"generated": row["generated"], "gap_closed": row["gap_closed"]} for name, row in closeness.items()},
-                     "distance": corpus_distance(closeness),
-                     "eligible": all(check["passed"] for check in guard_checks(kind, summaries))})
+                     "distance": corpus_distance(closeness), "failed": failed, "eligible": not failed})
     best = best_row(rows)
     reference = {name: {"corpus": row["corpus"], "unigram": row["unigram"]} for name, row in closeness.items()}
     sweep = {"generations": generations, "rng_seed": rng_seed, "rows": rows, "best": best, "reference": reference,

@@ -231,6 +231,7 @@ def test_the_sweep_picks_the_best_grid_point(timed_bundle):
     settings, sweep = sweep_sampling(timed_bundle, generations=2, rng_seed=1, temperatures=(0.3, 1.5), top_ps=(0.5, 1.0))
     rows = sweep["rows"]
     assert [(row["temperature"], row["top_p"]) for row in rows] == [(0.3, 0.5), (0.3, None), (1.5, 0.5), (1.5, None)]
+    assert all(row["eligible"] == (row["failed"] == []) for row in rows)
     eligible = [row["distance"] for row in rows if row["eligible"]] or [row["distance"] for row in rows]
     assert rows[sweep["best"]]["distance"] == min(eligible) and sweep["best"] == best_row(rows)
     assert settings == {"temperature": rows[sweep["best"]]["temperature"], "top_p": rows[sweep["best"]]["top_p"]}
