@@ -51,7 +51,7 @@ def _number(value, digits=4) -> str:
 
 
 def _share(value) -> str:
-    return "n/a" if value is None else f"{value:.0%}".replace("%", " %")
+    return "n/a" if value is None else f"{round(value * 100)} %"  # round() turns -0.4 into 0, not "-0"
 
 
 def _digits(measure: str) -> int:
@@ -77,8 +77,8 @@ def _closeness_lines(kind: str, closeness: dict) -> list[str]:
         "",
         "Gap closed: (generated − unigram) / (corpus windows − unigram). 100 % is like the corpus, 0 % like the unigram "
         "sampler, over 100 % beyond the corpus (for key consistency: more in key than the corpus itself); n/a where the "
-        "unigram sampler is within 5 % of the corpus windows. "
-        + ("Overlapping areas (Yang & Lerch 2018) compare all the passages' intervals or durations, pooled, with the whole "
+        "unigram sampler is within 5 % of the corpus windows."
+        + (" Overlapping areas (Yang & Lerch 2018) compare all the passages' intervals or durations, pooled, with the whole "
            "training corpus's (1 = the same distribution)." if kind == "music" else ""),
         "",
         "| | generated | corpus windows | unigram sampler | gap closed |",
