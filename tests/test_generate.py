@@ -345,7 +345,7 @@ def test_lyrics_complete_the_default_seed_line(bundles):
     assert not output.texts[0].startswith(DEFAULT_SEED_LINE)
     assert set(output.texts[0]) <= set(bundles["lyrics"].vocab.tokens)
     quality = output.quality[0]
-    assert set(quality) == {"words", "known_word_share", "distinct_2", "repeated_lines", "max_line_repeats"}
+    assert set(quality) == {"words", "known_word_share", "distinct_2", "repeated_lines", "max_line_repeats", "invented_words"}
     assert quality["known_word_share"] is None or 0.0 <= quality["known_word_share"] <= 1.0
     assert output.settings["rng_seed"] == 0 and output.settings["length"] == 120
     assert json.loads(dumps(output))["text"] == output.texts[0]
