@@ -6,8 +6,10 @@ preset, tokenizer, window, hyper-parameters, corpus, best epoch),
 ``history.json`` (one record per epoch), ``seeds.json`` (windows of the seed
 split, to start generation), ``stats.json`` and ``corpus.npy`` (what quality
 reports compare with), a ``README.md`` model card and, once measured with
-``seqgen evaluate``, ``quality.json``.  This module assembles, writes, reads,
-lists and looks up bundles; nothing else names their files.
+``seqgen evaluate``, ``quality.json`` and (``--sweep``) ``sampling.json``:
+the recommended sampling settings and the sweep that chose them.  This
+module assembles, writes, reads, lists and looks up bundles; nothing else
+names their files.
 
 Every file is written to a temporary sibling and renamed into place, so a
 crash or ``kill -9`` leaves the previous complete file.  Loading checks
@@ -26,7 +28,7 @@ import json
 import os
 import tempfile
 import zipfile
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
@@ -35,6 +37,7 @@ from seqgen.card import model_card
 from seqgen.errors import SeqgenError
 from seqgen.files import write_atomic, write_json
 from seqgen.presets import Preset, get_preset
+from seqgen.sampling import SamplingOptions
 from seqgen.vocab import Vocab
 
 FORMAT = "seqgen-bundle"
@@ -49,6 +52,7 @@ STATS = "stats.json"
 CORPUS = "corpus.npy"
 CARD = "README.md"
 QUALITY = "quality.json"
+SAMPLING = "sampling.json"
 FILES = (CONFIG, VOCAB, WEIGHTS, HISTORY)  # what every bundle has
 
 # config.json schema: key -> accepted types.
@@ -153,6 +157,12 @@ class Bundle:
     seeds: list[list[str]]
     stats: dict  # corpus statistics for quality reports (may be empty)
     corpus_ids: np.ndarray | None  # the encoded training stream
+    recommended_sampling: dict = field(default_factory=dict)  # sampling.json: {"settings": …, "sweep": …}
+
+    def default_sampling(self, **overrides) -> SamplingOptions:
+        """The bundle's recommended sampling settings (else the kind's defaults), with ``overrides`` on top."""
+        settings = self.recommended_sampling.get("settings", {})
+        return SamplingOptions.for_kind(self.config["kind"], **{**settings, **overrides})
 
     @functools.cached_property
     def sampler(self):
@@ -189,6 +199,7 @@ def load_bundle(folder: Path) -> Bundle:
             corpus_ids = np.load(folder / CORPUS, allow_pickle=False)
         except (OSError, ValueError) as error:
             raise SeqgenError(f"Bundle {folder}: {CORPUS} is corrupt ({error}).") from None
+    recommended = read_sampling(folder) or {}
     archive = folder / WEIGHTS
     check_archive(archive)
     model = build_model(config["kind"], config["preset"], config["vocab_size"], config["window"])
@@ -196,7 +207,7 @@ def load_bundle(folder: Path) -> Bundle:
         model.load_weights(str(archive))
     except Exception as error:  # Keras raises ValueError/KeyError on shape or layer mismatches
         raise SeqgenError(f"Bundle {folder}: the weights in {WEIGHTS} do not fit preset {config['preset']!r} ({error}).") from None
-    return Bundle(folder, config, vocab, history, model, seeds, stats, corpus_ids)
+    return Bundle(folder, config, vocab, history, model, seeds, stats, corpus_ids, recommended)
 
 
 # --- reading without loading a model ---------------------------------------------------------
@@ -231,12 +242,28 @@ def read_quality(folder: Path) -> dict | None:
     return _read_json(path) if path.exists() else None
 
 
+def read_sampling(folder: Path) -> dict | None:
+    """The stored ``sampling.json`` (``settings`` and the ``sweep`` that chose them), or None before a sweep."""
+    path = Path(folder) / SAMPLING
+    if not path.exists():
+        return None
+    recommended = _read_json(path)
+    try:
+        SamplingOptions(**recommended["settings"])
+    except (KeyError, TypeError, SeqgenError) as error:
+        raise SeqgenError(f"Bundle {folder}: {SAMPLING} holds no valid sampling settings ({error}); "
+                          "delete it or measure again with `seqgen evaluate --sweep`.") from None
+    return recommended
+
+
 def files_stamp(folder: Path) -> tuple | None:
     """Modification times of the files a loaded bundle depends on: a changed stamp means reload."""
     try:
-        return tuple((Path(folder) / name).stat().st_mtime_ns for name in (CONFIG, WEIGHTS, VOCAB))
+        stamp = tuple((Path(folder) / name).stat().st_mtime_ns for name in (CONFIG, WEIGHTS, VOCAB))
     except OSError:
         return None
+    sampling = Path(folder) / SAMPLING
+    return stamp + (sampling.stat().st_mtime_ns if sampling.exists() else None,)
 
 
 # --- writing -------------------------------------------------------------------------------
@@ -278,8 +305,9 @@ def make_config(name: str, settings: dict, preset: Preset, vocab_size: int, para
 
 
 def forget_quality(folder: Path) -> None:
-    """Drop ``quality.json``: it was measured on other weights."""
-    (Path(folder) / QUALITY).unlink(missing_ok=True)
+    """Drop ``quality.json`` and ``sampling.json``: they were measured on other weights."""
+    for measured in (QUALITY, SAMPLING):
+        (Path(folder) / measured).unlink(missing_ok=True)
 
 
 def start_bundle(folder: Path, vocab: Vocab, seeds: list[list[str]], corpus_ids: np.ndarray, stats: dict) -> None:
@@ -290,7 +318,7 @@ def start_bundle(folder: Path, vocab: Vocab, seeds: list[list[str]], corpus_ids:
     """
     folder = Path(folder)
     folder.mkdir(parents=True, exist_ok=True)
-    for stale in (CONFIG, WEIGHTS, QUALITY):
+    for stale in (CONFIG, WEIGHTS, QUALITY, SAMPLING):
         (folder / stale).unlink(missing_ok=True)
     write_json(folder / SEEDS, seeds)
     buffer = io.BytesIO()
@@ -323,9 +351,18 @@ def write_progress(folder: Path, config: dict, history: list[dict]) -> None:
 
 
 def write_quality(bundle: Bundle, quality: dict) -> None:
-    """Store ``quality.json`` in the bundle and rewrite its model card with the quality section."""
+    """Store ``quality.json`` in the bundle and rewrite its model card with the quality section (and the sweep)."""
     write_json(bundle.folder / QUALITY, quality)
-    write_atomic(bundle.folder / CARD, model_card(bundle.config, bundle.history, quality).encode("utf-8"))
+    card = model_card(bundle.config, bundle.history, quality, bundle.recommended_sampling or None)
+    write_atomic(bundle.folder / CARD, card.encode("utf-8"))
+
+
+def write_sampling(bundle: Bundle, settings: dict, sweep: dict) -> None:
+    """Store the recommended sampling ``settings`` and the ``sweep`` that chose them; ``bundle`` uses them from now on."""
+    recommended = {"settings": settings, "sweep": sweep}
+    SamplingOptions(**settings)
+    write_json(bundle.folder / SAMPLING, recommended)
+    bundle.recommended_sampling = recommended
 
 
 # --- finding bundles -----------------------------------------------------------------------

@@ -1,4 +1,4 @@
-"""Model cards: a bundle's ``README.md``, written from its config, history and measured quality.
+"""Model cards: a bundle's ``README.md``, written from its config, history, measured quality and sampling sweep.
 
 Rendering only; :mod:`seqgen.bundle` decides when the card is written.
 """
@@ -28,28 +28,127 @@ QUALITY_ROWS = {  # quality report summary key → model-card label
         "within_line_repeat_limit_share": "share where no line appears more than twice",
     },
 }
+CLOSENESS_ROWS = {  # closeness measure → model-card label
+    "key_consistency": "key consistency (share of pitch classes in the best-fitting major or harmonic-minor scale)",
+    "pitch_range": "pitch range (semitones)",
+    "interval_overlap": "melodic intervals: overlapping area with the corpus's distribution",
+    "duration_overlap": "durations: overlapping area with the corpus's distribution",
+    "known_word_share": "share of words found in the corpus",
+    "distinct_2": "distinct word bigrams / bigrams",
+}
+SWEEP_COLUMNS = {  # closeness measure → sweep table column
+    "key_consistency": "key consistency", "pitch_range": "pitch range", "interval_overlap": "interval overlap",
+    "duration_overlap": "duration overlap", "known_word_share": "known words", "distinct_2": "distinct-2",
+}
+SPLITS = {
+    "random": "random windows (the reference's); they overlap training windows",
+    "blocks": "held-out blocks of the corpus, a one-window gap from training: no shared token",
+}
 
 
 def _number(value, digits=4) -> str:
     return "n/a" if value is None or (isinstance(value, float) and not math.isfinite(value)) else f"{value:.{digits}f}"
 
 
-def quality_section(config: dict, quality: dict) -> list[str]:
-    """The model card's quality lines: generations beside corpus windows and a unigram sampler."""
-    summaries = quality["summaries"]
-    unit = "tokens" if quality["kind"] == "music" else "characters"
+def _share(value) -> str:
+    return "n/a" if value is None else f"{round(value * 100)} %"  # round() turns -0.4 into 0, not "-0"
+
+
+def _digits(measure: str) -> int:
+    return 1 if measure == "pitch_range" else 3  # semitones, or shares and areas
+
+
+def describe_sampling(sampling: dict) -> str:
+    """``temperature 0.9, top-p 0.95`` (top-k and the repetition penalty only when set)."""
+    parts = [f"temperature {sampling['temperature']:g}"]
+    if sampling.get("top_p") is not None:
+        parts.append(f"top-p {sampling['top_p']:g}")
+    if sampling.get("top_k") is not None:
+        parts.append(f"top-k {sampling['top_k']}")
+    if sampling.get("repetition_penalty", 1) != 1:
+        parts.append(f"repetition penalty {sampling['repetition_penalty']:g}")
+    return ", ".join(parts)
+
+
+def _closeness_lines(kind: str, closeness: dict) -> list[str]:
+    lines = [
+        "",
+        "### Musicality" if kind == "music" else "### Closeness to the corpus",
+        "",
+        "Gap closed: (generated − unigram) / (corpus windows − unigram). 100 % is like the corpus, 0 % like the unigram "
+        "sampler, over 100 % beyond the corpus (for key consistency: more in key than the corpus itself); n/a where the "
+        "unigram sampler is within 5 % of the corpus windows."
+        + (" Overlapping areas (Yang & Lerch 2018) compare all the passages' intervals or durations, pooled, with the whole "
+           "training corpus's (1 = the same distribution)." if kind == "music" else ""),
+        "",
+        "| | generated | corpus windows | unigram sampler | gap closed |",
+        "|---|---|---|---|---|",
+    ]
+    for name, row in closeness.items():
+        values = " | ".join(_number(row[source], _digits(name)) for source in ("generated", "corpus", "unigram"))
+        lines.append(f"| {CLOSENESS_ROWS[name]} | {values} | {_share(row['gap_closed'])} |")
+    return lines
+
+
+def _generalisation_lines(gap: dict) -> list[str]:
+    honest = ("Validation windows come from held-out blocks that share no token with training, so this measures "
+              "generalisation." if gap["split"] == "blocks" else
+              "With the random split validation windows overlap training windows, so this gap understates how the model "
+              "does on unseen material.")
+    return ["", f"Generalisation gap: next-token cross-entropy {gap['train_cross_entropy']:.3f} on {gap['train_windows']} "
+                f"training windows and {gap['validation_cross_entropy']:.3f} on {gap['validation_windows']} validation "
+                f"windows of its `{gap['split']}` split, a gap of {gap['gap']:+.3f} nats. {honest}"]
+
+
+def sweep_section(kind: str, sampling: dict) -> list[str]:
+    """The sampling sweep that chose the recommended settings."""
+    sweep, settings = sampling["sweep"], sampling["settings"]
+    names = list(sweep["reference"])
+    lines = [
+        "",
+        "## Sampling sweep",
+        "",
+        f"`seqgen evaluate --sweep` made {sweep['generations']} generations at each temperature × top-p pair, with the same "
+        "primers and seeds. Distance: the mean over the measures of |generated − corpus windows| in units of the "
+        "unigram-to-corpus gap (0 = like the corpus, 1 = as far as the unigram sampler). Eligible: "
+        + ("no more repetition than the corpus + 0.10 and no replayed corpus (the first and third checks of the quality bar)."
+           if kind == "music" else "no line more than twice in every completion.")
+        + f" Recommended: **{describe_sampling(settings)}**, the eligible pair closest to the corpus; the CLI and the "
+        f"studio use it unless you set your own. The sweep took {sweep['seconds']:.0f} s.",
+        "",
+        "| temperature | top-p | " + " | ".join(f"{SWEEP_COLUMNS[name]} (gap closed)" for name in names) + " | distance | eligible |",
+        "|---|---|" + "---|" * (len(names) + 2),
+        "| corpus windows | | " + " | ".join(_number(sweep["reference"][name]["corpus"], _digits(name)) for name in names) + " | 0 | |",
+        "| unigram sampler | | " + " | ".join(_number(sweep["reference"][name]["unigram"], _digits(name)) for name in names) + " | | |",
+    ]
+    for index, row in enumerate(sweep["rows"]):
+        measures = " | ".join(f"{_number(row['measures'][name]['generated'], _digits(name))} ({_share(row['measures'][name]['gap_closed'])})"
+                              if name in row["measures"] else "n/a" for name in names)
+        mark = " **recommended**" if index == sweep["best"] else ""
+        top_p = "off" if row["top_p"] is None else f"{row['top_p']:g}"
+        eligible = "yes" if row["eligible"] else f"no: {', '.join(row['failed'])}"
+        lines.append(f"| {row['temperature']:g} | {top_p} | {measures} | {_number(row['distance'], 3)} | {eligible}{mark} |")
+    return lines
+
+
+def quality_section(config: dict, quality: dict, sampling: dict | None = None) -> list[str]:
+    """The model card's quality lines: generations beside corpus windows and a unigram sampler, then the sweep."""
+    summaries, kind = quality["summaries"], quality["kind"]
+    unit = "tokens" if kind == "music" else "characters"
+    settings = (f"{describe_sampling(quality['sampling'])} "
+                f"({'the recommended settings' if quality.get('recommended') else 'the default settings'})")
     lines = [
         "",
         "## Quality",
         "",
-        f"{quality['generations']} generations of {quality['length']} {unit} with the default settings "
-        + ("(each primed with a random window of the seed split)" if quality["kind"] == "music" else "(from the default seed line)")
+        f"{quality['generations']} generations of {quality['length']} {unit} at {settings}, "
+        + ("each primed with a random window of the seed split" if kind == "music" else "from the default seed line")
         + f", beside {quality['generations']} random windows of the training corpus and {quality['generations']} draws "
         "of a unigram sampler (tokens drawn independently with the corpus frequencies). Means unless stated; "
         f"measured with `python -m seqgen evaluate {config.get('name')}` in {quality['seconds']:.0f} s.",
         "",
     ]
-    if quality["kind"] == "music":
+    if kind == "music":
         lines += [
             f"A corpus window's primer is the {config['window']} tokens before it; a unigram draw is compared with the same "
             f"primers. Over {quality['length']} tokens the unigram sampler, which draws from exactly the corpus's pitch-class mix, is hard "
@@ -61,13 +160,21 @@ def quality_section(config: dict, quality: dict) -> list[str]:
         "| | generated | corpus windows | unigram sampler |",
         "|---|---|---|---|",
     ]
-    for key, label in QUALITY_ROWS[quality["kind"]].items():
+    for key, label in QUALITY_ROWS[kind].items():
         if key in summaries["generated"]:
             lines.append(f"| {label} | " + " | ".join(_number(summaries[source].get(key), 3) for source in ("generated", "corpus", "unigram")) + " |")
+    if quality.get("closeness"):
+        lines += _closeness_lines(kind, quality["closeness"])
+    if quality.get("invented_words"):
+        lines += ["", "Invented words (not in the corpus), most frequent first: " + ", ".join(quality["invented_words"]) + "."]
+    if quality.get("generalisation"):
+        lines += _generalisation_lines(quality["generalisation"])
     lines += ["", "Quality bar:", ""]
     for check in quality["checks"]:
         mark = "✅ met" if check["passed"] else "❌ not met"
         lines.append(f"- {check['name']}: {_number(check['value'], 3)} (target {check['target']}) {mark}")
+    if sampling and sampling.get("sweep"):
+        lines += sweep_section(kind, sampling)
     return lines
 
 
@@ -80,11 +187,12 @@ def cut_short(history: list[dict]) -> str | None:
     return f"stopped during epoch {last['epoch']} after {last['batches_done']} of {last['batches']} batches{why}"
 
 
-def model_card(config: dict, history: list[dict], quality: dict | None = None) -> str:
-    """A short README.md describing the bundle, with its measured quality once evaluated."""
+def model_card(config: dict, history: list[dict], quality: dict | None = None, sampling: dict | None = None) -> str:
+    """A short README.md describing the bundle, with its measured quality and sampling sweep once evaluated."""
     best = config["best"]
     corpus = config["corpus"]
     training = config["training"]
+    split = training.get("split", "random")  # bundles older than the setting used the random split
 
     seconds = sum(record.get("seconds", 0.0) for record in history)
     stopped = cut_short(history)
@@ -100,6 +208,7 @@ def model_card(config: dict, history: list[dict], quality: dict | None = None) -
         f"| filter | {corpus.get('filter')}, min-count {corpus.get('min_count')} |",
         f"| training | {training['loss']}, {training['optimizer']} at {training['learning_rate']}, batch {training['batch_size']} |",
         f"| windows | {training.get('train_windows'):,} train, {training.get('validation_windows'):,} validation, {training.get('seed_windows'):,} seed |",
+        f"| validation split | `{split}`: {SPLITS[split]} |",
         f"| epochs | {len(history)}{f', {stopped}' if stopped else ''} |",
         f"| training wall time | {seconds:.0f} s |",
         f"| best epoch | {best.get('epoch')} |",
@@ -112,11 +221,14 @@ def model_card(config: dict, history: list[dict], quality: dict | None = None) -
         "The unigram baseline is the cross-entropy of always predicting the training-set token frequencies: "
         "a model whose next-token cross-entropy is below it has learned more than token counts. "
         "(For presets trained on every position, the validation loss averages all positions, including "
-        "those with little context, so compare the next-token cross-entropy.) Validation windows are a random "
-        "share of all windows, as in the reference, so most overlap training windows: the validation loss measures "
-        "fit more than generalisation"
-        + (" (the longest copied n-gram shows whether generations replay the corpus)." if config["kind"] == "music" else "."),
+        "those with little context, so compare the next-token cross-entropy.) "
+        + ("Validation windows are a random share of all windows, as in the reference, so most overlap training windows: "
+           "the validation loss measures fit more than generalisation"
+           + (" (the longest copied n-gram shows whether generations replay the corpus)." if config["kind"] == "music" else ".")
+           if split == "random" else
+           "Validation windows come from held-out blocks of the corpus and share no token with training windows: "
+           "the validation loss measures generalisation."),
     ]
     if quality is not None:
-        lines += quality_section(config, quality)
+        lines += quality_section(config, quality, sampling)
     return "\n".join(lines) + "\n"

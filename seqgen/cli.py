@@ -16,7 +16,9 @@ from pathlib import Path
 from seqgen import __version__
 from seqgen.errors import SeqgenError
 from seqgen.presets import KINDS, STUDY_LOSSES, STUDY_OPTIMIZERS
+from seqgen.progress import TrainingProgress, progress_bar
 from seqgen.vocab import FILTER_HELP, FILTERS
+from seqgen.windows import SPLITS
 
 
 def positive_int(text: str) -> int:
@@ -24,20 +26,6 @@ def positive_int(text: str) -> int:
     if value < 1:
         raise argparse.ArgumentTypeError(f"must be a positive integer, got {text}")
     return value
-
-
-def progress_bar(description: str):
-    """A tqdm progress callback on stderr, and the bar itself (close it when done)."""
-    from tqdm import tqdm
-
-    bar = tqdm(total=0, desc=description, unit="file", file=sys.stderr, disable=None, leave=False)
-
-    def update(done: int, total: int) -> None:
-        bar.total = total
-        bar.n = done
-        bar.refresh()
-
-    return update, bar
 
 
 def zip_limits(args):
@@ -148,7 +136,7 @@ def training_config(args):
         kind=args.kind or "music", preset=args.preset, tokenizer=args.tokenizer, window=args.window,
         min_count=args.min_count, filter=args.filter, epochs=args.epochs, batch_size=args.batch_size,
         loss=getattr(args, "loss", None), optimizer=getattr(args, "optimizer", None), learning_rate=args.learning_rate,
-        max_windows=args.max_windows, validation_fraction=args.validation_fraction, seed=args.seed,
+        max_windows=args.max_windows, validation_fraction=args.validation_fraction, split=args.split, seed=args.seed,
         early_stopping=args.early_stopping, strategy=args.strategy, max_minutes=args.max_minutes,
     )
 
@@ -164,37 +152,6 @@ def load_training_corpus(args, tokenizer: str):
     if args.kind and corpus.kind != args.kind:
         raise SeqgenError(f"Corpus {args.corpus!r} is {corpus.kind}, not {args.kind} (--kind).")
     return corpus
-
-
-class TrainingProgress:
-    """A tqdm bar over all batches of a run (ETA included) fed by trainer events."""
-
-    def __init__(self, label: str = ""):
-        from tqdm import tqdm
-
-        self.bar = tqdm(total=0, unit="batch", file=sys.stderr, disable=None, desc=label or "training")
-        self.label = label
-
-    def __call__(self, event: dict) -> None:
-        if event["type"] == "start":
-            self.bar.reset(total=(event["epochs"] - event["first_epoch"] + 1) * event["batches"])
-            self.batches = event["batches"]
-            self.done_epochs = 0
-            print(f"{self.label}{event['train_windows']:,} training windows, {event['validation_windows']:,} validation, "
-                  f"{event['parameters']:,} parameters, unigram baseline {event['unigram_val_loss']:.4f}", file=sys.stderr)
-        elif event["type"] == "batch":
-            self.bar.n = self.done_epochs * self.batches + event["batch"]
-            self.bar.set_postfix(epoch=event["epoch"], loss=f"{event.get('loss', float('nan')):.4f}", refresh=False)
-            self.bar.refresh()
-        elif event["type"] == "epoch":
-            self.done_epochs += 1
-            self.bar.n = self.done_epochs * self.batches
-            self.bar.refresh()
-            val = f", val_loss {event['val_loss']:.4f}, val_accuracy {event['val_accuracy']:.4f}" if "val_loss" in event else ""
-            self.bar.write(f"{self.label}epoch {event['epoch']}/{event['epochs']}: loss {event['loss']:.4f}, accuracy {event['accuracy']:.4f}{val}"
-                           f"{' (best, saved)' if event['best'] else ''}", file=sys.stderr)
-        elif event["type"] == "end":
-            self.bar.close()
 
 
 def stop_on_interrupt():
@@ -272,12 +229,10 @@ def command_generate(args) -> int:
     from seqgen.generate import DEFAULT_SEED_LINE, complete_lyrics, describe_melodies, generate_melody, to_json
     from seqgen.sampling import SamplingOptions
 
-    fields = dict(top_k=args.top_k, top_p=args.top_p, repetition_penalty=args.repetition_penalty)
-    if args.temperature is not None:  # otherwise each kind's own default, as in the studio
-        fields["temperature"] = args.temperature
+    fields = {name: getattr(args, name) for name in ("temperature", "top_k", "top_p", "repetition_penalty") if getattr(args, name) is not None}
     SamplingOptions(**fields)  # bad options fail before TensorFlow loads
     bundle = load_bundle(resolve_bundle(args.bundle))
-    sampling = SamplingOptions.for_kind(bundle.config["kind"], **fields)
+    sampling = bundle.default_sampling(**fields)  # the bundle's recommended settings under what the user set
     options = dict(mode=args.mode, sampling=sampling, variations=args.variations, rng_seed=args.rng_seed)
     if bundle.config["kind"] == "lyrics":
         if args.primer:
@@ -325,18 +280,27 @@ def command_generate(args) -> int:
 
 
 def command_evaluate(args) -> int:
-    from seqgen.bundle import load_bundle, resolve_bundle, write_quality
+    import dataclasses
+
+    from seqgen.bundle import load_bundle, resolve_bundle, write_quality, write_sampling
     from seqgen.card import quality_section
-    from seqgen.evaluate import evaluate_bundle
+    from seqgen.evaluate import evaluate_bundle, sweep_sampling
 
     bundle = load_bundle(resolve_bundle(args.bundle))
+    if args.sweep:
+        settings, sweep = sweep_sampling(bundle, args.generations, args.rng_seed, args.temperatures, args.top_ps)
+        if args.dry_run:  # measure the recommendation without storing it
+            bundle = dataclasses.replace(bundle, recommended_sampling={"settings": settings, "sweep": sweep})
+        else:
+            write_sampling(bundle, settings, sweep)
     quality = evaluate_bundle(bundle, generations=args.generations, rng_seed=args.rng_seed)
     if not args.dry_run:
         write_quality(bundle, quality)
     if args.json:
-        print(json.dumps({key: value for key, value in quality.items() if key != "reports"}))
+        print(json.dumps({key: value for key, value in quality.items() if key != "reports"}
+                         | ({"sweep": bundle.recommended_sampling} if args.sweep else {})))
         return 0
-    print("\n".join(quality_section(bundle.config, quality)).strip())  # the model card's own table
+    print("\n".join(quality_section(bundle.config, quality, bundle.recommended_sampling)).strip())  # the model card's own tables
     if not args.dry_run:
         print(f"\nwrote the report and the model card into {bundle.folder}")
     return 0
@@ -370,6 +334,8 @@ def add_training_arguments(parser, study: bool = False) -> None:
     parser.add_argument("--learning-rate", type=float, help="learning rate (default: the preset's; in a study, each optimizer's Keras default)")
     parser.add_argument("--max-windows", type=positive_int, help="train on a random subset of this many windows")
     parser.add_argument("--validation-fraction", type=float, default=0.1, help="share of non-seed windows held out (default: 0.1)")
+    parser.add_argument("--split", choices=SPLITS, help="validation split: random (the reference's, overlapping windows) or blocks "
+                        "(held-out blocks, no shared token); default: the preset's (random for seed presets)")
     parser.add_argument("--seed", type=int, default=42, help="random seed for splits, shuffling and weights (default: 42)")
     parser.add_argument("--early-stopping", type=positive_int, metavar="PATIENCE", help="stop after this many epochs without improvement")
     parser.add_argument("--max-minutes", type=float, metavar="MINUTES",
@@ -432,11 +398,11 @@ def build_parser() -> argparse.ArgumentParser:
     generate.add_argument("bundle", help="a bundle folder, or the name of one under checkpoints/")
     generate.add_argument("--length", type=positive_int, help="new tokens (default: 100 notes, 400 characters)")
     generate.add_argument("--mode", choices=("window", "stateful"), help="window: the reference; stateful: one cell step per token")
-    generate.add_argument("--temperature", type=float,
-                          help="0 = greedy argmax (the reference); higher = more varied (default: 1.0 melodies, 0.8 lyrics)")
+    generate.add_argument("--temperature", type=float, help="0 = greedy argmax (the reference); higher = more varied "
+                          "(default: the bundle's recommended sampling, else 1.0 melodies, 0.8 lyrics)")
     generate.add_argument("--top-k", type=positive_int, help="sample among the k most likely tokens")
     generate.add_argument("--top-p", type=float, help="sample within this probability mass (0 < p <= 1)")
-    generate.add_argument("--repetition-penalty", type=float, default=1.0, help=">= 1; discourages recent tokens")
+    generate.add_argument("--repetition-penalty", type=float, help=">= 1; discourages recent tokens (default: 1, off)")
     source = generate.add_mutually_exclusive_group()
     source.add_argument("--seed-text", help="lyrics: the line to complete")
     source.add_argument("--primer", help="melody: a MIDI or score file to continue (default: a random seed window)")
@@ -458,6 +424,10 @@ def build_parser() -> argparse.ArgumentParser:
     evaluate.add_argument("bundle", help="a bundle folder, or the name of one under checkpoints/")
     evaluate.add_argument("--generations", type=positive_int, default=20, help="generations to average (default: 20)")
     evaluate.add_argument("--rng-seed", type=int, default=0, help="seed of the first generation and of the corpus windows (default: 0)")
+    evaluate.add_argument("--sweep", action="store_true",
+                          help="first try a temperature × top-p grid and store the pair closest to the corpus as the bundle's recommended sampling")
+    evaluate.add_argument("--temperatures", type=float, nargs="+", help="the sweep's temperatures (default: 0.7 0.8 0.9 1.0 melodies, 0.5 … 0.8 lyrics)")
+    evaluate.add_argument("--top-ps", type=float, nargs="+", help="the sweep's top-p values, 1 = off (default: 0.9 0.95 1.0)")
     evaluate.add_argument("--dry-run", action="store_true", help="print the report without writing it into the bundle")
     evaluate.add_argument("--json", action="store_true", help="print one JSON object (without the per-generation reports)")
     evaluate.set_defaults(run=command_evaluate)

@@ -1,27 +1,41 @@
 """Measure a bundle for its model card: generations beside the corpus and a unigram sampler.
 
-`evaluate_bundle` generates with the default settings of
-:func:`seqgen.generate.generate_melody` / :func:`~seqgen.generate.complete_lyrics`
-(melodies from random seed-split windows, lyrics from the default seed
-line), computes the quality report of each generation, and the same report
-for random windows of the training corpus and for draws of a unigram sampler
+`evaluate_bundle` generates with the bundle's default sampling (its
+recommended settings once a sweep chose them, else the kind's defaults):
+melodies from random seed-split windows, lyrics from the default seed line.
+It computes the quality report of each generation, and the same report for
+random windows of the training corpus and for draws of a unigram sampler
 (tokens drawn independently from the corpus frequencies).  Melodies also get
 their pitch-class distance to their primer: a melody that keeps its primer's
-key scores low, whatever the corpus's overall key mix.  The averages and
-the quality bar's checks go into the bundle (:func:`seqgen.bundle.write_quality`) and its model card.
+key scores low, whatever the corpus's overall key mix.
+
+Corpus windows are the ceiling and the unigram sampler the floor: for each
+closeness measure (music: key consistency, pitch range, and the overlapping
+area of the melodic-interval and duration distributions with the whole
+corpus's; lyrics: known-word share and distinct-2) the report gives the
+share of the unigram-to-corpus gap the generations close.  It also measures
+the generalisation gap on the bundle's own training and validation windows.
+
+`sweep_sampling` generates at every temperature × top-p pair of a small grid
+and recommends the pair closest to the corpus among those that do not loop
+or replay the corpus.  :mod:`seqgen.bundle` stores both results.
 """
 
 from __future__ import annotations
 
 import tempfile
 import time
+from collections import Counter
 from pathlib import Path
 
 import numpy as np
 
 from seqgen.bundle import Bundle
 from seqgen.errors import SeqgenError
-from seqgen.quality import histogram_distance, lyrics_report, melody_report, pitch_class_histogram
+from seqgen.quality import (durations, histogram_distance, lyrics_report, melodic_intervals, melody_report, overlapping_area,
+                            pitch_class_histogram)
+from seqgen.sampling import SamplingOptions
+from seqgen.windows import gather_windows, make_splits, window_starts
 
 GENERATIONS = 20
 MELODY_LENGTH = 100  # the reference's 100 notes
@@ -30,6 +44,11 @@ COPY_LIMIT = 16  # a copied n-gram this long or longer is replay, not compositio
 REPETITION_MARGIN = 0.10
 KNOWN_WORDS_TARGET = 0.85
 MAX_LINE_REPEATS = 2
+KEY_GAP_TARGET = 0.5  # share of the unigram-to-corpus key-consistency gap a melody model must close
+MIN_GAP = 0.05  # a unigram sampler within 5 % of the corpus windows leaves no gap to measure
+GAP_WINDOWS = 400  # training and validation windows the generalisation gap is measured on
+INVENTED_EXAMPLES = 12
+SWEEP_GRID = {"music": ((0.7, 0.8, 0.9, 1.0), (0.9, 0.95, 1.0)), "lyrics": ((0.5, 0.6, 0.7, 0.8), (0.9, 0.95, 1.0))}
 
 SOURCES = ("generated", "corpus", "unigram")
 
@@ -41,7 +60,7 @@ def _mean(reports: list[dict], key: str) -> float | None:
 
 def _summary(reports: list[dict]) -> dict:
     """Per-metric means over the reports, plus extremes that the checks need."""
-    keys = [key for key in reports[0] if isinstance(reports[0][key], (int, float))]
+    keys = [key for key in reports[0] if any(isinstance(report[key], (int, float)) for report in reports)]
     summary = {key: _mean(reports, key) for key in keys}
     if reports[0].get("longest_copied_ngram") is not None:
         copied = [report["longest_copied_ngram"] for report in reports]
@@ -70,102 +89,255 @@ def _with_primer_distance(report: dict, tokens: list[str], primer: list[str]) ->
     return {**report, "primer_pitch_class_distance": distance}
 
 
-def _melody_reports(bundle: Bundle, generations: int, rng_seed: int) -> dict[str, list[dict]]:
-    from seqgen.generate import describe_melodies, generate_melody
+# --- generations and references: (reports, passages) per source ---------------------------------
 
-    histogram = bundle.stats.get("pitch_class_histogram")
-    corpus_ids, window = bundle.corpus_ids, bundle.config["window"]
-    generated = []
+
+def _generated(bundle: Bundle, generations: int, rng_seed: int, sampling: SamplingOptions) -> tuple[list[dict], list]:
+    """Quality reports and tokens (music) or texts (lyrics) of ``generations`` generations with ``sampling``."""
+    from seqgen.generate import DEFAULT_SEED_LINE, complete_lyrics, describe_melodies, generate_melody
+
+    if bundle.config["kind"] == "lyrics":
+        outputs = [complete_lyrics(bundle, DEFAULT_SEED_LINE, length=LYRICS_LENGTH, rng_seed=rng_seed + number, sampling=sampling)
+                   for number in range(generations)]
+        return [output.quality[0] for output in outputs], [output.texts[0] for output in outputs]
+    reports, passages = [], []
     with tempfile.TemporaryDirectory(prefix="seqgen-evaluate-") as folder:
         for number in range(generations):
             output = generate_melody(bundle, Path(folder) / str(number), length=MELODY_LENGTH, rng_seed=rng_seed + number,
-                                     render_audio=False)
+                                     sampling=sampling, render_audio=False)
             describe_melodies(bundle, output, engrave=False)
             melody = output.melodies[0]
-            generated.append(_with_primer_distance(melody.quality, melody.tokens, output.primer))
+            reports.append(_with_primer_distance(melody.quality, melody.tokens, output.primer))
+            passages.append(melody.tokens)
+    return reports, passages
+
+
+def _references(bundle: Bundle, generations: int, rng_seed: int) -> dict[str, tuple[list[dict], list]]:
+    """Reports and passages of random corpus windows and unigram draws."""
+    corpus_ids, vocab = bundle.corpus_ids, bundle.vocab
     rng = np.random.default_rng(rng_seed)
+    if bundle.config["kind"] == "lyrics":
+        corpus_words = set(bundle.stats.get("words", [])) or None
+        texts = {"corpus": ["".join(vocab.decode(ids)) for ids in _corpus_windows(corpus_ids, generations, LYRICS_LENGTH, rng)],
+                 "unigram": ["".join(vocab.decode(ids)) for ids in _unigram_draws(corpus_ids, len(vocab), generations, LYRICS_LENGTH, rng)]}
+        return {source: ([lyrics_report(text, corpus_words) for text in found], found) for source, found in texts.items()}
+    histogram, window = bundle.stats.get("pitch_class_histogram"), bundle.config["window"]
     # Corpus windows of primer + continuation: the continuation is what the corpus itself "generates" after a primer.
     spans = _corpus_windows(corpus_ids, generations, window + MELODY_LENGTH, rng)
-    primers = [bundle.vocab.decode(span[:window]) for span in spans]
+    primers = [vocab.decode(span[:window]) for span in spans]
+    draws = _unigram_draws(corpus_ids, len(vocab), generations, MELODY_LENGTH, rng)
 
-    def report(ids, primer, copies: bool):
-        tokens = bundle.vocab.decode(ids)
-        return _with_primer_distance(melody_report(tokens, ids, histogram, corpus_ids if copies else None), tokens, primer)
-
-    draws = _unigram_draws(corpus_ids, len(bundle.vocab), generations, MELODY_LENGTH, rng)
-    return {
-        "generated": generated,
+    def measured(all_ids, copies: bool):
+        passages = [vocab.decode(ids) for ids in all_ids]
         # A corpus window is trivially copied from the corpus: its n-gram figure would say nothing.
-        "corpus": [report(span[window:], primer, copies=False) for span, primer in zip(spans, primers)],
-        "unigram": [report(ids, primer, copies=True) for ids, primer in zip(draws, primers)],
-    }
+        reports = [_with_primer_distance(melody_report(tokens, ids, histogram, corpus_ids if copies else None), tokens, primer)
+                   for tokens, ids, primer in zip(passages, all_ids, primers)]
+        return reports, passages
+
+    return {"corpus": measured([span[window:] for span in spans], copies=False), "unigram": measured(draws, copies=True)}
 
 
-def _lyrics_reports(bundle: Bundle, generations: int, rng_seed: int) -> dict[str, list[dict]]:
-    from seqgen.generate import DEFAULT_SEED_LINE, complete_lyrics
+# --- closeness to the corpus -----------------------------------------------------------------
 
-    corpus_words = set(bundle.stats.get("words", [])) or None
-    generated = [complete_lyrics(bundle, DEFAULT_SEED_LINE, length=LYRICS_LENGTH, rng_seed=rng_seed + number).quality[0]
-                 for number in range(generations)]
-    rng = np.random.default_rng(rng_seed)
 
-    def report(ids):
-        return lyrics_report("".join(bundle.vocab.decode(ids)), corpus_words)
+def gap_closed(generated: float, corpus: float, unigram: float) -> float | None:
+    """Share of the unigram-to-corpus gap that ``generated`` closes (1 = like the corpus); None without a gap."""
+    gap = corpus - unigram
+    return (generated - unigram) / gap if abs(gap) >= MIN_GAP * abs(corpus) and gap else None
 
-    return {
-        "generated": generated,
-        "corpus": [report(ids) for ids in _corpus_windows(bundle.corpus_ids, generations, LYRICS_LENGTH, rng)],
-        "unigram": [report(ids) for ids in _unigram_draws(bundle.corpus_ids, len(bundle.vocab), generations, LYRICS_LENGTH, rng)],
-    }
+
+def corpus_distance(closeness: dict) -> float:
+    """Mean distance of the generations to the corpus windows, each measure in units of its unigram-to-corpus gap.
+
+    0 is the corpus itself and 1 is as far as the unigram sampler; a measure
+    without a gap counts in units of ``MIN_GAP`` of its corpus value.
+    """
+    distances = [abs(row["generated"] - row["corpus"]) / max(abs(row["corpus"] - row["unigram"]), MIN_GAP * abs(row["corpus"]), 1e-12)
+                 for row in closeness.values()]
+    return float(np.mean(distances)) if distances else float("inf")
+
+
+def _corpus_features(bundle: Bundle) -> dict[str, list[int]]:
+    """Melodic intervals and durations of the whole training corpus, the distributions generations are compared with."""
+    tokens = bundle.vocab.decode(bundle.corpus_ids)
+    return {"intervals": melodic_intervals(tokens), "durations": durations(tokens)}
+
+
+def _measures(kind: str, summary: dict, passages: list, features: dict | None) -> dict[str, float | None]:
+    """One source's closeness measures: report means, and (music) overlaps of pooled features with the corpus's."""
+    if kind == "lyrics":
+        return {"known_word_share": summary.get("known_word_share"), "distinct_2": summary.get("distinct_2")}
+    intervals = [step for tokens in passages for step in melodic_intervals(tokens)]
+    lengths = [steps for tokens in passages for steps in durations(tokens)]
+    return {"key_consistency": summary.get("key_consistency"), "pitch_range": summary.get("pitch_range"),
+            "interval_overlap": overlapping_area(intervals, features["intervals"]),
+            "duration_overlap": overlapping_area(lengths, features["durations"])}
+
+
+def closeness_table(measures: dict[str, dict]) -> dict[str, dict]:
+    """``{measure: {generated, corpus, unigram, gap_closed}}`` from each source's measures (measures with a gap left out)."""
+    table = {}
+    for name in measures["generated"]:
+        values = {source: measures[source][name] for source in SOURCES}
+        if None not in values.values():
+            table[name] = {**values, "gap_closed": gap_closed(values["generated"], values["corpus"], values["unigram"])}
+    return table
+
+
+# --- the quality bar -------------------------------------------------------------------------
 
 
 def _check(name: str, target: str, value: float | None, passed: bool) -> dict:
     return {"name": name, "target": target, "value": value, "passed": bool(passed)}
 
 
-def quality_checks(kind: str, summaries: dict[str, dict]) -> list[dict]:
-    """The model-card quality bar, measured on the summaries of `evaluate_bundle`."""
-    generated, corpus, unigram = (summaries[source] for source in SOURCES)
+def guard_checks(kind: str, summaries: dict[str, dict]) -> dict[str, dict]:
+    """The checks against degenerate decoding, by what failing means: a sweep recommends only settings that pass."""
+    generated, corpus = summaries["generated"], summaries["corpus"]
     if kind == "music":
         repetition_limit = corpus["repetition_rate"] + REPETITION_MARGIN
-        return [
-            _check("repetition rate", f"≤ corpus + {REPETITION_MARGIN:.2f} = {repetition_limit:.3f}",
-                   generated["repetition_rate"], generated["repetition_rate"] <= repetition_limit),
-            _check("pitch-class distance to the corpus", f"< unigram sampler's {unigram['pitch_class_distance']:.3f}",
-                   generated["pitch_class_distance"], generated["pitch_class_distance"] < unigram["pitch_class_distance"]),
-            _check(f"generations whose longest copied n-gram is under {COPY_LIMIT} tokens", "≥ 90 %",
-                   generated["copied_under_limit_share"], generated["copied_under_limit_share"] >= 0.9),
-        ]
-    return [
-        _check("share of generated words found in the corpus", f"≥ {KNOWN_WORDS_TARGET:.0%}",
-               generated["known_word_share"], generated["known_word_share"] >= KNOWN_WORDS_TARGET),
-        _check(f"completions where no line appears more than {MAX_LINE_REPEATS} times", "100 %",
-               generated["within_line_repeat_limit_share"], generated["within_line_repeat_limit_share"] == 1.0),
-    ]
+        return {
+            "repeats tokens": _check("repetition rate", f"≤ corpus + {REPETITION_MARGIN:.2f} = {repetition_limit:.3f}",
+                                     generated["repetition_rate"], generated["repetition_rate"] <= repetition_limit),
+            "replays the corpus": _check(f"generations whose longest copied n-gram is under {COPY_LIMIT} tokens", "≥ 90 %",
+                                         generated["copied_under_limit_share"], generated["copied_under_limit_share"] >= 0.9),
+        }
+    return {"repeats lines": _check(f"completions where no line appears more than {MAX_LINE_REPEATS} times", "100 %",
+                                    generated["within_line_repeat_limit_share"], generated["within_line_repeat_limit_share"] == 1.0)}
 
 
-def evaluate_bundle(bundle: Bundle, generations: int = GENERATIONS, rng_seed: int = 0) -> dict:
-    """Quality of `generations` default generations, beside corpus windows and unigram draws.
+def quality_checks(kind: str, summaries: dict[str, dict], closeness: dict | None = None) -> list[dict]:
+    """The model-card quality bar, measured on the summaries (and closeness table) of `evaluate_bundle`."""
+    generated, unigram = summaries["generated"], summaries["unigram"]
+    guards = list(guard_checks(kind, summaries).values())
+    if kind == "lyrics":
+        return [_check("share of generated words found in the corpus", f"≥ {KNOWN_WORDS_TARGET:.0%}",
+                       generated["known_word_share"], generated["known_word_share"] >= KNOWN_WORDS_TARGET), *guards]
+    checks = [guards[0],
+              _check("pitch-class distance to the corpus", f"< unigram sampler's {unigram['pitch_class_distance']:.3f}",
+                     generated["pitch_class_distance"], generated["pitch_class_distance"] < unigram["pitch_class_distance"]),
+              guards[1]]
+    key = (closeness or {}).get("key_consistency")
+    if key is not None and key["gap_closed"] is not None:
+        checks.append(_check("share of the unigram-to-corpus key-consistency gap closed", f"≥ {KEY_GAP_TARGET * 100:.0f} %",
+                             key["gap_closed"], key["gap_closed"] >= KEY_GAP_TARGET))
+    return checks
 
-    Returns a JSON-ready dict: the settings, each source's mean report
-    (``summaries``), every report (``reports``) and the quality bar's
-    ``checks``.
+
+# --- generalisation --------------------------------------------------------------------------
+
+
+def generalisation_gap(bundle: Bundle, windows: int = GAP_WINDOWS, rng_seed: int = 0) -> dict | None:
+    """Next-token cross-entropy after a full window on the bundle's own training and validation windows.
+
+    The split is rebuilt from the bundle's config exactly as training made it;
+    the model runs without dropout, so both figures are comparable.  None when
+    the bundle was trained without validation windows.
     """
+    training, window, ids = bundle.config["training"], bundle.config["window"], bundle.corpus_ids
+    split, seed = training.get("split", "random"), training.get("seed", 42)
+    starts = window_starts(len(ids), window, training.get("max_windows"), seed)
+    splits = make_splits(split, starts, len(ids), window, training.get("seed_fraction", 0.2), training.get("validation_fraction", 0.1), seed)
+    if not len(splits.validation):
+        return None
+    rng = np.random.default_rng(rng_seed)
+    result = {"split": split}
+    for name, part in (("train", splits.train), ("validation", splits.validation)):
+        inputs, targets = gather_windows(ids, starts[rng.choice(part, size=min(windows, len(part)), replace=False)], window)
+        probabilities = bundle.sampler.window_probabilities(inputs)[np.arange(len(targets)), targets]
+        result[f"{name}_windows"] = len(targets)
+        result[f"{name}_cross_entropy"] = float(-np.mean(np.log(np.maximum(probabilities, 1e-12))))
+    result["gap"] = result["validation_cross_entropy"] - result["train_cross_entropy"]
+    return result
+
+
+# --- evaluation and sweep --------------------------------------------------------------------
+
+
+def _check_bundle(bundle: Bundle, generations: int) -> None:
     if generations < 1:
         raise SeqgenError(f"Generations must be at least 1 (got {generations}).")
     if bundle.corpus_ids is None or not bundle.stats:
         raise SeqgenError(f"Bundle {bundle.folder.name} has no corpus statistics (a bundle from an older seqgen): retrain it to evaluate it.")
+
+
+def _measured(bundle: Bundle, generated: tuple[list[dict], list], references: dict, features: dict | None) -> tuple[dict, dict]:
+    """``(summaries, closeness table)`` of generations beside the references."""
     kind = bundle.config["kind"]
+    found = {"generated": generated, **references}
+    summaries = {source: _summary(found[source][0]) for source in SOURCES}
+    measures = {source: _measures(kind, summaries[source], found[source][1], features) for source in SOURCES}
+    return summaries, closeness_table(measures)
+
+
+def evaluate_bundle(bundle: Bundle, generations: int = GENERATIONS, rng_seed: int = 0) -> dict:
+    """Quality of `generations` generations at the bundle's default sampling, beside corpus windows and unigram draws.
+
+    Returns a JSON-ready dict: the settings, each source's mean report
+    (``summaries``), the ``closeness`` table, the quality bar's ``checks``,
+    the ``generalisation`` gap, (lyrics) common ``invented_words`` and every
+    report (``reports``).
+    """
+    _check_bundle(bundle, generations)
+    kind, sampling = bundle.config["kind"], bundle.default_sampling()
     started = time.perf_counter()
-    reports = (_melody_reports if kind == "music" else _lyrics_reports)(bundle, generations, rng_seed)
-    summaries = {source: _summary(reports[source]) for source in SOURCES}
-    return {
+    references = _references(bundle, generations, rng_seed)
+    generated = _generated(bundle, generations, rng_seed, sampling)
+    summaries, closeness = _measured(bundle, generated, references, _corpus_features(bundle) if kind == "music" else None)
+    quality = {
         "kind": kind,
         "generations": generations,
         "length": MELODY_LENGTH if kind == "music" else LYRICS_LENGTH,
         "rng_seed": rng_seed,
+        "sampling": sampling.to_json(),
+        "recommended": bool(bundle.recommended_sampling),
         "summaries": summaries,
-        "checks": quality_checks(kind, summaries),
-        "reports": reports,
-        "seconds": time.perf_counter() - started,
+        "closeness": closeness,
+        "checks": quality_checks(kind, summaries, closeness),
+        "generalisation": generalisation_gap(bundle, rng_seed=rng_seed),
+        "reports": {"generated": generated[0], **{source: found[0] for source, found in references.items()}},
     }
+    if kind == "lyrics":
+        invented = Counter(word for report in generated[0] for word in report["invented_words"])
+        quality["invented_words"] = [word for word, _ in invented.most_common(INVENTED_EXAMPLES)]
+    quality["seconds"] = time.perf_counter() - started
+    return quality
+
+
+def best_row(rows: list[dict]) -> int:
+    """Index of the recommended grid point: eligible first, then the smallest distance to the corpus, then grid order."""
+    return min(range(len(rows)), key=lambda index: (not rows[index]["eligible"], rows[index]["distance"], index))
+
+
+def sweep_sampling(bundle: Bundle, generations: int = GENERATIONS, rng_seed: int = 0,
+                   temperatures: tuple[float, ...] | None = None, top_ps: tuple[float, ...] | None = None) -> tuple[dict, dict]:
+    """Generate at every temperature × top-p pair and recommend the pair closest to the corpus.
+
+    Every pair uses the same primers and generator seeds, so the pairs differ
+    only in their settings.  A pair is eligible when it passes
+    :func:`guard_checks`; the recommendation is :func:`best_row`.
+
+    Returns:
+        ``(settings, sweep)``: the recommended ``temperature`` and ``top_p``
+        (None: off), and the measured grid (``rows``, ``best``, ``reference``).
+    """
+    _check_bundle(bundle, generations)
+    kind = bundle.config["kind"]
+    temperatures, top_ps = temperatures or SWEEP_GRID[kind][0], top_ps or SWEEP_GRID[kind][1]
+    grid = [SamplingOptions.for_kind(kind, temperature=temperature, top_p=None if top_p == 1 else top_p)
+            for temperature in temperatures for top_p in top_ps]  # bad values fail before any generation
+    started = time.perf_counter()
+    references = _references(bundle, generations, rng_seed)
+    features = _corpus_features(bundle) if kind == "music" else None
+    rows = []
+    for sampling in grid:
+        summaries, closeness = _measured(bundle, _generated(bundle, generations, rng_seed, sampling), references, features)
+        failed = [failure for failure, check in guard_checks(kind, summaries).items() if not check["passed"]]
+        rows.append({"temperature": sampling.temperature, "top_p": sampling.top_p,
+                     "measures": {name: {"generated": row["generated"], "gap_closed": row["gap_closed"]} for name, row in closeness.items()},
+                     "distance": corpus_distance(closeness), "failed": failed, "eligible": not failed})
+    best = best_row(rows)
+    reference = {name: {"corpus": row["corpus"], "unigram": row["unigram"]} for name, row in closeness.items()}
+    sweep = {"generations": generations, "rng_seed": rng_seed, "rows": rows, "best": best, "reference": reference,
+             "seconds": time.perf_counter() - started}
+    return {"temperature": rows[best]["temperature"], "top_p": rows[best]["top_p"]}, sweep

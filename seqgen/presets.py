@@ -22,6 +22,7 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass, field
 
 from seqgen.errors import SeqgenError
+from seqgen.windows import SPLITS
 
 KINDS = ("music", "lyrics")
 INPUT_MODES = ("scaled", "ids")  # index / V as one float (the reference), or token ids into an embedding
@@ -59,13 +60,15 @@ class Preset:
     optimizer: str  # Adamax for the reference, Adam for ours
     learning_rate: float  # defaults differ per optimizer and preset
     batch_size: int  # big batches for the reference, small for 2 CPUs
+    split: str  # validation split (seqgen.windows.SPLITS): the reference's "random", or held-out "blocks"
     architecture: str  # the builder in seqgen.models
     options: dict = field(default_factory=dict)  # the builder's keyword arguments (sizes, dropout)
 
     def __post_init__(self):
         checks = (("kind", self.kind, KINDS), ("input_mode", self.input_mode, INPUT_MODES),
                   ("target_mode", self.target_mode, TARGET_MODES), ("loss", self.loss, LOSSES),
-                  ("optimizer", self.optimizer, OPTIMIZERS), ("architecture", self.architecture, ARCHITECTURES))
+                  ("optimizer", self.optimizer, OPTIMIZERS), ("architecture", self.architecture, ARCHITECTURES),
+                  ("split", self.split, SPLITS))
         for field_name, value, valid in checks:
             if value not in valid:
                 raise SeqgenError(f"Preset {self.name!r}: {field_name} must be one of {choices(valid)}, got {value!r}.")
@@ -85,7 +88,8 @@ class Preset:
 
 def _debug_presets(kind: str) -> list[Preset]:
     """The two tiny presets, identical for both kinds, for tests and smoke runs."""
-    common = dict(kind=kind, loss="categorical_crossentropy", optimizer="adam", learning_rate=0.01, batch_size=16)
+    # The random split: tests count every window into one of the three sets.
+    common = dict(kind=kind, loss="categorical_crossentropy", optimizer="adam", learning_rate=0.01, batch_size=16, split="random")
     return [
         Preset(name="debug", description="Tiny embedding + LSTM(8), for tests and smoke runs.",
                input_mode="ids", target_mode="sequence", architecture="debug", **common),
@@ -99,13 +103,13 @@ _TABLE = [
         name="seed", kind="music",
         description="Reference: LSTM(512) → LSTM(256) → Dense(256) → softmax on index/V input, Adamax 0.01, batch 256.",
         input_mode="scaled", target_mode="last", loss="categorical_crossentropy", optimizer="adamax",
-        learning_rate=0.01, batch_size=256, architecture="seed_music", options={"dropout_rate": 0.0},
+        learning_rate=0.01, batch_size=256, split="random", architecture="seed_music", options={"dropout_rate": 0.0},
     ),
     Preset(
         name="seed-dropout", kind="music",
         description="Reference with Dropout(0.1) after LSTM(512) and Dense(256).",
         input_mode="scaled", target_mode="last", loss="categorical_crossentropy", optimizer="adamax",
-        learning_rate=0.01, batch_size=256, architecture="seed_music", options={"dropout_rate": 0.1},
+        learning_rate=0.01, batch_size=256, split="random", architecture="seed_music", options={"dropout_rate": 0.1},
     ),
     Preset(
         name="embed", kind="music",
@@ -115,6 +119,8 @@ _TABLE = [
         # converge in fewer CPU epochs.  Batch 64: per-step targets already give 40 signals per window, so
         # smaller batches mean more updates per epoch at little CPU cost.
         learning_rate=0.003, batch_size=64, architecture="embed",
+        # Held out: validation measures generalisation, so early stopping and the best epoch mean something.
+        split="blocks",
         # Two LSTM(256) over a 64-wide embedding (~0.93 M parameters with V = 228) cost about half the
         # reference's LSTM(512) → LSTM(256) per step; 64 dimensions are plenty for a few hundred tokens.
         options={"embedding_dim": 64, "units": 256, "dropout_rate": 0.1},
@@ -125,13 +131,13 @@ _TABLE = [
         description="Reference: LSTM(256) → Dropout(0.2) → LSTM(256) → Dropout(0.2) → softmax on index/V input, "
                     "Adam 0.001, batch 128.",
         input_mode="scaled", target_mode="last", loss="categorical_crossentropy", optimizer="adam",
-        learning_rate=0.001, batch_size=128, architecture="seed_lyrics", options={"dropout_rate": 0.2},
+        learning_rate=0.001, batch_size=128, split="random", architecture="seed_lyrics", options={"dropout_rate": 0.2},
     ),
     Preset(
         name="embed", kind="lyrics",
         description="Recommended: Embedding(48) → 2×LSTM(256) predicting every next character, Adam 0.003, batch 64.",
         input_mode="ids", target_mode="sequence", loss="categorical_crossentropy", optimizer="adam",
-        learning_rate=0.003, batch_size=64, architecture="embed",
+        learning_rate=0.003, batch_size=64, split="blocks", architecture="embed",
         # 48: ~50 characters need fewer dimensions than ~200 music tokens.
         options={"embedding_dim": 48, "units": 256, "dropout_rate": 0.1},
     ),

@@ -2,11 +2,15 @@
 
 Melodies: repetition rate (share of consecutive identical tokens),
 distinct-token ratio, pitch-class histogram distance to the training corpus
-(total variation: half the L1 distance, 0 = same, 1 = disjoint), and the
-longest n-gram copied verbatim from the training stream.
+(total variation: half the L1 distance, 0 = same, 1 = disjoint), the
+longest n-gram copied verbatim from the training stream, key consistency
+(the share of sounding pitch classes inside the best-fitting major or
+harmonic-minor scale) and pitch range.  Melodic intervals and durations are
+compared as distributions over many passages with :func:`overlapping_area`.
 
 Lyrics: the share of generated words found in the training vocabulary,
-distinct-2 (distinct word bigrams / all bigrams), and repeated lines.
+distinct-2 (distinct word bigrams / all bigrams), repeated lines and the
+invented (out-of-corpus) words.
 """
 
 from __future__ import annotations
@@ -22,8 +26,12 @@ WORD = re.compile(r"[a-z0-9']+")
 
 
 @lru_cache(maxsize=4096)
-def token_pitch_classes(token: str) -> tuple[int, ...]:
-    """Pitch classes sounding in one seed or timed token (empty for a rest)."""
+def token_pitches(token: str) -> tuple[int, ...]:
+    """MIDI numbers sounding in one seed or timed token, as written to MIDI (empty for a rest).
+
+    Seed chords hold pitch classes only; they sound in octave 4 (60 + pitch
+    class), as :mod:`seqgen.music` writes them.
+    """
     from music21 import pitch
 
     head = token.rpartition("_")[0] if "_" in token else token
@@ -31,21 +39,89 @@ def token_pitch_classes(token: str) -> tuple[int, ...]:
         return ()
     parts = head.split(".")
     if all(part.isdigit() for part in parts):  # seed chord: normal order of pitch classes
-        return tuple(int(part) % 12 for part in parts)
+        return tuple(60 + int(part) % 12 for part in parts)
     try:
-        return tuple(pitch.Pitch(part).pitchClass for part in parts)
+        return tuple(pitch.Pitch(part).midi for part in parts)
     except Exception:
         return ()
 
 
-def pitch_class_histogram(tokens: Sequence[str]) -> list[float]:
-    """Normalised 12-bin histogram of the pitch classes in ``tokens``."""
+def token_pitch_classes(token: str) -> tuple[int, ...]:
+    """Pitch classes sounding in one seed or timed token (empty for a rest)."""
+    return tuple(number % 12 for number in token_pitches(token))
+
+
+def token_steps(token: str) -> int | None:
+    """A timed token's sixteenths to the next event (``C4_4`` → 4); None for seed tokens."""
+    steps = token.rpartition("_")[2]
+    return int(steps) if "_" in token and steps.isdigit() else None
+
+
+def pitch_class_counts(tokens: Sequence[str]) -> np.ndarray:
+    """How often each of the 12 pitch classes sounds in ``tokens`` (a chord counts each of its pitches)."""
     counts = np.zeros(12)
     for token in tokens:
         for pitch_class in token_pitch_classes(token):
             counts[pitch_class] += 1
+    return counts
+
+
+def pitch_class_histogram(tokens: Sequence[str]) -> list[float]:
+    """Normalised 12-bin histogram of the pitch classes in ``tokens``."""
+    counts = pitch_class_counts(tokens)
     total = counts.sum()
     return (counts / total).tolist() if total else counts.tolist()
+
+
+MAJOR = (0, 2, 4, 5, 7, 9, 11)
+HARMONIC_MINOR = (0, 2, 3, 5, 7, 8, 11)
+# One row per scale: 12 major then 12 harmonic-minor scales, 1 where the pitch class belongs to it.
+SCALES = np.array([[float((pitch_class - tonic) % 12 in steps) for pitch_class in range(12)]
+                   for steps in (MAJOR, HARMONIC_MINOR) for tonic in range(12)])
+
+
+def key_consistency(tokens: Sequence[str]) -> float | None:
+    """Share of the sounding pitch classes that lie in the best-fitting major or harmonic-minor scale.
+
+    1.0 for a passage in one key; a chromatic run scores 7/12.  None when nothing sounds.
+    """
+    counts = pitch_class_counts(tokens)
+    total = counts.sum()
+    return float((SCALES @ counts).max() / total) if total else None
+
+
+def pitch_range(tokens: Sequence[str]) -> int | None:
+    """Semitones between the lowest and the highest sounding pitch; None when nothing sounds."""
+    pitches = [number for token in tokens for number in token_pitches(token)]
+    return max(pitches) - min(pitches) if pitches else None
+
+
+def melodic_intervals(tokens: Sequence[str]) -> list[int]:
+    """Semitone steps between the top pitches of consecutive sounding events (rests skipped)."""
+    tops = [max(pitches) for pitches in map(token_pitches, tokens) if pitches]
+    return [later - earlier for earlier, later in zip(tops, tops[1:])]
+
+
+def durations(tokens: Sequence[str]) -> list[int]:
+    """Timed tokens' sixteenths to the next event, rests included; empty for seed tokens."""
+    return [steps for steps in map(token_steps, tokens) if steps is not None]
+
+
+def overlapping_area(first: Sequence[int], second: Sequence[int]) -> float | None:
+    """Overlapping area of two distributions of an integer feature (Yang & Lerch 2018): 1 = same, 0 = disjoint.
+
+    The features (intervals, durations) are integers, so each distribution is
+    its histogram on unit bins and the area is the sum of the smaller share
+    per value; a KDE would only smooth the same histograms.  None when either
+    side is empty.
+    """
+    if len(first) == 0 or len(second) == 0:
+        return None
+    first, second = np.asarray(first, dtype=np.int64), np.asarray(second, dtype=np.int64)
+    low = min(first.min(), second.min())
+    size = max(first.max(), second.max()) - low + 1
+    shares = [np.bincount(values - low, minlength=size) / len(values) for values in (first, second)]
+    return float(np.minimum(*shares).sum())
 
 
 def histogram_distance(first: Sequence[float], second: Sequence[float]) -> float:
@@ -97,6 +173,8 @@ def melody_report(tokens: Sequence[str], ids: Sequence[int], corpus_histogram: S
         "tokens": len(tokens),
         "repetition_rate": repetition_rate(tokens),
         "distinct_ratio": distinct_ratio(tokens),
+        "key_consistency": key_consistency(tokens),
+        "pitch_range": pitch_range(tokens),
         "pitch_class_distance": None,
         "longest_copied_ngram": None,
     }
@@ -112,7 +190,7 @@ def words(text: str) -> list[str]:
 
 
 def lyrics_report(text: str, corpus_words: set[str] | None) -> dict:
-    """Quality report of a generated text against the training word vocabulary."""
+    """Quality report of a generated text against the training word vocabulary, with its invented words (sorted)."""
     generated = words(text)
     bigrams = list(zip(generated, generated[1:]))
     lines = [line.strip() for line in text.split("\n") if line.strip()]
@@ -123,4 +201,5 @@ def lyrics_report(text: str, corpus_words: set[str] | None) -> dict:
         "distinct_2": len(set(bigrams)) / len(bigrams) if bigrams else 0.0,
         "repeated_lines": sum(count - 1 for count in line_counts.values() if count > 1),
         "max_line_repeats": max(line_counts.values(), default=0),
+        "invented_words": sorted({word for word in generated if word not in corpus_words}) if corpus_words is not None else [],
     }

@@ -296,7 +296,9 @@ class Sampler:
                 :func:`seqgen.primers.encode_primer`).  Unknown tokens are
                 dropped and reported in `GenerationResult.dropped`.
             length: New tokens per variation, 1 … `max_length`.
-            sampling: The sampling rules; None uses the kind's defaults.
+            sampling: The sampling rules; None uses the bundle's recommended
+                settings (:meth:`seqgen.bundle.Bundle.default_sampling`), or the
+                kind's defaults for a bundle without them.
             variations: Continuations generated side by side in one batch,
                 1 … `MAX_VARIATIONS`.
             rng_seed: Seed of the sampling generator; the same seed gives
@@ -305,7 +307,7 @@ class Sampler:
                 for streaming; an exception it raises stops generation.
             mode: "window" or "stateful"; None uses the sampler's mode.
             **sampling_fields: Instead of `sampling`, its fields
-                (`temperature=0`, `top_k=5`, …) over the kind's defaults.
+                (`temperature=0`, `top_k=5`, …) over those defaults.
 
         Returns:
             A `GenerationResult`.
@@ -315,8 +317,9 @@ class Sampler:
                 a length or option out of range, or an unknown mode.
         """
         started = time.perf_counter()
-        if sampling is None:
-            sampling = SamplingOptions.for_kind(self.config.get("kind"), **sampling_fields)
+        if sampling is None:  # a loaded Bundle's recommended settings, else the kind's defaults
+            defaults = getattr(self.bundle, "default_sampling", None)
+            sampling = defaults(**sampling_fields) if defaults else SamplingOptions.for_kind(self.config.get("kind"), **sampling_fields)
         elif sampling_fields:
             raise SeqgenError(f"Give the sampling options or their fields ({', '.join(sampling_fields)}), not both.")
         if isinstance(length, bool) or not isinstance(length, (int, np.integer)) or not 1 <= length <= self.max_length:

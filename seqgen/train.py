@@ -28,7 +28,7 @@ from seqgen.errors import SeqgenError
 from seqgen.files import write_json
 from seqgen.presets import KERAS_LEARNING_RATES, LOSSES, OPTIMIZERS, STUDY_LOSSES, STUDY_OPTIMIZERS, check_kind, get_preset
 from seqgen.vocab import FILTERS, Vocab, apply_filter
-from seqgen.windows import Splits, gather_windows, split_windows, window_starts
+from seqgen.windows import SPLITS, Splits, gather_windows, make_splits, window_starts
 
 STRATEGIES = ("auto", "mirrored", "multi-worker")
 SEED_WINDOWS_KEPT = 200  # seed-split windows stored in the bundle to start generation
@@ -54,6 +54,7 @@ class TrainConfig:
     max_windows: int | None = None  # random subset of windows, for quick runs
     validation_fraction: float = 0.1  # of the non-seed windows, for model selection
     seed_fraction: float = 0.2  # the reference's train_test_split(test_size=0.2)
+    split: str | None = None  # "random" (the reference's, overlapping) or held-out "blocks"; None = the preset's
     seed: int = 42  # one seed for splits, shuffling and initial weights
     early_stopping: int | None = None  # patience in epochs; None = run all epochs
     max_minutes: float | None = None  # time cap: stop at the first batch past it, keeping the best epoch
@@ -71,6 +72,7 @@ class TrainConfig:
             optimizer=self.optimizer or preset.optimizer,
             learning_rate=self.learning_rate if self.learning_rate is not None else preset.learning_rate,
             min_count=self.min_count if self.min_count is not None else DEFAULT_MIN_COUNT[self.kind],
+            split=self.split or preset.split,
         )
         if config.loss not in LOSSES:
             raise SeqgenError(f"Unknown loss {config.loss!r}; valid losses: {', '.join(LOSSES)}.")
@@ -78,6 +80,8 @@ class TrainConfig:
             raise SeqgenError(f"Unknown optimizer {config.optimizer!r}; valid optimizers: {', '.join(OPTIMIZERS)}.")
         if config.filter not in FILTERS:
             raise SeqgenError(f"Unknown filter {config.filter!r}; choose one of: {', '.join(FILTERS)}.")
+        if config.split not in SPLITS:
+            raise SeqgenError(f"Unknown split {config.split!r}; choose one of: {', '.join(SPLITS)}.")
         if config.strategy not in STRATEGIES:
             raise SeqgenError(f"Unknown strategy {config.strategy!r}; choose one of: {', '.join(STRATEGIES)}.")
         if not isinstance(config.epochs, int) or config.epochs < 1:
@@ -149,7 +153,7 @@ def prepare_data(corpus: Corpus, config: TrainConfig, vocab: Vocab | None = None
         raise SeqgenError(f"Corpus {corpus.name!r} has only one distinct token after filtering; nothing to learn.")
     ids = np.asarray(vocab.encode(kept), dtype=np.int32)
     starts = window_starts(len(ids), config.window, config.max_windows, config.seed)
-    splits = split_windows(len(starts), config.seed_fraction, config.validation_fraction, config.seed)
+    splits = make_splits(config.split, starts, len(ids), config.window, config.seed_fraction, config.validation_fraction, config.seed)
     description = {
         "name": corpus.name,
         "items": corpus.items,
@@ -240,8 +244,9 @@ def resolve_run(corpus: Corpus, out_dir: Path, config: TrainConfig, resume: bool
 
     Resuming takes the bundle's architecture, corpus settings and splits (so
     validation losses stay comparable with the saved best and no earlier
-    training window turns up in the validation set); loss, optimizer,
-    learning rate and batch size may be changed.
+    training window turns up in the validation set; bundles older than the
+    ``split`` setting used the random split); loss, optimizer, learning rate
+    and batch size may be changed.
 
     Returns:
         ``(config, previous)``: a resolved :class:`TrainConfig` and the loaded bundle or None.
@@ -259,6 +264,7 @@ def resolve_run(corpus: Corpus, out_dir: Path, config: TrainConfig, resume: bool
                for key in ("loss", "optimizer", "learning_rate", "batch_size")},
             **{key: saved["training"][key] for key in ("max_windows", "validation_fraction", "seed_fraction", "seed")
                if key in saved["training"]},
+            split=saved["training"].get("split", "random"),
         )
     else:
         replace(config, kind=corpus.kind).resolved()  # bad names fail before anything else

@@ -77,7 +77,7 @@ def melody(model: str | None = None, primer_tokens: str | None = None, length: i
     if variations > MAX_VARIATIONS:
         raise SeqgenError(f"At most {MAX_VARIATIONS} variations per request (got {variations}).")
     options = dict(length=whole(length, "Length", minimum=1), primer=(primer_tokens or "").split() or None, mode=mode or None,
-                   sampling=sampling_options(temperature, top_k, top_p, repetition_penalty), variations=variations,
+                   sampling=sampling_options(temperature, top_k, top_p, repetition_penalty, kind="music"), variations=variations,
                    rng_seed=random_seed(rng_seed), tempo_bpm=real(tempo, "Tempo"),
                    instrument_program=whole(instrument, "Instrument", minimum=0))
     output = pool.submit(melody_in_worker, entry, request_dir("api-melody"), options, bool(sheet_music),
@@ -100,7 +100,8 @@ def lyrics(model: str | None = None, seed_line: str = DEFAULT_SEED_LINE, length:
     """
     entry = bundles.find(model, "lyrics")
     options = dict(length=whole(length, "Length", minimum=1), lines=whole(lines, "Lines", minimum=1, optional=True),
-                   stop_at_verse_end=bool(stop_at_verse_end), sampling=sampling_options(temperature, top_k, top_p, repetition_penalty),
+                   stop_at_verse_end=bool(stop_at_verse_end),
+                   sampling=sampling_options(temperature, top_k, top_p, repetition_penalty, kind="lyrics"),
                    rng_seed=random_seed(rng_seed))
     output = pool.submit(complete_in_worker, entry, seed_line, options, max_waiting=queue_size()).result()
     return LyricsResult(model=entry.label, seed=output.seed, text=output.texts[0], dropped=output.dropped,

@@ -209,12 +209,17 @@ def random_seed(value) -> int | None:
     return None if seed is None or seed < 0 else seed
 
 
-def sampling_options(temperature, top_k, top_p, repetition_penalty):
-    """The form's sampling fields as validated :class:`seqgen.sampling.SamplingOptions` (top-k 0 and top-p 1: off)."""
+def sampling_options(temperature, top_k, top_p, repetition_penalty, kind: str | None = None):
+    """The form's sampling fields as validated :class:`seqgen.sampling.SamplingOptions` (top-k 0 and top-p 1: off).
+
+    None when a ``kind``'s form is left at its defaults: the model's own
+    recommended settings (``seqgen evaluate --sweep``) are used then.
+    """
     from seqgen.sampling import SamplingOptions
 
-    return SamplingOptions(
+    options = SamplingOptions(
         temperature=real(temperature, "Temperature"), top_k=whole(top_k, "top-k", optional=True),
         top_p=None if top_p in (None, "", 1, 1.0) else real(top_p, "top-p"),
         repetition_penalty=real(repetition_penalty, "Repetition penalty"),
     )
+    return None if kind is not None and options == SamplingOptions.for_kind(kind) else options

@@ -45,7 +45,7 @@ def run_lyrics(bundle=None, seed_line=DEFAULT_SEED_LINE, length=400, lines=None,
 
     options = dict(length=whole(length, "Length", minimum=1), lines=whole(lines, "Lines", minimum=1, optional=True),
                    stop_at_verse_end=bool(stop_at_verse_end), rng_seed=random_seed(rng_seed),
-                   sampling=sampling_options(temperature, top_k, top_p, repetition_penalty))
+                   sampling=sampling_options(temperature, top_k, top_p, repetition_penalty, kind="lyrics"))
     seed_line = seed_line if seed_line is not None else DEFAULT_SEED_LINE
     call = pool.submit(complete_in_worker, bundles.find(bundle, "lyrics"), seed_line, options, max_waiting=queue_size())
     text = ""
@@ -60,10 +60,11 @@ def run_lyrics(bundle=None, seed_line=DEFAULT_SEED_LINE, length=400, lines=None,
 
 
 def complete_in_worker(entry, seed_line: str, options: dict):
-    """The completion in a :mod:`studio.pool` worker; emits the first variation's characters every ``STREAM_EVERY_S``."""
+    """The completion in a :mod:`studio.pool` worker; emits the first variation's first character at once, then
+    what follows every ``STREAM_EVERY_S``."""
     from seqgen.generate import complete_lyrics
 
-    pending, last = [], [time.monotonic()]
+    pending, last = [], [0.0]
 
     def on_token(variation, step, char):
         if variation == 0:
@@ -93,7 +94,8 @@ def build() -> dict:
                 lines = gr.Number(0, precision=0, label="Lines", info="stop after this many; 0: no limit")
             stop_at_verse_end = gr.Checkbox(False, label="Stop at the end of the verse (a blank line)")
             with gr.Row():
-                temperature = gr.Slider(0, 2, value=0.8, step=0.05, label="Temperature", info="0 = argmax")
+                temperature = gr.Slider(0, 2, value=0.8, step=0.05, label="Temperature",
+                                        info="0 = argmax; left at 0.8 with the other options off: the model's recommended sampling")
                 rng_seed = gr.Number(-1, precision=0, label="RNG seed", info="-1: different every time")
             with gr.Accordion("More sampling options", open=False):
                 with gr.Row():

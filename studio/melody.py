@@ -85,7 +85,8 @@ def run_melody(bundle=None, primer_source=None, primer_file=None, primer_tokens=
         raise SeqgenError(f"Unknown primer {primer_source!r}; choose one of: {', '.join(PRIMERS)}.")
     if mode not in MODES:
         raise SeqgenError(f"Unknown mode {mode!r}; choose one of: {', '.join(MODES)}.")
-    options = dict(length=length, primer=primer, mode=MODES[mode], sampling=sampling_options(temperature, top_k, top_p, repetition_penalty),
+    options = dict(length=length, primer=primer, mode=MODES[mode],
+                   sampling=sampling_options(temperature, top_k, top_p, repetition_penalty, kind="music"),
                    variations=variations, rng_seed=random_seed(rng_seed), tempo_bpm=real(tempo, "Tempo"),
                    instrument_program=whole(instrument, "Instrument", minimum=0))
     call = pool.submit(generate_in_worker, entry, request_dir("melody"), options, max_waiting=queue_size())
@@ -174,7 +175,8 @@ def build() -> dict:
             primer_tokens = gr.Textbox(label="Primer tokens", placeholder="C4 E4 G4 4.7.11", max_lines=2)
             with gr.Row():
                 length = gr.Number(100, precision=0, label="Length (tokens)")
-                temperature = gr.Slider(0, 2, value=1.0, step=0.05, label="Temperature", info="0 = argmax")
+                temperature = gr.Slider(0, 2, value=1.0, step=0.05, label="Temperature",
+                                        info="0 = argmax; left at 1 with the other options off: the model's recommended sampling")
             with gr.Row():
                 variations = gr.Slider(1, MAX_SLOTS, value=1, step=1, label="Variations")
                 rng_seed = gr.Number(-1, precision=0, label="RNG seed", info="-1: different every time")

@@ -273,6 +273,16 @@ def test_a_taken_model_name_gets_a_suffix_and_names_stay_plain(tmp_path):
     assert (first.name, second.name, reserve_folder(tmp_path, "my-tune").name) == ("my-tune", "my-tune-2", "my-tune-3")
 
 
+def test_forms_left_at_their_defaults_ask_for_the_model_recommended_sampling():
+    from seqgen.sampling import SamplingOptions
+    from studio.common import sampling_options
+
+    assert sampling_options(1.0, 0, 1.0, 1.0, kind="music") is None and sampling_options(0.8, "", None, 1, kind="lyrics") is None
+    assert sampling_options(0.8, 0, 1.0, 1.0, kind="music") == SamplingOptions(temperature=0.8)  # another kind's default is a choice
+    assert sampling_options(1.0, 0, 0.9, 1.0, kind="music") == SamplingOptions(temperature=1.0, top_p=0.9)
+    assert sampling_options(1.0, 0, 1.0, 1.0) == SamplingOptions()  # without a kind: exactly the fields
+
+
 def test_train_bad_input(client):
     message = app_error(client.predict, **{**TRAIN_ARGS, "learning_rate": -1}, model_name="bad", api_name="/train")
     assert "Learning rate must be a positive number" in message
@@ -546,6 +556,7 @@ def test_lyrics_stream_into_the_page_as_they_are_sampled(monkeypatch, tmp_path, 
 
     monkeypatch.setenv("SEQGEN_CHECKPOINTS", str(lyrics_bundle_dir.parent))
     monkeypatch.setenv("SEQGEN_STUDIO_DIR", str(tmp_path / "studio"))
+    monkeypatch.setattr(lyrics, "STREAM_EVERY_S", 0.005)  # the tiny test model writes 2000 characters in a blink
     updates = list(lyrics.run_lyrics(**{**LYRICS_ARGS, "bundle": lyrics_bundle_dir.name, "length": 2000}))
     *partial, final = updates
     assert partial, "nothing was streamed before the end"

@@ -10,6 +10,7 @@ in this process.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import shutil
 import subprocess
@@ -18,8 +19,10 @@ from concurrent.futures import ThreadPoolExecutor
 import pytest
 
 from conftest import run_seqgen
+from seqgen.bundle import write_sampling
 
 LENGTH = 12
+RECOMMENDED = {"temperature": 0.55, "top_p": 0.8}
 
 
 def output(result: subprocess.CompletedProcess) -> str:
@@ -34,14 +37,16 @@ def last_error(result: subprocess.CompletedProcess) -> str:
 
 
 @pytest.fixture(scope="module")
-def workdir(tmp_path_factory, music_bundle_dir, lyrics_bundle_dir):
-    """A working folder with a music bundle, a lyrics bundle, a corrupt bundle and a text file."""
+def workdir(tmp_path_factory, music_bundle_dir, lyrics_bundle_dir, music_bundle):
+    """A working folder with a music bundle, one with recommended sampling, a lyrics bundle, a corrupt bundle and a text file."""
     root = tmp_path_factory.mktemp("cli-generate")
     shutil.copytree(music_bundle_dir, root / "music")
     shutil.copytree(lyrics_bundle_dir, root / "lyrics")
     shutil.copytree(music_bundle_dir, root / "corrupt")
     (root / "corrupt" / "model.keras").unlink()
     (root / "notes.txt").write_text("C4 E4 G4\n", encoding="utf-8")
+    shutil.copytree(music_bundle_dir, root / "recommended")
+    write_sampling(dataclasses.replace(music_bundle, folder=root / "recommended"), RECOMMENDED, sweep={})
     return root
 
 
@@ -56,6 +61,8 @@ def runs(workdir):
         "corrupt": ("generate", "corrupt", "--json", *common),
         "temperature": ("generate", "music", "--json", "--temperature", "-1", *common),
         "top_p": ("generate", "music", "--json", "--top-p", "1.5", *common),
+        "recommended": ("generate", "recommended", "--json", *common),
+        "overridden": ("generate", "recommended", "--json", "--temperature", "1.3", "--top-k", "4", *common),
     }
     with ThreadPoolExecutor(4) as pool:
         futures = {name: pool.submit(run_seqgen, *args, cwd=workdir) for name, args in commands.items()}
@@ -120,6 +127,15 @@ def test_lyrics_json_prints_the_text(runs, lyrics_bundle):
     assert summary["quality"] == lyrics_report(summary["text"], set(lyrics_bundle.stats["words"]))
     # The command line makes what the library makes with the same seed text and rng seed.
     assert summary["text"] == complete_lyrics(lyrics_bundle, "Let dance \u20ac", length=40, rng_seed=1).texts[0]
+
+
+def test_generate_uses_the_bundle_recommended_sampling_unless_overridden(runs):
+    plain, recommended, overridden = (json.loads(runs[name].stdout)["settings"] for name in ("music", "recommended", "overridden"))
+    assert (plain["temperature"], plain["top_p"]) == (1.0, None)  # no recommendation: the kind's default
+    assert (recommended["temperature"], recommended["top_p"], recommended["top_k"]) == (0.55, 0.8, None)
+    # What the user sets wins, field by field; the rest stays recommended.
+    assert (overridden["temperature"], overridden["top_p"], overridden["top_k"]) == (1.3, 0.8, 4)
+    assert json.loads(runs["recommended"].stdout)["tokens"] != json.loads(runs["music"].stdout)["tokens"]
 
 
 def test_a_missing_bundle_is_reported(runs):

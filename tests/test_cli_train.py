@@ -180,6 +180,27 @@ def test_resume_continues_the_bundle(main, capsys, trained, tmp_path):
     assert bundle.config["training"]["max_windows"] == 200
 
 
+def test_split_flag_holds_out_blocks_and_resume_keeps_the_split(main, capsys, tmp_path):
+    from seqgen.bundle import load_bundle
+
+    assert main([*TRAIN, "--split", "blocks", "--out", "held"]) == 0
+    first = load_bundle(tmp_path / "held").config["training"]
+    assert first["split"] == "blocks" and first["train_windows"] + first["validation_windows"] + first["seed_windows"] <= 200
+    assert main(["train", "chopin", "--resume", "held", "--split", "random", "--epochs", "1"]) == 0  # the saved split wins
+    resumed = load_bundle(tmp_path / "held").config["training"]
+    assert resumed["split"] == "blocks" and resumed["validation_windows"] == first["validation_windows"]
+    # A bundle from before the setting was trained on the reference's random split, and resumes on it.
+    config = json.loads((tmp_path / "held" / "config.json").read_text())
+    del config["training"]["split"]
+    (tmp_path / "held" / "config.json").write_text(json.dumps(config))
+    assert main(["train", "chopin", "--resume", "held", "--epochs", "1"]) == 0
+    assert load_bundle(tmp_path / "held").config["training"]["split"] == "random"
+    capsys.readouterr()
+    with pytest.raises(SystemExit) as refused:
+        main([*TRAIN, "--split", "halves", "--out", "never"])
+    assert refused.value.code == 2 and "invalid choice: 'halves' (choose from 'random', 'blocks')" in capsys.readouterr().err
+
+
 def test_train_over_an_existing_bundle_is_refused_and_leaves_it_untouched(main, capsys, trained, tmp_path):
     folder = Path(shutil.copytree(trained, tmp_path / "copy"))
     before = {path.name: (path.read_bytes(), path.stat().st_mtime_ns) for path in folder.iterdir()}

@@ -14,9 +14,10 @@ import numpy as np
 import pytest
 
 from conftest import debug_config, run_seqgen
-from seqgen.bundle import write_quality
+from seqgen.bundle import load_bundle, write_quality, write_sampling
 from seqgen.errors import SeqgenError
-from seqgen.evaluate import COPY_LIMIT, LYRICS_LENGTH, MELODY_LENGTH, _unigram_draws, _with_primer_distance, evaluate_bundle, quality_checks
+from seqgen.evaluate import (COPY_LIMIT, LYRICS_LENGTH, MELODY_LENGTH, _unigram_draws, _with_primer_distance, best_row, corpus_distance,
+                             evaluate_bundle, gap_closed, generalisation_gap, quality_checks, sweep_sampling)
 from seqgen.quality import histogram_distance, pitch_class_histogram, repetition_rate
 
 
@@ -119,17 +120,20 @@ def test_write_evaluation_puts_the_report_in_the_model_card(music_bundle, music_
     assert "## Quality" in card and "| generated | corpus windows | unigram sampler |" in card
     repetition = music_quality["summaries"]["generated"]["repetition_rate"]
     assert f"| repetition rate (same token twice in a row) | {repetition:.3f} |" in card
-    assert card.count("✅ met") + card.count("❌ not met") == 3
+    assert card.count("✅ met") + card.count("❌ not met") == len(music_quality["checks"])
+    assert "### Musicality" in card and "Generalisation gap:" in card and "| validation split | `random`:" in card
 
 
-def test_retraining_drops_a_stale_quality_report(music_bundle, music_corpus, music_quality, tmp_path):
+def test_retraining_drops_a_stale_quality_report_and_recommendation(music_bundle, music_corpus, music_quality, tmp_path):
     from seqgen.train import train
 
     bundle = bundle_copy(music_bundle, tmp_path / "b")
     write_quality(bundle, music_quality)
-    assert (tmp_path / "b" / "quality.json").exists()
+    write_sampling(bundle, {"temperature": 0.5, "top_p": None}, sweep={})
+    assert (tmp_path / "b" / "quality.json").exists() and (tmp_path / "b" / "sampling.json").exists()
     train(music_corpus, tmp_path / "b", debug_config("music"), resume=True)
-    assert not (tmp_path / "b" / "quality.json").exists()
+    assert not (tmp_path / "b" / "quality.json").exists() and not (tmp_path / "b" / "sampling.json").exists()
+    assert load_bundle(tmp_path / "b").default_sampling().temperature == 1.0  # measured on other weights: forgotten
     assert "## Quality" not in (tmp_path / "b" / "README.md").read_text()
 
 
@@ -156,3 +160,136 @@ def test_cli_evaluate(lyrics_bundle_dir, tmp_path, capsys):
     assert "## Quality" in (folder / "README.md").read_text()
     missing = run_seqgen("evaluate", tmp_path / "nope")
     assert missing.returncode == 1 and "not found" in missing.stderr
+
+
+# --- closeness, generalisation and the sampling sweep -------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def timed_quality(timed_bundle):
+    return evaluate_bundle(timed_bundle, generations=3, rng_seed=2)
+
+
+def test_musicality_compares_generations_corpus_windows_and_unigram_draws(timed_bundle, timed_quality):
+    closeness, reports = timed_quality["closeness"], timed_quality["reports"]
+    assert list(closeness) == ["key_consistency", "pitch_range", "interval_overlap", "duration_overlap"]
+    for source in ("generated", "corpus", "unigram"):
+        assert closeness["key_consistency"][source] == pytest.approx(np.mean([report["key_consistency"] for report in reports[source]]))
+        assert 0 <= closeness["interval_overlap"][source] <= 1 and 0 <= closeness["duration_overlap"][source] <= 1
+    row = closeness["key_consistency"]
+    assert row["gap_closed"] == gap_closed(row["generated"], row["corpus"], row["unigram"])
+    # The toy corpus is a periodic tune: its own windows overlap its interval distribution far better than random draws.
+    assert closeness["interval_overlap"]["corpus"] > closeness["interval_overlap"]["unigram"]
+    assert timed_quality["sampling"] == {"temperature": 1.0, "top_k": None, "top_p": None, "repetition_penalty": 1.0}
+    assert timed_quality["recommended"] is False
+
+
+def test_gap_closed_and_distance_to_the_corpus():
+    assert gap_closed(0.9, 0.95, 0.8) == pytest.approx(2 / 3)
+    assert gap_closed(0.95, 0.95, 0.8) == 1 and gap_closed(0.8, 0.95, 0.8) == 0
+    assert gap_closed(1.0, 0.95, 0.8) == pytest.approx(4 / 3)  # beyond the corpus
+    assert gap_closed(0.9, 0.95, 0.94) is None  # the unigram sampler is already within 5 % of the corpus
+    table = {"key": {"generated": 0.9, "corpus": 0.95, "unigram": 0.8}, "range": {"generated": 20, "corpus": 28, "unigram": 36}}
+    assert corpus_distance(table) == pytest.approx((1 / 3 + 1) / 2)
+    # Without a gap a measure counts in units of 5 % of its corpus value.
+    assert corpus_distance({"flat": {"generated": 0.9, "corpus": 1.0, "unigram": 1.0}}) == pytest.approx(2.0)
+
+
+def test_the_key_consistency_check_needs_half_the_gap_closed():
+    summaries = {"generated": {"repetition_rate": 0.1, "pitch_class_distance": 0.1, "copied_under_limit_share": 1.0},
+                 "corpus": {"repetition_rate": 0.1}, "unigram": {"pitch_class_distance": 0.2}}
+    closed = {"key_consistency": {"generated": 0.875, "corpus": 0.95, "unigram": 0.8, "gap_closed": 0.5}}
+    checks = quality_checks("music", summaries, closed)
+    assert checks[-1]["name"] == "share of the unigram-to-corpus key-consistency gap closed" and checks[-1]["passed"]
+    closed["key_consistency"]["gap_closed"] = 0.49
+    assert not quality_checks("music", summaries, closed)[-1]["passed"]
+    assert len(quality_checks("music", summaries)) == 3  # no closeness measured: no key check
+
+
+def test_the_generalisation_gap_uses_the_bundle_own_validation_windows(music_bundle, music_corpus):
+    from conftest import debug_config
+    from seqgen.train import prepare_data
+    from seqgen.windows import gather_windows
+
+    data = prepare_data(music_corpus, debug_config("music").resolved())
+    gap = generalisation_gap(music_bundle, windows=10_000)
+    assert gap["split"] == "random" and gap["validation_windows"] == len(data.splits.validation)
+    inputs, targets = gather_windows(data.ids, data.starts[data.splits.validation], 8)
+    probabilities = music_bundle.sampler.window_probabilities(inputs)[np.arange(len(targets)), targets]
+    assert gap["validation_cross_entropy"] == pytest.approx(-np.mean(np.log(probabilities)))
+    assert gap["gap"] == pytest.approx(gap["validation_cross_entropy"] - gap["train_cross_entropy"])
+
+
+def test_best_row_prefers_eligible_settings_then_the_smallest_distance():
+    rows = [{"eligible": True, "distance": 0.4}, {"eligible": False, "distance": 0.1},
+            {"eligible": True, "distance": 0.2}, {"eligible": True, "distance": 0.2}]
+    assert best_row(rows) == 2  # the looping (ineligible) row is closer but never recommended; ties keep grid order
+    assert best_row([{"eligible": False, "distance": 0.3}, {"eligible": False, "distance": 0.2}]) == 1
+
+
+def test_the_sweep_picks_the_best_grid_point(timed_bundle):
+    settings, sweep = sweep_sampling(timed_bundle, generations=2, rng_seed=1, temperatures=(0.3, 1.5), top_ps=(0.5, 1.0))
+    rows = sweep["rows"]
+    assert [(row["temperature"], row["top_p"]) for row in rows] == [(0.3, 0.5), (0.3, None), (1.5, 0.5), (1.5, None)]
+    assert all(row["eligible"] == (row["failed"] == []) for row in rows)
+    eligible = [row["distance"] for row in rows if row["eligible"]] or [row["distance"] for row in rows]
+    assert rows[sweep["best"]]["distance"] == min(eligible) and sweep["best"] == best_row(rows)
+    assert settings == {"temperature": rows[sweep["best"]]["temperature"], "top_p": rows[sweep["best"]]["top_p"]}
+    for row in rows:
+        assert row["distance"] == pytest.approx(corpus_distance(
+            {name: {"generated": measure["generated"], **sweep["reference"][name]} for name, measure in row["measures"].items()}))
+    # Generations differ only by their settings: a point of the grid measured alone gives the same figures.
+    alone_settings, alone = sweep_sampling(timed_bundle, generations=2, rng_seed=1, temperatures=(1.5,), top_ps=(0.5,))
+    assert alone["rows"][0] == rows[2] and alone["reference"] == sweep["reference"]
+    with pytest.raises(SeqgenError, match="Temperature must be >= 0"):
+        sweep_sampling(timed_bundle, generations=1, temperatures=(-1.0,))
+
+
+def test_evaluate_sweep_stores_the_recommendation_and_the_card_shows_it(timed_bundle, tmp_path):
+    from seqgen.cli import main
+
+    folder = shutil.copytree(timed_bundle.folder, tmp_path / "timed")
+    assert main(["evaluate", str(folder), "--sweep", "--generations", "2", "--temperatures", "0.5", "1.2", "--top-ps", "1"]) == 0
+    bundle = load_bundle(folder)
+    settings = bundle.recommended_sampling["settings"]
+    assert settings["temperature"] in (0.5, 1.2) and settings["top_p"] is None
+    quality = json.loads((folder / "quality.json").read_text())
+    assert quality["recommended"] is True and quality["sampling"]["temperature"] == settings["temperature"]
+    card = (folder / "README.md").read_text()
+    assert "## Sampling sweep" in card and "**recommended**" in card and "### Musicality" in card
+    assert f"at temperature {settings['temperature']:g} (the recommended settings)" in card
+    assert bundle.default_sampling().temperature == settings["temperature"]
+    assert bundle.default_sampling(temperature=0.1).temperature == 0.1
+
+
+def test_a_corrupt_recommendation_is_reported(music_bundle, tmp_path):
+    bundle = bundle_copy(music_bundle, tmp_path / "bundle")
+    write_sampling(bundle, {"temperature": 0.7, "top_p": None}, sweep={})
+    assert load_bundle(bundle.folder).default_sampling().temperature == 0.7
+    with pytest.raises(SeqgenError, match="top_p must be in"):
+        write_sampling(bundle, {"temperature": 0.7, "top_p": 3}, sweep={})
+    (bundle.folder / "sampling.json").write_text('{"settings": {"temperature": -2}}')
+    with pytest.raises(SeqgenError, match="sampling.json holds no valid sampling settings.*--sweep"):
+        load_bundle(bundle.folder)
+
+
+def test_generation_without_settings_follows_the_recommendation(music_bundle, tmp_path):
+    from seqgen.generate import generate_melody
+
+    bundle = bundle_copy(music_bundle, tmp_path / "bundle")
+    write_sampling(bundle, {"temperature": 0.4, "top_p": 0.9}, sweep={})
+    output = generate_melody(bundle, tmp_path / "out", length=5, rng_seed=0, render_audio=False)
+    assert (output.settings["temperature"], output.settings["top_p"]) == (0.4, 0.9)
+
+
+def test_a_held_out_bundle_says_so_and_measures_its_gap(music_corpus, tmp_path):
+    from conftest import debug_config
+    from seqgen.train import train
+
+    train(music_corpus, tmp_path / "held-out", debug_config("music", split="blocks"))
+    bundle = load_bundle(tmp_path / "held-out")
+    assert bundle.config["training"]["split"] == "blocks"
+    card = (tmp_path / "held-out" / "README.md").read_text()
+    assert "| validation split | `blocks`: held-out blocks" in card and "measures generalisation" in card
+    gap = generalisation_gap(bundle)
+    assert gap["split"] == "blocks" and gap["validation_windows"] == bundle.config["training"]["validation_windows"]

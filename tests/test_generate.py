@@ -245,12 +245,14 @@ def test_params_json_records_the_settings(bundles, seed_output):
 
 
 def test_quality_report_is_complete(bundles, seed_output):
-    from seqgen.quality import longest_copied_ngram
+    from seqgen.quality import key_consistency, longest_copied_ngram, pitch_range
 
     bundle = bundles["seed"]
     for melody in seed_output.melodies:
         quality = melody.quality
-        assert set(quality) == {"tokens", "repetition_rate", "distinct_ratio", "pitch_class_distance", "longest_copied_ngram"}
+        assert set(quality) == {"tokens", "repetition_rate", "distinct_ratio", "key_consistency", "pitch_range",
+                                "pitch_class_distance", "longest_copied_ngram"}
+        assert quality["key_consistency"] == key_consistency(melody.tokens) and quality["pitch_range"] == pitch_range(melody.tokens)
         assert quality["tokens"] == LENGTH
         assert quality["pitch_class_distance"] is not None and 0.0 <= quality["pitch_class_distance"] <= 1.0
         assert quality["longest_copied_ngram"] is not None
@@ -359,7 +361,7 @@ def test_lyrics_complete_the_default_seed_line(bundles):
     assert not output.texts[0].startswith(DEFAULT_SEED_LINE)
     assert set(output.texts[0]) <= set(bundles["lyrics"].vocab.tokens)
     quality = output.quality[0]
-    assert set(quality) == {"words", "known_word_share", "distinct_2", "repeated_lines", "max_line_repeats"}
+    assert set(quality) == {"words", "known_word_share", "distinct_2", "repeated_lines", "max_line_repeats", "invented_words"}
     assert quality["known_word_share"] is None or 0.0 <= quality["known_word_share"] <= 1.0
     assert output.settings["rng_seed"] == 0 and output.settings["length"] == 120
     assert json.loads(dumps(output))["text"] == output.texts[0]

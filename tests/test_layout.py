@@ -10,7 +10,7 @@ from conftest import REPO_ROOT
 
 BACKEND = sorted((REPO_ROOT / "seqgen").glob("*.py"))
 UI = sorted((REPO_ROOT / "studio").glob("*.py")) + [REPO_ROOT / "app.py"]
-BUNDLE_FILES = re.compile(r"(config|vocab|history|seeds|stats|quality)\.json|model\.keras|corpus\.npy")
+BUNDLE_FILES = re.compile(r"(config|vocab|history|seeds|stats|quality|sampling)\.json|model\.keras|corpus\.npy")
 
 
 @pytest.mark.parametrize("path", BACKEND, ids=lambda path: path.name)

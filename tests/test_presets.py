@@ -31,7 +31,7 @@ def test_presets_json_lists_every_field():
     assert rows["seed"] == {
         "name": "seed", "kind": "music", "description": get_preset("music", "seed").description,
         "input_mode": "scaled", "target_mode": "last", "loss": "categorical_crossentropy", "optimizer": "adamax",
-        "learning_rate": 0.01, "batch_size": 256, "architecture": "seed_music", "options": {"dropout_rate": 0.0},
+        "learning_rate": 0.01, "batch_size": 256, "split": "random", "architecture": "seed_music", "options": {"dropout_rate": 0.0},
     }
     assert rows["seed-dropout"]["options"] == {"dropout_rate": 0.1}
     plain = run_seqgen("presets", "--kind", "lyrics")
@@ -74,11 +74,21 @@ def test_preset_validates_its_fields():
             optimizer="adam",
             learning_rate=0.001,
             batch_size=8,
+            split="blocks",
             architecture="embed",
         )
     with pytest.raises(SeqgenError, match="architecture must be one of"):
         Preset(name="broken", kind="music", description="", input_mode="ids", target_mode="sequence",
-               loss="mse", optimizer="adam", learning_rate=0.001, batch_size=8, architecture="transformer")
+               loss="mse", optimizer="adam", learning_rate=0.001, batch_size=8, split="blocks", architecture="transformer")
+    with pytest.raises(SeqgenError, match="split must be one of 'random', 'blocks'"):
+        Preset(name="broken", kind="music", description="", input_mode="ids", target_mode="sequence",
+               loss="mse", optimizer="adam", learning_rate=0.001, batch_size=8, split="halves", architecture="embed")
+
+
+def test_improved_presets_hold_out_blocks_and_the_reference_keeps_its_random_split():
+    assert {(kind, name): preset.split for (kind, name), preset in PRESETS.items() if not name.startswith("debug")} == {
+        ("music", "seed"): "random", ("music", "seed-dropout"): "random", ("music", "embed"): "blocks",
+        ("lyrics", "seed"): "random", ("lyrics", "embed"): "blocks"}
 
 
 def test_unknown_preset_lists_valid_names():

@@ -9,13 +9,19 @@ import pytest
 
 from seqgen.quality import (
     distinct_ratio,
+    durations,
     histogram_distance,
+    key_consistency,
     longest_copied_ngram,
     lyrics_report,
+    melodic_intervals,
     melody_report,
+    overlapping_area,
     pitch_class_histogram,
+    pitch_range,
     repetition_rate,
     token_pitch_classes,
+    token_pitches,
 )
 
 
@@ -185,6 +191,47 @@ def test_longest_copied_ngram_edge_cases(generated, corpus, expected):
     assert brute_force_longest_copy(generated, corpus) == expected
 
 
+# --- musicality -------------------------------------------------------------------------------
+
+C_MAJOR_SCALE = ["C4", "D4", "E4", "F4", "G4", "A4", "B4", "C5"]
+CHROMATIC_RUN = ["C4", "C#4", "D4", "E-4", "E4", "F4", "F#4", "G4", "G#4", "A4", "B-4", "B4"]
+
+
+@pytest.mark.parametrize(("token", "expected"), [
+    ("C4", (60,)), ("B-4", (70,)), ("C4.E4.G4_4", (60, 64, 67)), ("5.8.10", (65, 68, 70)), ("R_2", ()), ("nonsense", ())])
+def test_token_pitches_are_what_the_midi_file_sounds(token, expected):
+    assert token_pitches(token) == expected  # seed chords sound in octave 4, as seqgen.music writes them
+
+
+def test_a_c_major_scale_is_fully_in_key_and_a_chromatic_run_is_not():
+    assert key_consistency(C_MAJOR_SCALE) == 1.0
+    assert key_consistency([f"{name}_4" for name in C_MAJOR_SCALE]) == 1.0  # the same as timed tokens
+    assert key_consistency(["A3", "B3", "C4", "D4", "E4", "F4", "G#4"]) == 1.0  # A harmonic minor
+    assert key_consistency(["0.4.7", "5.9.0", "7.11.2"]) == 1.0  # I IV V chords of C as seed chords
+    assert key_consistency(CHROMATIC_RUN) == pytest.approx(7 / 12)
+    assert key_consistency(["C4", "F#4"]) == 1.0 and key_consistency(["C4", "C#4", "D4", "D#4"]) == 0.75
+    assert key_consistency(["R_4", "R_2"]) is None and key_consistency([]) is None
+
+
+def test_pitch_range_intervals_and_durations():
+    assert pitch_range(C_MAJOR_SCALE) == 12 and pitch_range(["C3.G4_4", "R_2", "E4_2"]) == 19
+    assert pitch_range(["R_4"]) is None
+    # Intervals follow the top voice and skip rests.
+    assert melodic_intervals(["C4", "E4", "C4.G4_4", "R_2", "F4_2", "5.9.0"]) == [4, 3, -2, 4]  # 5.9.0 tops at A4
+    assert melodic_intervals(["C4"]) == [] and melodic_intervals(CHROMATIC_RUN) == [1] * 11
+    assert durations(["C4_4", "R_2", "E4.G4_16"]) == [4, 2, 16] and durations(C_MAJOR_SCALE) == []
+
+
+def test_overlapping_area_of_integer_distributions():
+    assert overlapping_area([1, 2, 2, 3], [3, 2, 1, 2]) == 1.0  # the same distribution in another order
+    assert overlapping_area([1, 1], [5, 7]) == 0.0
+    assert overlapping_area([0, 0, 1, 1], [1, 1, 1, 2]) == pytest.approx(0.5)  # min(.5, .75) at 1
+    assert overlapping_area([-12, 2], [2, 2, 2, -1]) == pytest.approx(0.5)
+    assert overlapping_area([], [1]) is None
+    scale, chromatic = melodic_intervals(C_MAJOR_SCALE), melodic_intervals(CHROMATIC_RUN)
+    assert overlapping_area(scale, scale) == 1.0 and overlapping_area(scale, chromatic) == pytest.approx(2 / 7)
+
+
 # --- melody report ----------------------------------------------------------------------------
 
 
@@ -195,6 +242,8 @@ def test_melody_report_has_every_key():
         "tokens": 4,
         "repetition_rate": pytest.approx(1 / 3),
         "distinct_ratio": 0.75,
+        "key_consistency": 1.0,
+        "pitch_range": 7,
         "pitch_class_distance": 0.0,
         "longest_copied_ngram": 3,
     }
@@ -219,6 +268,7 @@ def test_lyrics_report_on_a_hand_made_text():
     assert report["distinct_2"] == pytest.approx(5 / 7)
     assert report["repeated_lines"] == 2
     assert report["max_line_repeats"] == 3
+    assert report["invented_words"] == ["bar", "foo"]
 
 
 def test_lyrics_report_counts_every_extra_copy_of_every_line():
@@ -227,6 +277,7 @@ def test_lyrics_report_counts_every_extra_copy_of_every_line():
     assert report["repeated_lines"] == 3  # one extra "a b", two extra "c d"
     assert report["max_line_repeats"] == 3
     assert report["known_word_share"] is None  # no corpus words to compare with
+    assert report["invented_words"] == []
 
 
 def test_lyrics_report_ignores_case_punctuation_and_surrounding_space():

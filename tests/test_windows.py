@@ -1,11 +1,12 @@
-"""Tests for seqgen.windows: windows with next-token targets and the reference's seed split."""
+"""Tests for seqgen.windows: windows with next-token targets, the reference's seed split and the held-out block split."""
 
 import numpy as np
 import pytest
 from sklearn.model_selection import train_test_split
 
 from seqgen.errors import SeqgenError
-from seqgen.windows import count_windows, gather_windows, reference_split, split_windows, window_starts
+from seqgen.windows import (block_split, count_windows, gather_windows, make_splits, reference_split, split_windows,
+                            window_starts)
 
 
 @pytest.mark.parametrize(("num_tokens", "window"), [(41, 40), (100, 40), (10, 1), (7, 6)])
@@ -100,3 +101,46 @@ def test_split_windows_bad_input():
         split_windows(100, validation_fraction=1.0)
     with pytest.raises(SeqgenError, match="too few for training, validation and seed splits"):
         split_windows(2, validation_fraction=0.1)
+
+
+def covered_positions(starts: np.ndarray, window: int) -> set[int]:
+    """Every token position the windows at ``starts`` read or predict."""
+    return {position for start in starts.tolist() for position in range(start, start + window + 1)}
+
+
+@pytest.mark.parametrize(("num_tokens", "window", "max_windows"), [(5000, 40, None), (3000, 8, None), (20_000, 40, 3000), (700, 8, None)])
+def test_block_split_shares_no_token_position_between_splits(num_tokens, window, max_windows):
+    starts = window_starts(num_tokens, window, max_windows, seed=1)
+    splits = block_split(starts, num_tokens, window)
+    covered = [covered_positions(starts[part], window) for part in (splits.train, splits.validation, splits.seed)]
+    assert all(covered) and not covered[0] & covered[1] and not covered[0] & covered[2] and not covered[1] & covered[2]
+    everything = np.concatenate([splits.train, splits.validation, splits.seed])
+    assert len(set(everything.tolist())) == len(everything)  # disjoint indices into starts
+    # Only the windows straddling two splits' blocks are lost: at most one window per boundary and position.
+    assert len(everything) >= len(starts) - 19 * window
+    # The random split on the same windows shares nearly every position.
+    random = split_windows(len(starts))
+    assert len(covered_positions(starts[random.train], window) & covered_positions(starts[random.validation], window)) > 0
+
+
+def test_block_split_is_seeded_and_holds_out_whole_blocks():
+    starts = window_starts(10_000, 40)
+    splits = block_split(starts, 10_000, 40, random_state=3)
+    again = block_split(starts, 10_000, 40, random_state=3)
+    assert all(np.array_equal(getattr(splits, name), getattr(again, name)) for name in ("train", "validation", "seed"))
+    other = block_split(starts, 10_000, 40, random_state=4)
+    assert not np.array_equal(np.sort(splits.validation), np.sort(other.validation))
+    # 20 blocks of 500 positions: 4 seed blocks, 2 validation blocks (10 % of 16); with this seed no two of a split touch,
+    # so each block is one run of consecutive windows.
+    for part, count in ((splits.seed, 4), (splits.validation, 2)):
+        positions = np.sort(starts[part])
+        assert np.count_nonzero(np.diff(positions) > 1) == count - 1
+    assert make_splits("blocks", starts, 10_000, 40, random_state=3).validation.tolist() == splits.validation.tolist()
+    assert make_splits("random", starts, 10_000, 40).seed.tolist() == split_windows(len(starts)).seed.tolist()
+
+
+def test_block_split_bad_input():
+    with pytest.raises(SeqgenError, match="too few for a held-out split.*--split random"):
+        block_split(window_starts(200, 40), 200, 40)
+    with pytest.raises(SeqgenError, match="Unknown split 'halves'; choose one of: random, blocks"):
+        make_splits("halves", window_starts(200, 40), 200, 40)
