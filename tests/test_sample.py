@@ -232,8 +232,8 @@ def test_repetition_penalty_runs_in_generation(bundles):
 @pytest.mark.parametrize(
     ("arguments", "message"),
     [
-        ({"primer_tokens": ["XX", "YY"], "length": 5}, "The seed is empty"),
-        ({"primer_tokens": [], "length": 5}, "The seed is empty"),
+        ({"primer_tokens": ["XX", "YY"], "length": 5}, "The primer is empty"),
+        ({"primer_tokens": [], "length": 5}, "The primer is empty"),
         ({"primer_tokens": ["C4"], "length": 5, "temperature": -1}, "Temperature must be >= 0"),
         ({"primer_tokens": ["C4"], "length": 5, "temperature": math.nan}, "Temperature must be >= 0"),
         ({"primer_tokens": ["C4"], "length": 5, "top_p": 1.2}, "top_p must be in (0, 1]"),
