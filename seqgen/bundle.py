@@ -320,7 +320,13 @@ def write_progress(folder: Path, config: dict, history: list[dict]) -> None:
 def write_quality(bundle: Bundle, quality: dict) -> None:
     """Store ``quality.json`` in the bundle and rewrite its model card with the quality section."""
     write_json(bundle.folder / QUALITY, quality)
-    write_atomic(bundle.folder / CARD, model_card(bundle.config, bundle.history, quality).encode("utf-8"))
+    rewrite_card(bundle.folder)
+
+
+def rewrite_card(folder: Path) -> None:
+    """Write the model card again from the bundle's config, history and quality report (after the card code changed)."""
+    folder = Path(folder)
+    write_atomic(folder / CARD, model_card(read_config(folder), read_history(folder), read_quality(folder)).encode("utf-8"))
 
 
 # --- finding bundles -----------------------------------------------------------------------
