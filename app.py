@@ -31,7 +31,6 @@ from studio import bundles, common, explore, lyrics, melody, models, study, trai
 TITLE = "seqgen studio"
 CSS = """
 .seqgen-sheet svg { width: 100%; height: auto; }
-.seqgen-table { overflow-x: auto; }
 /* Narrow margins on a phone (8 px at 390 px, Gradio's 32 px from 1000 px), so figures get the screen's width.
    Not in a media query: Gradio scopes those to the page's content, and this margin is outside it. */
 .gradio-container .main.fillable { padding-left: clamp(8px, 4vw - 8px, 32px); padding-right: clamp(8px, 4vw - 8px, 32px); }

@@ -112,10 +112,15 @@ def study_figure(histories: dict[str, list[dict]]) -> go.Figure:
                                name=f"{name} {'validation' if prefix else 'training'} {metric}", line={"dash": dash}, showlegend=False),
                     row=row, col=column,
                 )
-    # One scale per metric: 0.05 and 0.2 accuracy must not look alike in two runs' plots.
+    # One scale per metric, so 0.05 and 0.2 accuracy never look alike: every accuracy plot shares the first one's
+    # axis, and every loss plot the axis of the first run with the same loss (runs are named LOSS-OPTIMIZER).
     figure.update_yaxes(rangemode="tozero")
-    for row in range(2, len(names) + 1):
-        figure.update_yaxes(matches="y", row=row, col=1)
-        figure.update_yaxes(matches="y2", row=row, col=2)
+    first_row: dict[str, int] = {}
+    for row, name in enumerate(names, start=1):
+        anchor = first_row.setdefault(name.rpartition("-")[0] or name, row)
+        if row > 1:
+            figure.update_yaxes(matches="y", row=row, col=1)
+        if anchor != row:
+            figure.update_yaxes(matches=f"y{2 * anchor}", row=row, col=2)
     figure.update_layout(height=max(350, 260 * len(names)), title="Loss × optimizer study (solid: training, dashed: validation)")
     return figure

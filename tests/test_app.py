@@ -295,6 +295,8 @@ def test_study_runs_the_grid_and_highlights_the_best(client):
                         losses=["categorical_crossentropy"], optimizers=["adam", "sgd"], epochs=1, max_windows=100,
                         batch_size=None, window=8, min_count=1, filter_mode="exact", api_name="/study")
     status, figure, table, best, files = job.result(timeout=180)
+    assert table["visible"] and files["visible"]  # shown with the results
+    table, files = table["value"], files["value"]
     assert status.startswith("Done: 2 runs")
     assert [row[:2] for row in table["data"]] == [["categorical_crossentropy", "adam"], ["categorical_crossentropy", "sgd"]]
     assert "Best:" in best and "background-color" in str(table.get("metadata"))

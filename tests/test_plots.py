@@ -64,11 +64,13 @@ def test_top_tokens_label_every_bar():
 
 def test_the_study_grid_shares_one_scale_per_metric():
     runs = {name: [{"epoch": 1, "accuracy": accuracy, "loss": 1.0, "val_accuracy": accuracy, "val_loss": 1.1}]
-            for name, accuracy in (("a", 0.05), ("b", 0.2), ("c", 0.5))}
+            for name, accuracy in (("mse-adam", 0.05), ("categorical_crossentropy-adam", 0.2), ("mse-sgd", 0.5),
+                                   ("categorical_crossentropy-sgd", 0.3))}
     layout = plots.study_figure(runs).layout
-    assert [layout[f"yaxis{number}"].matches for number in (3, 5)] == ["y", "y"]  # accuracy: column 1
-    assert [layout[f"yaxis{number}"].matches for number in (4, 6)] == ["y2", "y2"]  # loss: column 2
-    assert layout.yaxis.matches is None and layout.yaxis.rangemode == "tozero"
+    assert [layout[f"yaxis{number}"].matches for number in (1, 3, 5, 7)] == [None, "y", "y", "y"]  # every accuracy plot
+    # Losses of one kind share a scale; MSE and cross-entropy values are not comparable, so they do not.
+    assert [layout[f"yaxis{number}"].matches for number in (2, 4, 6, 8)] == [None, None, "y2", "y4"]
+    assert layout.yaxis.rangemode == "tozero"
 
 
 def test_top_tokens_horizontal_bars_with_whitespace_named():
