@@ -252,6 +252,14 @@ def test_generate_rejects_bad_input(bundles, arguments, message):
     assert message in str(error.value)
 
 
+def test_an_unknown_primer_is_answered_with_tokens_the_model_knows(bundles):
+    bundle = bundles["debug"]
+    with pytest.raises(SeqgenError) as error:
+        Sampler(bundle).generate(["XX"], 5)
+    known = " ".join(bundle.seeds[0][:5])
+    assert "dropped as unknown: 'XX'" in str(error.value) and f"(such as {known})" in str(error.value)
+
+
 def test_the_length_cap_is_configurable(bundles, monkeypatch):
     with pytest.raises(SeqgenError, match="length must be between 1 and 5 tokens"):
         Sampler(bundles["debug"], max_length=5).generate(["C4"], 6)
