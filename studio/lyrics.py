@@ -1,4 +1,4 @@
-"""Lyrics tab: complete a seed line with a lyrics bundle; the seed stands out from what the model wrote."""
+"""The Play tab's verse: complete a seed line with a lyrics bundle; the seed stands out from what the model wrote."""
 
 from __future__ import annotations
 

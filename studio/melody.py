@@ -1,9 +1,10 @@
-"""Melody tab: generate from a music bundle; listen, see the piano roll and the score, download the files.
+"""The Play tab's melody: generate from a music bundle; listen, see the piano roll and the score, download the files.
 
 Two events answer a click: ``generate_melody`` samples and renders, and returns
-the players, tokens and downloads; ``describe_melody`` follows it with the
-piano rolls, sheet music and quality report (see :mod:`seqgen.generate`),
-reading the melodies from the session's ``gr.State``.
+the players (the primer first, by default), tokens and downloads;
+``describe_melody`` follows it with the piano rolls, sheet music and quality
+report (see :mod:`seqgen.generate`), reading the melodies from the session's
+``gr.State``.  Three examples, cached on first use, show what temperature does.
 """
 
 from __future__ import annotations
