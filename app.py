@@ -1,6 +1,8 @@
 """The studio's entry point for Hugging Face Spaces and ``python app.py [options]``; the app lives in studio/app.py."""
 
-from studio.app import demo, main  # noqa: F401 - `demo` at module level is what `gradio app.py` reloads
-
 if __name__ == "__main__":
+    from studio.app import main
+
     main()
+elif __name__ != "__mp_main__":  # a generation worker re-imports this file under that name: it needs no page
+    from studio.app import demo  # noqa: F401 - `demo` at module level is what `gradio app.py` reloads

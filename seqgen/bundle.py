@@ -353,8 +353,14 @@ def write_progress(folder: Path, config: dict, history: list[dict]) -> None:
 def write_quality(bundle: Bundle, quality: dict) -> None:
     """Store ``quality.json`` in the bundle and rewrite its model card with the quality section (and the sweep)."""
     write_json(bundle.folder / QUALITY, quality)
-    card = model_card(bundle.config, bundle.history, quality, bundle.recommended_sampling or None)
-    write_atomic(bundle.folder / CARD, card.encode("utf-8"))
+    rewrite_card(bundle.folder)
+
+
+def rewrite_card(folder: Path) -> None:
+    """Write the model card again from the bundle's files: config, history, quality report, recommended sampling."""
+    folder = Path(folder)
+    card = model_card(read_config(folder), read_history(folder), read_quality(folder), read_sampling(folder))
+    write_atomic(folder / CARD, card.encode("utf-8"))
 
 
 def write_sampling(bundle: Bundle, settings: dict, sweep: dict) -> None:

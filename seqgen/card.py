@@ -144,8 +144,7 @@ def quality_section(config: dict, quality: dict, sampling: dict | None = None) -
         f"{quality['generations']} generations of {quality['length']} {unit} at {settings}, "
         + ("each primed with a random window of the seed split" if kind == "music" else "from the default seed line")
         + f", beside {quality['generations']} random windows of the training corpus and {quality['generations']} draws "
-        "of a unigram sampler (tokens drawn independently with the corpus frequencies). Means unless stated; "
-        f"measured with `python -m seqgen evaluate {config.get('name')}` in {quality['seconds']:.0f} s.",
+        "of a unigram sampler (tokens drawn independently with the corpus frequencies). Means unless stated.",
         "",
     ]
     if kind == "music":
@@ -178,6 +177,76 @@ def quality_section(config: dict, quality: dict, sampling: dict | None = None) -
     return lines
 
 
+UNITS = {"music": "note", "lyrics": "character"}
+# What a model at each standing writes, in words a student can check by listening or reading.
+EXPECT = {
+    "music": ("notes drawn by their frequency, with no tune", "melodies that wander with little sense of key",
+              "melodies in the style of its corpus"),
+    "lyrics": ("letter soup", "mostly letter soup with a few real words", "mostly real words"),
+}
+
+
+def baseline_ratio(config: dict) -> float | None:
+    """The best epoch's next-token cross-entropy over the unigram baseline's (1: no better than token counts)."""
+    best = config.get("best") or {}
+    entropy, baseline = best.get("val_cross_entropy", best.get("val_loss")), best.get("unigram_val_loss")
+    if not all(isinstance(value, (int, float)) and math.isfinite(value) for value in (entropy, baseline)) or baseline <= 0:
+        return None
+    return entropy / baseline
+
+
+def standing(config: dict) -> int | None:
+    """0: still at the unigram baseline; 1: a little below it; 2: well below it (None: not measured yet)."""
+    ratio = baseline_ratio(config)
+    if ratio is None:
+        return None
+    return 0 if ratio >= 0.98 else 1 if ratio >= 0.8 else 2
+
+
+STANDINGS = ("still at the unigram baseline", "a little below the unigram baseline", "well below the unigram baseline")
+
+
+def model_label(name: str, config: dict, epochs: int) -> str:
+    """A dropdown label that says what the model is: ``mozart-seed — reference architecture, 8 epochs, still at the unigram baseline``."""
+    level, preset = standing(config), config.get("preset", "?")
+    if preset == "embed" and level == 2:
+        what = "recommended"
+    elif preset.startswith("seed"):
+        what = "reference architecture"
+    else:
+        what = f"{preset} preset"
+    if config.get("kind") == "music":
+        what += ", with rhythm" if config.get("tokenizer") == "timed" else ", pitches only"
+    trained = f"{epochs} epoch{'' if epochs == 1 else 's'}"
+    return f"{name} — {what}, {trained}, {STANDINGS[level] if level is not None else 'not measured yet'}"
+
+
+def plain_summary(config: dict) -> str:
+    """One plain sentence on what the model learned, written from its own validation metrics."""
+    level, unit = standing(config), UNITS.get(config.get("kind"), "token")
+    if level is None:
+        return "No epoch has finished yet, so there is nothing to say about what this model learned."
+    best = config["best"]
+    numbers = (f"its next-{unit} cross-entropy {_number(best.get('val_cross_entropy', best.get('val_loss')), 2)} against "
+               f"the unigram baseline {_number(best.get('unigram_val_loss'), 2)}")
+    expect = EXPECT.get(config.get("kind"), ("noise", "weak output", "good output"))[level]
+    if level == 0:
+        return f"In plain words: this model learned only how often each {unit} occurs, not which {unit} follows which ({numbers}), so expect {expect}."
+    if level == 1:
+        return f"In plain words: this model learned a little about which {unit} follows which ({numbers}), so expect {expect}."
+    return f"In plain words: this model learned which {unit} tends to follow which ({numbers}), so expect {expect}."
+
+
+def developer_section(config: dict, quality: dict | None) -> list[str]:
+    """The card's last section: how to use the bundle from the command line and from Python."""
+    name = config.get("name", "BUNDLE")
+    lines = ["", "## For developers", "", "```bash", f"python -m seqgen generate {name}   # a shipped model's name, or this folder"]
+    if quality is not None:
+        lines.append(f"python -m seqgen evaluate {name}   # the quality section above (took {quality['seconds']:.0f} s)")
+    return lines + ["```", "", "```python", "from seqgen.bundle import load_bundle", "", 'bundle = load_bundle("path/to/this/folder")',
+                    "print(bundle.sampler.generate(bundle.seeds[0], 50, temperature=0.8).tokens[0])", "```"]
+
+
 def cut_short(history: list[dict]) -> str | None:
     """``stopped during epoch 3 after 40 of 120 batches (…)`` when the last epoch was cut short, else None."""
     last = history[-1] if history else {}
@@ -198,6 +267,8 @@ def model_card(config: dict, history: list[dict], quality: dict | None = None, s
     stopped = cut_short(history)
     lines = [
         f"# {config.get('name', Path('.').name)}",
+        "",
+        plain_summary(config),
         "",
         f"A seqgen {config['kind']} model: preset `{config['preset']}`, tokenizer `{config['tokenizer']}`, "
         f"window {config['window']}, vocabulary {config['vocab_size']}, {config['parameters']:,} parameters.",
@@ -231,4 +302,5 @@ def model_card(config: dict, history: list[dict], quality: dict | None = None, s
     ]
     if quality is not None:
         lines += quality_section(config, quality, sampling)
+    lines += developer_section(config, quality)
     return "\n".join(lines) + "\n"

@@ -97,7 +97,8 @@ def write_plots(result, folder: Path) -> None:
     folder.mkdir(parents=True, exist_ok=True)
     figures = {
         "counts": plots.count_plot(result.counts),
-        "frequency_kde": plots.frequency_kde(result.counts, result.report["min_count"]),
+        "frequency_kde": plots.frequency_kde(result.counts, result.report["min_count"]),  # the reference's figure
+        "rank_frequency": plots.rank_frequency(result.counts, result.report["min_count"]),
         "top_tokens": plots.top_tokens(result.counts),
     }
     if result.report["kind"] == "lyrics":

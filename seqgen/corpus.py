@@ -113,8 +113,8 @@ def explore(corpus: Corpus, min_count: int | None = None, filter_mode: str = "ex
     if not kept:
         most, most_count = counts.most_common(1)[0]
         raise SeqgenError(
-            f"min-count {min_count} removed every token of corpus {corpus.name!r}: its most frequent token "
-            f"{most!r} occurs only {most_count} times. Lower --min-count to {most_count} or less."
+            f"{{--min-count}} {min_count} removed every token of corpus {corpus.name!r}: its most frequent token "
+            f"{most!r} occurs only {most_count} times. Lower {{--min-count}} to {most_count} or less."
         )
     kept_counts = Counter(kept)
     warnings = list(corpus.warnings)

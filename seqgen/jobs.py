@@ -146,7 +146,7 @@ def main() -> int:
     try:
         _emit({"type": "result", **_run(json.loads(sys.stdin.read()))})
     except SeqgenError as error:
-        _emit({"type": "error", "message": str(error)})
+        _emit({"type": "error", "message": error.template})  # the server words the settings its own way
         return 1
     except Exception as error:  # noqa: BLE001 - reported to the server, which carries on
         _emit({"type": "error", "message": f"Training failed ({type(error).__name__}: {error})."})

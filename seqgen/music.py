@@ -27,6 +27,7 @@ Two tokenizers:
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
@@ -110,6 +111,14 @@ def midi_name(midi_number: int) -> str:
     return pitch.Pitch(midi=int(midi_number)).nameWithOctave
 
 
+ACCIDENTALS = re.compile(r"(?<=[A-G])(##|#|--|-)")
+
+
+def display_token(token: str) -> str:
+    """A token as people read it: ``B-4`` → ``B♭4``, ``C#4.E4_2`` → ``C♯4.E4_2`` (files keep music21's spelling)."""
+    return ACCIDENTALS.sub(lambda match: match.group(1).replace("#", "♯").replace("-", "♭"), token)
+
+
 def _timed_events(part) -> list[tuple[int, int, tuple[int, ...]]]:
     """(onset step, end step, MIDI pitches) of one part, merged per onset, in time order."""
     from music21 import chord, note
@@ -186,6 +195,12 @@ def parse_timed_token(token: str) -> tuple[list[str], float]:
         raise SeqgenError(f"{token!r} is not a timed token (expected PITCHES_STEPS, e.g. 'C4.E4_4' or 'R_2').")
     pitches = [] if head == REST else head.split(".")
     return pitches, int(steps) / STEPS_PER_QUARTER
+
+
+def duration_quarters(tokens: list[str], tokenizer: str) -> float:
+    """How long ``tokens`` last in quarter notes: one each for seed tokens, their steps (rests too) for timed ones."""
+    check_tokenizer(tokenizer)
+    return float(len(tokens)) if tokenizer == "seed" else sum(parse_timed_token(token)[1] for token in tokens)
 
 
 @dataclass(frozen=True)

@@ -7,11 +7,13 @@ from collections import Counter
 import numpy as np
 import plotly.graph_objects as go
 
+from seqgen.music import display_token
+
 
 def count_plot(counts: Counter, max_tokens: int = 300) -> go.Figure:
     """The reference's count plot: one bar per token, most frequent first."""
     ranked = counts.most_common(max_tokens)
-    figure = go.Figure(go.Bar(x=[token for token, _ in ranked], y=[count for _, count in ranked]))
+    figure = go.Figure(go.Bar(x=[display_token(token) for token, _ in ranked], y=[count for _, count in ranked]))
     shown = f" (top {max_tokens} of {len(counts)})" if len(counts) > max_tokens else ""
     figure.update_layout(title=f"Token counts{shown}", xaxis_title="token", yaxis_title="occurrences", xaxis_tickangle=-60)
     return figure
@@ -33,11 +35,36 @@ def frequency_kde(counts: Counter, min_count: int | None = None) -> go.Figure:
     return figure
 
 
+def rank_frequency(counts: Counter, min_count: int | None = None) -> go.Figure:
+    """Each token's count against its rank (1 = most frequent) on log–log axes, with the min-count line.
+
+    A falling straight line is Zipf's law: a few tokens are very common and
+    most are rare; the tokens under the min-count line are dropped.
+    """
+    ranked = counts.most_common()
+    figure = go.Figure(go.Scatter(
+        x=list(range(1, len(ranked) + 1)), y=[count for _, count in ranked], mode="markers", name="tokens",
+        text=[display_token(repr(token) if token.isspace() else token) for token, _ in ranked],
+        hovertemplate="%{text}: rank %{x}, %{y} times<extra></extra>",
+    ))
+    if min_count is not None and ranked:  # a trace, not add_hline: its annotation would need log10 units on a log axis
+        figure.add_trace(go.Scatter(x=[1, len(ranked)], y=[min_count, min_count], mode="lines+text", name=f"min-count {min_count}",
+                                    line={"dash": "dash", "color": "gray"}, text=["", f"min-count {min_count}"],
+                                    textposition="top left", hoverinfo="skip"))
+    figure.update_layout(title="Token counts by rank", xaxis={"title": {"text": "rank (1 = most frequent)"}, "type": "log"},
+                         yaxis={"title": {"text": "occurrences"}, "type": "log"}, showlegend=False)
+    return figure
+
+
 def top_tokens(counts: Counter, top: int = 20) -> go.Figure:
-    """Horizontal bars of the ``top`` most frequent tokens."""
+    """Horizontal bars of the ``top`` most frequent tokens, every bar labelled with its token and count."""
     ranked = counts.most_common(top)[::-1]
-    figure = go.Figure(go.Bar(x=[count for _, count in ranked], y=[repr(token) if token.isspace() else token for token, _ in ranked], orientation="h"))
-    figure.update_layout(title=f"Top {len(ranked)} tokens", xaxis_title="occurrences", yaxis_title="token")
+    labels = [repr(token) if token.isspace() else display_token(token) for token, _ in ranked]
+    figure = go.Figure(go.Bar(x=[count for _, count in ranked], y=labels, orientation="h",
+                              text=[count for _, count in ranked], textposition="auto"))
+    figure.update_layout(title=f"Top {len(ranked)} tokens", xaxis_title="occurrences", height=max(320, 22 * len(ranked) + 140),
+                         yaxis={"title": {"text": "token"}, "tickmode": "array", "tickvals": labels, "ticktext": labels,
+                                "automargin": True})
     return figure
 
 
@@ -85,5 +112,15 @@ def study_figure(histories: dict[str, list[dict]]) -> go.Figure:
                                name=f"{name} {'validation' if prefix else 'training'} {metric}", line={"dash": dash}, showlegend=False),
                     row=row, col=column,
                 )
+    # One scale per metric, so 0.05 and 0.2 accuracy never look alike: every accuracy plot shares the first one's
+    # axis, and every loss plot the axis of the first run with the same loss (runs are named LOSS-OPTIMIZER).
+    figure.update_yaxes(rangemode="tozero")
+    first_row: dict[str, int] = {}
+    for row, name in enumerate(names, start=1):
+        anchor = first_row.setdefault(name.rpartition("-")[0] or name, row)
+        if row > 1:
+            figure.update_yaxes(matches="y", row=row, col=1)
+        if anchor != row:
+            figure.update_yaxes(matches=f"y{2 * anchor}", row=row, col=2)
     figure.update_layout(height=max(350, 260 * len(names)), title="Loss × optimizer study (solid: training, dashed: validation)")
     return figure

@@ -106,7 +106,8 @@ def _blas_limit(threads: int | None):
     return _BLAS_CONTROLLER.limit(limits=threads, user_api="blas")
 
 
-def _max_length_from_env() -> int:
+def max_length_cap() -> int:
+    """The most tokens one generation may ask for: ``$SEQGEN_MAX_LENGTH``, else ``MAX_LENGTH``."""
     raw = os.environ.get(MAX_LENGTH_ENV)
     if raw is None or raw.strip() == "":
         return MAX_LENGTH
@@ -169,7 +170,7 @@ class Sampler:
             raise SeqgenError(f"Unknown engine {engine!r}; choose one of: {', '.join(ENGINES)}.")
         self.engine = engine
         if max_length is None:
-            max_length = _max_length_from_env()
+            max_length = max_length_cap()
         if isinstance(max_length, bool) or not isinstance(max_length, (int, np.integer)) or max_length < 1:
             raise SeqgenError(f"max_length must be a positive integer, got {max_length!r}.")
         self.max_length = int(max_length)
@@ -323,10 +324,8 @@ class Sampler:
         elif sampling_fields:
             raise SeqgenError(f"Give the sampling options or their fields ({', '.join(sampling_fields)}), not both.")
         if isinstance(length, bool) or not isinstance(length, (int, np.integer)) or not 1 <= length <= self.max_length:
-            raise SeqgenError(
-                f"length must be between 1 and {self.max_length} tokens, got {length!r}"
-                f" (raise the cap with {MAX_LENGTH_ENV} or Sampler(max_length=...))."
-            )
+            unit = "characters" if self.config.get("kind") == "lyrics" else "tokens"
+            raise SeqgenError(f"{{--length}} must be between 1 and {self.max_length} {unit} (got {length!r}); {MAX_LENGTH_ENV} sets the cap.")
         if isinstance(variations, bool) or not isinstance(variations, (int, np.integer)) or not 1 <= variations <= MAX_VARIATIONS:
             raise SeqgenError(f"variations must be between 1 and {MAX_VARIATIONS}, got {variations!r}.")
         mode = self._check_mode(mode) if mode is not None else self.mode
@@ -334,9 +333,11 @@ class Sampler:
         ids, tokens, dropped = encode_primer(self.bundle, primer_tokens)
         if not ids:
             detail = f" (dropped as unknown: {', '.join(repr(token) for token in list(dropped)[:10])})" if dropped else ""
+            joiner = "" if self.config.get("kind") == "lyrics" else " "
+            known = joiner.join((getattr(self.bundle, "seeds", None) or [self.vocab.tokens])[0][:5])
             raise SeqgenError(
-                f"The seed is empty: none of its tokens are in the model's vocabulary{detail}. "
-                "Use tokens the model knows, or pick a random seed window."
+                f"The primer is empty: none of its tokens is in the model's vocabulary{detail}. "
+                f"Use tokens the model knows (such as {known}), or start from a random seed window."
             )
         ids, tokens = ids[-window:], tokens[-window:]
         rng = np.random.default_rng(rng_seed)

@@ -3,6 +3,8 @@
 The three views read the same music21 stream that ``seqgen.music.write_midi``
 plays (``seqgen.music.tokens_to_stream``), so what is shown is what is heard:
 seed tokens one quarter note apart, timed tokens with their durations and rests.
+The sheet music carries the key music21 analyses (notes spelled for it) and
+splits onto treble and bass staves when no single clef holds the range.
 
     path = write_musicxml(tokens, "melody.musicxml", "timed", tempo_bpm=100)
     pages = engrave_svg(path)              # one SVG string per page
@@ -16,14 +18,17 @@ from importlib import resources
 from pathlib import Path
 
 from seqgen.errors import SeqgenError
-from seqgen.music import tokens_to_stream
+from seqgen.music import display_token, tokens_to_stream
 
 DEFAULT_TITLE = "Generated melody"
-# verovio units: page width in tenths of a millimetre at 100 % (2100 = A4), and
-# a 40 % scale, which gives about 840 px wide pages with readable noteheads.
-DEFAULT_PAGE_WIDTH = 2100
+# verovio units: page width in tenths of a millimetre at 100 % (2100 = A4), and a 40 % scale: pages about
+# 520 px wide, which a page scales to its column (its viewBox) and which stay readable on a 390 px phone.
+DEFAULT_PAGE_WIDTH = 1300
 DEFAULT_SCALE = 40
 BAR_QUARTERS = 4.0  # music21 writes 4/4 when a stream has no time signature
+# One staff holds the melody while it needs at most two ledger lines in its clef: nothing under
+# A3 in the treble clef or nothing over E4 in the bass clef.  Otherwise it goes on two staves, split at middle C.
+TREBLE_LOWEST, BASS_HIGHEST, MIDDLE_C = 57, 64, 60
 
 
 def _check_tokens(tokens) -> list[str]:
@@ -47,24 +52,75 @@ def score_stream(tokens, tokenizer: str, tempo_bpm: float = 120.0, instrument_pr
     Raises:
         SeqgenError: when a token is not valid for ``tokenizer``.
     """
-    from music21 import metadata, note, stream
+    from music21 import key, layout, metadata, note, stream
 
     tokens = _check_tokens(tokens)
     part = tokens_to_stream(tokens, tokenizer, tempo_bpm, instrument_program)
-    # Rests are gaps in the stream.  music21's export would fill them with
-    # *hidden* rests (print-object="no"), which engravers leave out, so fill
-    # them with visible ones, and complete the last 4/4 bar the same way.
-    part.makeRests(fillGaps=True, inPlace=True, hideRests=False)
-    remainder = float(part.highestTime) % BAR_QUARTERS
-    if remainder > 1e-9:
-        part.insert(float(part.highestTime), note.Rest(quarterLength=BAR_QUARTERS - remainder))
+    found = _spell_in_key(part)
+    staves = _split_staves(part)
+    end = max(float(staff.highestTime) for staff in staves)
+    end += (BAR_QUARTERS - end % BAR_QUARTERS) % BAR_QUARTERS
     score = stream.Score()
     info = metadata.Metadata()
     info.title = title
     info.composer = composer  # set even when empty: music21 writes "Music21" otherwise
     score.insert(0, info)
-    score.insert(0, part)
+    for staff in staves:
+        if found is not None:
+            staff.insert(0, key.KeySignature(found.sharps))
+        # Rests are gaps in the stream.  music21's export would fill them with
+        # *hidden* rests (print-object="no"), which engravers leave out, so fill
+        # them with visible ones, and complete the last 4/4 bar the same way.
+        staff.makeRests(fillGaps=True, inPlace=True, hideRests=False)
+        if float(staff.highestTime) < end - 1e-9:
+            staff.insert(float(staff.highestTime), note.Rest(quarterLength=end - float(staff.highestTime)))
+        score.insert(0, staff)
+    if len(staves) == 2:
+        score.insert(0, layout.StaffGroup(staves, symbol="brace"))
     return score
+
+
+def _spell_in_key(part):
+    """Analyse the key (music21's Krumhansl–Schmuckler) and respell every pitch for it; None when there are no notes.
+
+    Pitches of the key's scale take its spelling; the others lean to flats in
+    flat keys and to sharps in sharp keys.  Only names change, never pitch.
+    """
+    if not part.recurse().notes:
+        return None
+    found = part.analyze("key")
+    scale = {pitch.pitchClass: pitch.name for pitch in found.pitches}
+    accidental = "-" if found.sharps < 0 else "#"
+    for element in part.recurse().notes:
+        for pitch in element.pitches:
+            wanted = scale.get(pitch.pitchClass)
+            for candidate in [pitch, *pitch.getAllCommonEnharmonics(alterLimit=1)]:
+                if candidate.name == wanted or (wanted is None and accidental in candidate.name):
+                    pitch.step, pitch.accidental, pitch.octave = candidate.step, candidate.accidental, candidate.octave
+                    break
+    return found
+
+
+def _split_staves(part) -> list:
+    """``[part]`` when one clef holds the range; else treble and bass staves split at middle C."""
+    from music21 import chord, clef, note, stream
+
+    numbers = [pitch.midi for element in part.recurse().notes for pitch in element.pitches]
+    if not numbers or min(numbers) >= TREBLE_LOWEST or max(numbers) <= BASS_HIGHEST:
+        return [part]
+    treble, bass = stream.PartStaff(), stream.PartStaff()
+    treble.insert(0, clef.TrebleClef())
+    bass.insert(0, clef.BassClef())
+    for element in part.getElementsByClass(["Instrument", "MetronomeMark"]):
+        treble.insert(0, element)
+    for element in part.recurse().notes:
+        offset, length = float(element.getOffsetInHierarchy(part)), element.quarterLength
+        for staff, pitches in ((treble, [p for p in element.pitches if p.midi >= MIDDLE_C]),
+                               (bass, [p for p in element.pitches if p.midi < MIDDLE_C])):
+            if pitches:
+                staff.insert(offset, note.Note(pitches[0], quarterLength=length) if len(pitches) == 1
+                             else chord.Chord(pitches, quarterLength=length))
+    return [treble, bass]
 
 
 def write_musicxml(tokens, path: Path, tokenizer: str, tempo_bpm: float = 120.0, instrument_program: int = 0,
@@ -121,6 +177,7 @@ def engrave_svg(musicxml_path: Path, page_width: int = DEFAULT_PAGE_WIDTH, scale
         "breaks": "auto",
         "footer": "none",  # no "Engraved by Verovio" line
         "header": "auto",  # title from the MusicXML
+        "svgViewBox": True,  # scalable: the page shows it at its column's width
     }
     settings.update(options or {})
     toolkit.setOptions(settings)
@@ -185,16 +242,24 @@ def piano_roll(tokens, tokenizer: str, title: str = "Piano roll"):
     return piano_roll_figure(piano_roll_notes(tokens, tokenizer), title)
 
 
-def piano_roll_figure(bars: list[dict], title: str = "Piano roll"):
+PRIMER_COLOR, MELODY_COLOR = "#b8c2cc", "#3b6ea5"
+
+
+def piano_roll_figure(bars: list[dict], title: str = "Piano roll", primer: list[dict] | None = None,
+                      primer_quarters: float = 0.0):
     """A plotly piano roll of ``piano_roll_notes``: one horizontal bar per sounding pitch of each event.
 
-    x is time in quarter notes, y the MIDI pitch (labelled with note names);
-    hovering a bar shows its token, pitch, start and duration.  A chord token
-    gives one bar per pitch, a rest none.
+    x is time in quarter notes, y the MIDI pitch (labelled with note names,
+    ♭ and ♯); hovering a bar shows its token, pitch, start and duration.  A
+    chord token gives one bar per pitch, a rest none.  ``primer`` (its
+    ``piano_roll_notes``, lasting ``primer_quarters``) is drawn first in grey on
+    a shaded band, and the melody after it.
     """
     import plotly.graph_objects as go
 
-    names = {bar["pitch"]: bar["name"] for bar in bars}
+    primer = primer or []
+    shifted = [{**bar, "start": bar["start"] + primer_quarters} for bar in bars] if primer_quarters else bars
+    names = {bar["pitch"]: display_token(bar["name"]) for bar in primer + shifted}
     low, high = (min(names), max(names)) if names else (60, 72)
     # One layout given to the constructor: plotly validates it once (update_* calls would each validate again).
     layout = {
@@ -203,20 +268,28 @@ def piano_roll_figure(bars: list[dict], title: str = "Piano roll"):
         "yaxis": {"title": {"text": "pitch"}, "range": [low - 1.5, high + 1.5], "tickmode": "array",
                   "tickvals": sorted(names), "ticktext": [names[pitch] for pitch in sorted(names)]},
         "bargap": 0.1,
-        "showlegend": False,
+        "showlegend": bool(primer),
+        "legend": {"orientation": "h", "y": -0.2},
         "template": "plotly_white",
         "height": max(300, min(900, 18 * (high - low + 3) + 120)),
     }
-    figure = go.Figure(go.Bar(
-        orientation="h",
-        base=[bar["start"] for bar in bars],
-        x=[bar["duration"] for bar in bars],
-        y=[bar["pitch"] for bar in bars],
-        width=0.8,
-        marker={"color": "#3b6ea5", "line": {"color": "#1f3d5c", "width": 1}},
-        customdata=[[bar["token"], bar["name"], bar["start"], bar["duration"]] for bar in bars],
-        hovertemplate="%{customdata[0]}<br>%{customdata[1]} (MIDI %{y})<br>"
-                      "start %{customdata[2]} q, length %{customdata[3]} q<extra></extra>",
-        name="notes",
-    ), layout=layout)
-    return figure
+    if primer:
+        layout["shapes"] = [{"type": "rect", "xref": "x", "yref": "paper", "x0": 0, "x1": primer_quarters, "y0": 0, "y1": 1,
+                             "fillcolor": "#eef1f4", "line": {"width": 0}, "layer": "below"}]
+
+    def trace(group: list[dict], name: str, color: str):
+        return go.Bar(
+            orientation="h",
+            base=[bar["start"] for bar in group],
+            x=[bar["duration"] for bar in group],
+            y=[bar["pitch"] for bar in group],
+            width=0.8,
+            marker={"color": color, "line": {"color": "#1f3d5c", "width": 1}},
+            customdata=[[display_token(bar["token"]), display_token(bar["name"]), bar["start"], bar["duration"]] for bar in group],
+            hovertemplate=f"{name}: %{{customdata[0]}}<br>%{{customdata[1]}} (MIDI %{{y}})<br>"
+                          "start %{customdata[2]} q, length %{customdata[3]} q<extra></extra>",
+            name=name,
+        )
+
+    traces = ([trace(primer, "primer", PRIMER_COLOR)] if primer else []) + [trace(shifted, "generated" if primer else "notes", MELODY_COLOR)]
+    return go.Figure(traces, layout=layout)

@@ -182,7 +182,7 @@ def read_lyrics_csv(path: Path, text_column: str | None, warnings: list[str]) ->
         found = ", ".join(repr(str(column)) for column in table.columns) or "none"
         raise SeqgenError(
             f"{Path(path).name}: no column named {wanted!r} (matched case-insensitively). "
-            f"Columns found: {found}. Name the text column with --text-column."
+            f"Columns found: {found}. Name the text column with {{--text-column}}."
         )
     texts = [value for value in table[matches[0]].tolist() if value.strip()]
     if not texts:

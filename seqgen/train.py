@@ -16,6 +16,7 @@ from __future__ import annotations
 import math
 import threading
 import time
+from collections import Counter
 from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 from typing import Callable
@@ -139,7 +140,9 @@ def prepare_data(corpus: Corpus, config: TrainConfig, vocab: Vocab | None = None
     """
     kept, _ = apply_filter(corpus.tokens, config.min_count, config.filter)
     if not kept:
-        raise SeqgenError(f"min-count {config.min_count} removed every token of corpus {corpus.name!r}; lower --min-count.")
+        most, most_count = Counter(corpus.tokens).most_common(1)[0]
+        raise SeqgenError(f"{{--min-count}} {config.min_count} removed every token of corpus {corpus.name!r}: its most frequent "
+                          f"token {most!r} occurs only {most_count} times; lower {{--min-count}} to {most_count} or less.")
     fresh = Vocab.from_tokens(kept)
     if vocab is not None and fresh.tokens != vocab.tokens:
         added = sorted(set(fresh.tokens) - set(vocab.tokens))[:5]

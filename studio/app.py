@@ -16,13 +16,16 @@ Bundles come only from ``checkpoints/`` (``$SEQGEN_CHECKPOINTS``) and from
 the studio's own training output (:func:`studio.common.studio_dir`: on
 persistent storage when there is some); a model file cannot be uploaded.
 The server serves only the files its handlers return (Gradio copies them
-into its cache, cleaned by ``delete_cache``): ``allowed_paths`` stays empty.
+into its cache, cleaned by ``delete_cache``) and its cached examples: ``allowed_paths`` stays empty.
 """
 
 from __future__ import annotations
 
 import argparse
 import os
+import tempfile
+import time
+from pathlib import Path
 
 import gradio as gr
 
@@ -30,28 +33,41 @@ from studio import api, common, explore, lyrics, melody, models, pool, study, tr
 
 TITLE = "seqgen studio"
 CSS = """
-.seqgen-sheet svg { max-width: 100%; height: auto; }
+.seqgen-sheet svg { width: 100%; height: auto; }
+/* Narrow margins on a phone (8 px at 390 px, Gradio's 32 px from 1000 px), so figures get the screen's width.
+   Not in a media query: Gradio scopes those to the page's content, and this margin is outside it. */
+.gradio-container .main.fillable { padding-left: clamp(8px, 4vw - 8px, 32px); padding-right: clamp(8px, 4vw - 8px, 32px); }
+@media (max-width: 640px) {  /* a phone: plotly's toolbar would cover the figures' titles */
+  .js-plotly-plot .modebar-container { display: none; }
+}
 """
+HEADER = f"""# {TITLE}
+**Play**: hear a melody or complete a verse with one click. Then learn how it works, step by step:
+**Explore** a corpus → **Train** a model → **Study** losses and optimizers. **Models** says what each model learned.
+"""
+# Examples are cached lazily, on their first click, in a folder of this server process: never stale after an update.
+os.environ.setdefault("GRADIO_EXAMPLES_CACHE", str(Path(tempfile.gettempdir()) / f"seqgen-examples-{os.getpid()}-{int(time.time())}"))
 DEFAULT_MAX_FILE_SIZE = "50mb"
 AUTH_ENV = "SEQGEN_AUTH"
 
 
 def build_demo() -> gr.Blocks:
-    """The studio's Blocks: six tabs, each opening with a few sentences for students."""
+    """The studio's Blocks: Play (melody and verse) first, then the lessons, each opening with a few sentences for students."""
     with gr.Blocks(title=TITLE, delete_cache=common.DELETE_CACHE, analytics_enabled=False) as demo:
-        gr.Markdown(f"# {TITLE}\nRecurrent sequence models for music and lyrics: explore a corpus, train a model, "
-                    "generate. Everything runs on this server.")
-        with gr.Tabs():
+        gr.Markdown(HEADER)
+        with gr.Tabs(selected="play", overflow_behavior="wrap"):  # every tab stays in sight on a phone
+            with gr.Tab("Play", id="play") as play_tab:
+                with gr.Row(equal_height=False):  # side by side on a laptop, melody above verse on a phone
+                    with gr.Column(scale=3, min_width=340):
+                        melodic = melody.build()
+                    with gr.Column(scale=2, min_width=340):
+                        lyrical = lyrics.build()
             with gr.Tab("Explore", id="explore"):
                 explore.build()
             with gr.Tab("Train", id="train"):
                 trained = train.build()
             with gr.Tab("Study", id="study"):
                 study.build()
-            with gr.Tab("Melody", id="melody") as melody_tab:
-                melodic = melody.build()
-            with gr.Tab("Lyrics", id="lyrics") as lyrics_tab:
-                lyrical = lyrics.build()
             with gr.Tab("Models", id="models") as models_tab:
                 listed = models.build()
         api.build()  # typed endpoints for scripts: /melody and /lyrics
@@ -59,8 +75,8 @@ def build_demo() -> gr.Blocks:
         # New bundles appear without a restart: lists refresh when a tab opens and after training.
         melody_outputs = [melodic["bundle"], melodic["notice"]]
         lyrics_outputs = [lyrical["bundle"], lyrical["notice"]]
-        melody_tab.select(melody.refresh, melodic["bundle"], melody_outputs, api_visibility="private", queue=False)
-        lyrics_tab.select(lyrics.refresh, lyrical["bundle"], lyrics_outputs, api_visibility="private", queue=False)
+        play_tab.select(melody.refresh, melodic["bundle"], melody_outputs, api_visibility="private", queue=False).then(
+            lyrics.refresh, lyrical["bundle"], lyrics_outputs, api_visibility="private", queue=False)
         models_tab.select(models.refresh, listed["bundle"], listed["bundle"], api_visibility="private", queue=False).then(
             listed["show"], listed["bundle"], listed["outputs"], api_visibility="private")
         trained["event"].then(melody.refresh, melodic["bundle"], melody_outputs, api_visibility="private").then(

@@ -13,7 +13,7 @@ from collections import OrderedDict
 
 import gradio as gr
 
-from seqgen.bundle import BundleEntry, checkpoints_dir, files_stamp, find_bundle, scan_bundles
+from seqgen.bundle import BundleEntry, checkpoints_dir, files_stamp, find_bundle, read_history, scan_bundles
 from seqgen.errors import SeqgenError
 from studio.common import studio_models_dir
 
@@ -35,11 +35,22 @@ def no_bundle_message(kind: str) -> str:
     return f"No {kind} model yet: train a model in the Train tab first (pick a {kind} corpus)."
 
 
+def describe(entry: BundleEntry) -> str:
+    """What a dropdown shows for a bundle: its name and what it is (see :func:`seqgen.card.model_label`)."""
+    from seqgen.card import model_label
+
+    if entry.config is None:
+        return f"{entry.label} — cannot be used"
+    return model_label(entry.label, entry.config, len(read_history(entry.folder)))
+
+
 def bundle_dropdown(kind: str | None, current: str | None = None) -> dict:
-    """The dropdown's choices and value for ``kind``: ``current`` if it still exists, else the default model."""
-    labels = [entry.label for entry in list_bundles(kind)]
+    """The dropdown's (description, name) choices and value for ``kind``: ``current`` if it still exists, else the default model."""
+    entries = list_bundles(kind)
+    labels = [entry.label for entry in entries]
     preferred = [label for label in (current, DEFAULT_BUNDLES.get(kind)) if label in labels]
-    return {"choices": labels, "value": preferred[0] if preferred else (labels[0] if labels else None)}
+    return {"choices": [(describe(entry), entry.label) for entry in entries],
+            "value": preferred[0] if preferred else (labels[0] if labels else None)}
 
 
 def find(label: str | None, kind: str) -> BundleEntry:

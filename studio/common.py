@@ -120,25 +120,31 @@ def reserve_folder(root: Path, base: str) -> Path:
 
 # --- errors ------------------------------------------------------------------------------
 
+# Settings that seqgen's messages name by their command-line flag, as this studio's fields call them.
+FIELD_NAMES = {"--min-count": "min-count", "--text-column": "Lyrics CSV text column", "--length": "Length"}
 
-def _as_gradio_error(error: Exception) -> gr.Error:
-    if isinstance(error, gr.Error):
-        return error
-    if isinstance(error, SeqgenError):
-        return gr.Error(str(error))
-    LOG.exception("unexpected error in a studio handler")
-    return gr.Error(f"Unexpected error ({type(error).__name__}: {error}). The studio is still running; check your inputs and try again.")
+
+def _as_gradio_error(error: Exception, where: str) -> gr.Error:
+    """The message a user sees; a user's mistake is logged in one line, anything else with its traceback."""
+    if isinstance(error, (gr.Error, SeqgenError)):
+        message = error.worded(FIELD_NAMES) if isinstance(error, SeqgenError) else str(error.message)
+        LOG.warning("%s: %s", where, " ".join(message.split()))
+        return gr.Error(message, print_exception=False)
+    LOG.exception("unexpected error in %s", where)
+    return gr.Error(f"Unexpected error ({type(error).__name__}: {error}). The studio is still running; check your inputs and try again.",
+                    print_exception=False)
 
 
 def user_errors(function: Callable) -> Callable:
     """Show :class:`SeqgenError` (and anything unexpected) as a ``gr.Error`` message; the server carries on."""
+    where = function.__name__
     if inspect.isgeneratorfunction(function):
         @functools.wraps(function)
         def generator(*args, **kwargs):
             try:
                 yield from function(*args, **kwargs)
             except Exception as error:  # noqa: BLE001 - every failure becomes a message
-                raise _as_gradio_error(error) from None
+                raise _as_gradio_error(error, where) from None
 
         return generator
 
@@ -147,7 +153,7 @@ def user_errors(function: Callable) -> Callable:
         try:
             return function(*args, **kwargs)
         except Exception as error:  # noqa: BLE001
-            raise _as_gradio_error(error) from None
+            raise _as_gradio_error(error, where) from None
 
     return wrapper
 
@@ -168,11 +174,26 @@ def queue_size() -> int:
     return int(raw)
 
 
+FAILED = "⚠️ **That did not work**: the red message says why. Results shown before were cleared."
+
+
+def on_failure(event, clear: list, status=None, hide: tuple = ()) -> None:
+    """After ``event`` fails: empty ``clear``, hide ``hide`` and say so in ``status``, so no stale result sits under the error."""
+
+    def failed():
+        updates = [gr.update(value=None) for _ in clear] + [gr.update(value=None, visible=False) for _ in hide]
+        return updates + ([FAILED] if status is not None else [])
+
+    outputs = [*clear, *hide, *([status] if status is not None else [])]
+    event.failure(failed, None, outputs, api_visibility="private", queue=False)
+
+
 # --- numbers from the UI ---------------------------------------------------------------------
 
 
-def whole(value, name: str, minimum: int | None = None, optional: bool = False) -> int | None:
-    """A UI number as an int; blank (and 0 when ``optional``) gives None."""
+def whole(value, name: str, minimum: int | None = None, optional: bool = False, maximum: int | None = None,
+          unit: str = "") -> int | None:
+    """A UI number as an int; blank (and 0 when ``optional``) gives None.  ``unit`` (``tokens``) words the limits."""
     if value is None or value == "":
         if optional:
             return None
@@ -186,8 +207,11 @@ def whole(value, name: str, minimum: int | None = None, optional: bool = False) 
     number = int(number)
     if optional and number == 0:
         return None
+    unit = f" {unit}" if unit else ""
+    if maximum is not None and not (minimum or 0) <= number <= maximum:
+        raise SeqgenError(f"{name} must be between {minimum or 0} and {maximum:,}{unit} (got {number:,}).")
     if minimum is not None and number < minimum:
-        raise SeqgenError(f"{name} must be at least {minimum} (got {number}).")
+        raise SeqgenError(f"{name} must be at least {minimum}{unit} (got {number}).")
     return number
 
 

@@ -4,18 +4,22 @@ from __future__ import annotations
 
 import gradio as gr
 
-from seqgen.music import TOKENIZERS
+from seqgen.music import TOKENIZERS, display_token
 from seqgen.sources import MUSIC_SUFFIXES, LYRICS_SUFFIXES
 from seqgen.vocab import FILTER_HELP, FILTERS
-from studio.common import user_errors, whole
+from studio.common import on_failure, user_errors, whole
 from studio.corpora import corpus_choices, corpus_kind, load_corpus_for_ui
 from studio.worker import fmt
 
 INTRO = """\
-A corpus becomes one long stream of **tokens**: notes and chords (`B-4`, `5.8.10`) for music, characters for lyrics.
-Tokens seen fewer than *min-count* times are dropped, and the stream is cut into windows of 40 tokens that each
-predict the next one: that is the number of training **sequences**. Try the `reference` filter to see the
-reference notebook's quirk: some rare tokens survive it.
+**Step 1 of 3.** A network never sees notes or letters, only **tokens**: a corpus becomes one long stream of them
+(notes and chords such as `B♭4` or `5.8.10` for music, characters for lyrics). Look at which tokens are common and which
+are rare: tokens seen fewer than **min-count** times are dropped, and the stream is cut into windows of 40 tokens that
+each predict the next one (the training **sequences**).
+"""
+RANK_NOTE = """\
+Each dot is one token, the most frequent on the left. On these log–log axes a falling, nearly straight line means a few
+tokens are very common and most are rare (Zipf's law); the tokens under the dashed min-count line are dropped.
 """
 
 UPLOAD_TYPES = list(MUSIC_SUFFIXES) + list(LYRICS_SUFFIXES) + [".zip"]
@@ -75,7 +79,7 @@ def run_explore(corpus=DEFAULT_CORPUS, uploads=None, text_column=None, tokenizer
     result = explore(loaded, min_count=min_count, filter_mode=filter_mode, window=window)
     report = result.report
     first = report["first_tokens"]
-    first_text = " ".join(first) if report["kind"] == "music" else "".join(first)
+    first_text = " ".join(display_token(token) for token in first) if report["kind"] == "music" else "".join(first)
     lyrics = report["kind"] == "lyrics"
     skipped = [[item["file"], item["reason"]] for item in report["skipped"]]
     return (
@@ -83,12 +87,19 @@ def run_explore(corpus=DEFAULT_CORPUS, uploads=None, text_column=None, tokenizer
         summary_markdown(report),
         first_text,
         plots.count_plot(result.counts),
-        plots.frequency_kde(result.counts, report["min_count"]),
+        plots.rank_frequency(result.counts, report["min_count"]),
         plots.top_tokens(result.counts),
         gr.update(value=plots.char_frequencies(result.counts) if lyrics else None, visible=lyrics),
         gr.update(value=charset_markdown(report), visible=lyrics),
         gr.update(value=skipped or [["", "no file was skipped"]]),
     )
+
+
+def inputs_that_apply(corpus, uploads):
+    """The CSV column only for a CSV upload; the tokenizer unless the corpus is known to be lyrics."""
+    suffixes = {str(path).lower().rpartition(".")[2] for path in uploads or []}
+    lyrics = corpus_kind(corpus) == "lyrics" if not uploads else not suffixes - {"csv", "txt"}
+    return gr.update(visible="csv" in suffixes), gr.update(visible=not lyrics)
 
 
 def default_min_count(corpus):
@@ -100,36 +111,41 @@ def default_min_count(corpus):
 
 def build() -> dict:
     gr.Markdown(INTRO)
-    with gr.Row():
-        with gr.Column(scale=1):
-            corpus = gr.Dropdown(corpus_choices(), value=DEFAULT_CORPUS, label="Built-in corpus", allow_custom_value=True,
-                                 info="or upload your own below (the upload wins)")
-            uploads = gr.File(file_count="multiple", file_types=UPLOAD_TYPES, type="filepath",
-                              label="Upload: score files (MIDI, MusicXML, abc, kern), a .zip, or lyrics .csv/.txt")
-            text_column = gr.Textbox(label="Lyrics CSV text column", placeholder="Lyrics", max_lines=1)
+    with gr.Row(equal_height=False):
+        with gr.Column(scale=1, min_width=320):
+            corpus = gr.Dropdown(corpus_choices(), value=DEFAULT_CORPUS, label="Built-in corpus", allow_custom_value=True)
             tokenizer = gr.Radio(list(TOKENIZERS), value="seed", label="Tokenizer (music)",
                                  info="seed: the reference (pitches only); timed: pitches with durations and rests")
             with gr.Row():
-                min_count = gr.Number(100, precision=0, label="min-count", info="rarer tokens are dropped")
-                window = gr.Number(40, precision=0, label="Window")
-            filter_mode = gr.Radio(list(FILTERS), value="exact", label="Rare-token filter", info=filter_info())
+                min_count = gr.Number(100, precision=0, label="min-count", info="rarer tokens are dropped", min_width=120)
+                window = gr.Number(40, precision=0, label="Window", min_width=120)
             button = gr.Button("Explore", variant="primary")
-        with gr.Column(scale=2):
-            summary = gr.Markdown()
+            with gr.Accordion("Your own corpus, and the reference's filter", open=False):
+                uploads = gr.File(file_count="multiple", file_types=UPLOAD_TYPES, type="filepath",
+                                  label="Upload: score files (MIDI, MusicXML, abc, kern), a .zip, or lyrics .csv/.txt (used instead of the list)")
+                text_column = gr.Textbox(label="Lyrics CSV text column", placeholder="Lyrics", max_lines=1, visible=False)
+                filter_mode = gr.Radio(list(FILTERS), value="exact", label="Rare-token filter", info=filter_info())
+        with gr.Column(scale=2, min_width=320):
+            summary = gr.Markdown(elem_classes=["seqgen-status"])
             first = gr.Textbox(label="First 50 tokens", lines=3, buttons=["copy"])
             charset = gr.Markdown(visible=False)
-            skipped = gr.Dataframe(headers=["file", "reason"], label="Skipped files", interactive=False, wrap=True)
+            skipped = gr.Dataframe(headers=["file", "reason"], label="Skipped files", interactive=False, wrap=True, max_height=240)
             report = gr.JSON(label="Report (JSON)", open=False)
-    with gr.Row():
-        counts = gr.Plot(label="Count plot")
-        kde = gr.Plot(label="Token frequency KDE")
-    with gr.Row():
-        top = gr.Plot(label="Top tokens")
-        chars = gr.Plot(label="Character frequencies", visible=False)
+    with gr.Row(equal_height=False):  # two figures side by side on a laptop, one under the other on a phone
+        top = gr.Plot(label="Top tokens", min_width=480)
+        with gr.Column(min_width=480):
+            ranks = gr.Plot(label="Token counts by rank")
+            gr.Markdown(RANK_NOTE)
+    with gr.Row(equal_height=False):
+        counts = gr.Plot(label="Count plot", min_width=480)
+        chars = gr.Plot(label="Character frequencies", visible=False, min_width=480)
     corpus.change(default_min_count, corpus, min_count, api_visibility="private", queue=False)
-    button.click(
+    for trigger in (corpus.change, uploads.change):
+        trigger(inputs_that_apply, [corpus, uploads], [text_column, tokenizer], api_visibility="private", queue=False)
+    exploring = button.click(
         run_explore, [corpus, uploads, text_column, tokenizer, min_count, filter_mode, window],
-        [report, summary, first, counts, kde, top, chars, charset, skipped],
+        [report, summary, first, counts, ranks, top, chars, charset, skipped],
         api_name="explore", concurrency_id="explore", concurrency_limit=2,
     )
+    on_failure(exploring, [report, first, counts, ranks, top, chars, skipped], summary)
     return {"corpus": corpus}

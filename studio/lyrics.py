@@ -1,4 +1,4 @@
-"""Lyrics tab: complete a seed line with a lyrics bundle; the seed stands out from what the model wrote."""
+"""The Play tab's verse: complete a seed line with a lyrics bundle; the seed stands out from what the model wrote."""
 
 from __future__ import annotations
 
@@ -9,13 +9,15 @@ import gradio as gr
 
 from seqgen.generate import DEFAULT_SEED_LINE
 from studio import bundles, pool
-from studio.common import queue_size, random_seed, sampling_options, user_errors, whole
+from studio.common import on_failure, queue_size, random_seed, sampling_options, user_errors, whole
 
 INTRO = """\
-Type a line and a character-level model continues it, one character at a time; your seed is shown in **bold orange**.
-Characters the model never saw in training are dropped from the seed (listed below). Compare temperature 0.5 with
-1.2, and notice how long completions start repeating themselves, as in the reference report.
+### Complete a verse
+Type a line and press **Complete**: a model writes on, one character at a time (your line in **bold orange**).
+Compare temperature 0.5 with 1.2, and notice how long verses start repeating themselves.
 """
+# 0.8 is not among them: a form left at its defaults uses the model's recommended sampling instead.
+EXAMPLE_TEMPERATURES = (0.0, 0.5, 1.3)
 
 SEED_STYLE = "font-weight:700;color:#c2410c"
 STREAM_EVERY_S = 0.1  # how often the page receives the characters sampled so far (ten updates a second per student)
@@ -42,8 +44,10 @@ def run_lyrics(bundle=None, seed_line=DEFAULT_SEED_LINE, length=400, lines=None,
                rng_seed=None, top_k=0, top_p=1.0, repetition_penalty=1.0):
     """Complete the seed line, streaming the characters as they are sampled; then the quality and dropped characters."""
     from seqgen.generate import cut_text
+    from seqgen.sample import max_length_cap
 
-    options = dict(length=whole(length, "Length", minimum=1), lines=whole(lines, "Lines", minimum=1, optional=True),
+    options = dict(length=whole(length, "Length", minimum=1, maximum=max_length_cap(), unit="characters"),
+                   lines=whole(lines, "Lines", minimum=1, optional=True),
                    stop_at_verse_end=bool(stop_at_verse_end), rng_seed=random_seed(rng_seed),
                    sampling=sampling_options(temperature, top_k, top_p, repetition_penalty, kind="lyrics"))
     seed_line = seed_line if seed_line is not None else DEFAULT_SEED_LINE
@@ -82,37 +86,48 @@ def refresh(current=None):
     return bundles.dropdown_update("lyrics", current), gr.update(value=bundles.no_bundle_message("lyrics"), visible=not has_any)
 
 
+def example_lyrics(bundle, seed_line, temperature, rng_seed):
+    """A cached example: the whole verse at once (the last of what the handler streams)."""
+    *_, last = run_lyrics(bundle, seed_line, 400, 0, False, temperature, rng_seed)
+    return last
+
+
 def build() -> dict:
     gr.Markdown(INTRO)
     notice = gr.Markdown(bundles.no_bundle_message("lyrics"), visible=not bundles.list_bundles("lyrics"))
-    with gr.Row():
-        with gr.Column(scale=1):
-            bundle = gr.Dropdown(**bundles.bundle_dropdown("lyrics"), label="Lyrics model", allow_custom_value=True)
-            seed_line = gr.Textbox(DEFAULT_SEED_LINE, label="Seed line", lines=2)
-            with gr.Row():
-                length = gr.Number(400, precision=0, label="Length (characters)", info="the most, with a stop rule")
-                lines = gr.Number(0, precision=0, label="Lines", info="stop after this many; 0: no limit")
-            stop_at_verse_end = gr.Checkbox(False, label="Stop at the end of the verse (a blank line)")
-            with gr.Row():
-                temperature = gr.Slider(0, 2, value=0.8, step=0.05, label="Temperature",
-                                        info="0 = argmax; left at 0.8 with the other options off: the model's recommended sampling")
-                rng_seed = gr.Number(-1, precision=0, label="RNG seed", info="-1: different every time")
-            with gr.Accordion("More sampling options", open=False):
-                with gr.Row():
-                    top_k = gr.Number(0, precision=0, label="top-k", info="0: off")
-                    top_p = gr.Slider(0.05, 1, value=1.0, step=0.05, label="top-p", info="1: off")
-                repetition_penalty = gr.Slider(1, 3, value=1.0, step=0.05, label="Repetition penalty", info="1: off")
-            button = gr.Button("Complete", variant="primary")
-        with gr.Column(scale=2):
-            completion = gr.HTML(label="Completion")
-            plain = gr.Textbox(label="Plain text", lines=6, buttons=["copy"])
-            dropped = gr.Markdown()
-            quality = gr.JSON(label="Quality report")
-    button.click(
+    bundle = gr.Dropdown(**bundles.bundle_dropdown("lyrics"), label="Lyrics model", allow_custom_value=True)
+    seed_line = gr.Textbox(DEFAULT_SEED_LINE, label="Seed line", lines=2)
+    temperature = gr.Slider(0, 2, value=0.8, step=0.05, label="Temperature",
+                              info="0 = always the likeliest character; 0.8 with the other options off: the model's recommended sampling")
+    with gr.Accordion("More options: length, lines, sampling", open=False):
+        with gr.Row():
+            length = gr.Number(400, precision=0, label="Length (characters)", info="the most, with a stop rule", min_width=120)
+            lines = gr.Number(0, precision=0, label="Lines", info="stop after this many; 0: no limit", min_width=120)
+            rng_seed = gr.Number(-1, precision=0, label="RNG seed", info="-1: different every time", min_width=120)
+        stop_at_verse_end = gr.Checkbox(False, label="Stop at the end of the verse (a blank line)")
+        with gr.Row():
+            top_k = gr.Number(0, precision=0, label="top-k", info="0: off", min_width=120)
+            top_p = gr.Slider(0.05, 1, value=1.0, step=0.05, label="top-p", info="1: off", min_width=120)
+            repetition_penalty = gr.Slider(1, 3, value=1.0, step=0.05, label="Repetition penalty", info="1: off", min_width=120)
+    button = gr.Button("Complete", variant="primary")
+    dropped = gr.Markdown(elem_classes=["seqgen-status"])
+    completion = gr.HTML(label="Completion")
+    with gr.Accordion("Plain text and quality report", open=False):
+        plain = gr.Textbox(label="Plain text", lines=6, buttons=["copy"])
+        quality = gr.JSON(label="Quality report")
+    if any(entry.label == bundles.DEFAULT_BUNDLES["lyrics"] for entry in bundles.list_bundles("lyrics")):
+        gr.Examples(
+            [[bundles.DEFAULT_BUNDLES["lyrics"], DEFAULT_SEED_LINE, value, 7] for value in EXAMPLE_TEMPERATURES],
+            [bundle, seed_line, temperature, rng_seed], [completion, plain, quality, dropped], example_lyrics,
+            cache_examples=True, cache_mode="lazy", label="What temperature does: one seed line, one seed",
+            api_visibility="private", example_labels=["temperature 0 (argmax)", "temperature 0.5", "temperature 1.3"],
+        )
+    completing = button.click(
         run_lyrics,
         [bundle, seed_line, length, lines, stop_at_verse_end, temperature, rng_seed, top_k, top_p, repetition_penalty],
         [completion, plain, quality, dropped],
         # No Gradio limit: requests wait in studio.pool, which says when the class queue is full.
         api_name="complete_lyrics", concurrency_id="generate", concurrency_limit=None,
     )
+    on_failure(completing, [completion, plain, quality], dropped)
     return {"bundle": bundle, "notice": notice, "refresh": refresh}

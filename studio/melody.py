@@ -1,9 +1,10 @@
-"""Melody tab: generate from a music bundle; listen, see the piano roll and the score, download the files.
+"""The Play tab's melody: generate from a music bundle; listen, see the piano roll and the score, download the files.
 
 Two events answer a click: ``generate_melody`` samples and renders, and returns
-the players, tokens and downloads; ``describe_melody`` follows it with the
-piano rolls, sheet music and quality report (see :mod:`seqgen.generate`),
-reading the melodies from the session's ``gr.State``.
+the players (the primer first, by default), tokens and downloads;
+``describe_melody`` follows it with the piano rolls, sheet music and quality
+report (see :mod:`seqgen.generate`), reading the melodies from the session's
+``gr.State``.  Three examples, cached on first use, show what temperature does.
 """
 
 from __future__ import annotations
@@ -13,19 +14,22 @@ import html
 import gradio as gr
 
 from seqgen.errors import SeqgenError
+from seqgen.music import display_token
 from seqgen.sources import MUSIC_SUFFIXES
 from studio import bundles, pool
-from studio.common import queue_size, random_seed, real, request_dir, sampling_options, user_errors, whole
+from studio.common import on_failure, queue_size, random_seed, real, request_dir, sampling_options, user_errors, whole
 
 INTRO = """\
-Generate a melody from a music model, starting from a primer: a random window of the model's held-out seed set,
-your own MIDI file, or tokens you type. **Temperature** reshapes the model's probabilities before each draw: 0 always
-takes the most likely token (the reference's argmax, which soon repeats itself), 1 follows the model, higher values
-get wilder. Fix the RNG seed to get the same melody again; variations are continuations of one primer side by side.
+### Hear a melody
+Press **Generate**: a model continues a few bars of music (the **primer**, heard first and drawn in grey). **Temperature**
+0 always takes the model's likeliest next note and soon repeats itself; 1 follows the model; higher gets wilder.
 """
-
 MAX_SLOTS = 4  # variations shown (each with its player, piano roll and score)
 PRIMERS = ("random seed window", "uploaded MIDI", "tokens")
+# Primer examples in each tokenizer's format, made of tokens the shipped models know.
+PRIMER_EXAMPLES = {"timed": "C4_4 E4_4 G4_4 E4.G4_2 C4_8 R_2", "seed": "C4 E4 G4 4.7.11"}
+EXAMPLE_PRIMER = "C4_4 D4_4 E4_4 F4_4 G4_8 E4_4 C4_4 D4_4 E4_4 D4_8 R_4"  # for the default model (timed tokens)
+EXAMPLE_TEMPERATURES = (0.0, 0.8, 1.3)
 MODES = {"auto": None, "window (the reference)": "window", "stateful (fast)": "stateful"}
 INSTRUMENTS = [  # General MIDI programs
     ("Acoustic grand piano", 0), ("Bright piano", 1), ("Harpsichord", 6), ("Celesta", 8), ("Music box", 10),
@@ -41,13 +45,13 @@ def renderer_label(melody) -> str:
 
 
 def sheet_html(svg_pages: list[str]) -> str:
-    """seqgen's own verovio SVG (no user text in it), in a scrollable box."""
+    """seqgen's own verovio SVG (no user text in it), each page as wide as its column (no box that scrolls inside the page)."""
     pages = "".join(f'<div style="background:white;margin-bottom:8px">{page}</div>' for page in svg_pages)
-    return f'<div class="seqgen-sheet" style="max-height:480px;overflow:auto">{pages}</div>'
+    return f'<div class="seqgen-sheet">{pages}</div>'
 
 
 def summary_markdown(output, bundle_label: str) -> str:
-    primer = output.primer
+    primer = [display_token(token) for token in output.primer]
     shown = " ".join(primer[:24]) + (" …" if len(primer) > 24 else "")
     lines = [f"**{len(output.melodies)} melod{'y' if len(output.melodies) == 1 else 'ies'}** from **{html.escape(bundle_label)}**, "
              f"{output.settings['length']} tokens each, mode `{output.settings['mode']}`, "
@@ -55,17 +59,20 @@ def summary_markdown(output, bundle_label: str) -> str:
              "(type it in the RNG seed field to make these melodies again).",
              f"\nPrimer ({len(primer)} tokens): `{shown}`"]
     if output.dropped:
-        dropped = ", ".join(f"`{token}` ×{count}" for token, count in output.dropped.items())
+        dropped = ", ".join(f"`{display_token(token)}` ×{count}" for token, count in output.dropped.items())
         lines.append(f"\nPrimer tokens the model does not know (skipped): {dropped}")
     return "\n".join(lines)
 
 
 @user_errors
 def run_melody(bundle=None, primer_source=None, primer_file=None, primer_tokens=None, length=100, temperature=1.0, top_k=0, top_p=1.0,
-               repetition_penalty=1.0, variations=1, rng_seed=-1, tempo=120, instrument=0, mode="auto", progress=gr.Progress()):
+               repetition_penalty=1.0, variations=1, rng_seed=-1, tempo=120, instrument=0, mode="auto", play_primer=True,
+               progress=gr.Progress()):
     """Phase 1: generate and render melodies; return players, downloads, tokens, summary and the state for phase 2."""
+    from seqgen.sample import max_length_cap
+
     entry = bundles.find(bundle, "music")
-    length = whole(length, "Length", minimum=1)
+    length = whole(length, "Length", minimum=1, maximum=max_length_cap(), unit="tokens")
     variations = whole(variations, "Variations", minimum=1)
     if variations > MAX_SLOTS:
         raise SeqgenError(f"The studio shows up to {MAX_SLOTS} variations (got {variations}).")
@@ -76,9 +83,11 @@ def run_melody(bundle=None, primer_source=None, primer_file=None, primer_tokens=
 
         primer = Path(primer_file)
     elif primer_source == "tokens":
-        primer = (primer_tokens or "").split()  # a list: never read as a file name
+        primer = (primer_tokens or "").replace("♭", "-").replace("♯", "#").split()  # a list: never read as a file name
         if not primer:
-            raise SeqgenError("Type some primer tokens (e.g. `C4 E4 G4 4.7.11`), or pick another primer.")
+            tokenizer = entry.config["tokenizer"]
+            raise SeqgenError(f"Type some primer tokens (for this model's {tokenizer} tokens, e.g. {PRIMER_EXAMPLES[tokenizer]}), "
+                              "or pick another primer.")
     elif primer_source in (None, "", PRIMERS[0]):
         primer = None
     else:
@@ -89,28 +98,31 @@ def run_melody(bundle=None, primer_source=None, primer_file=None, primer_tokens=
                    sampling=sampling_options(temperature, top_k, top_p, repetition_penalty, kind="music"),
                    variations=variations, rng_seed=random_seed(rng_seed), tempo_bpm=real(tempo, "Tempo"),
                    instrument_program=whole(instrument, "Instrument", minimum=0))
-    call = pool.submit(generate_in_worker, entry, request_dir("melody"), options, max_waiting=queue_size())
+    call = pool.submit(generate_in_worker, entry, request_dir("melody"), options, bool(play_primer), max_waiting=queue_size())
     progress(0, desc=f"waiting for a generator ({call.ahead} ahead)" if call.ahead else "starting")
     for batch in call.events():
         stage, done, total = batch[-1]
         progress((done, total), desc=stage, unit="tokens" if stage == "generating" else "melodies")
-    output = call.result()
+    output, heard = call.result()
     audio = []
     for number in range(MAX_SLOTS):
         if number < len(output.melodies):
             melody = output.melodies[number]
-            heard = f"rendered with {renderer_label(melody)}" if melody.wav else f"no audio: {melody.renderer_note}"
-            audio.append(gr.update(value=str(melody.wav) if melody.wav else None, visible=True, label=f"Melody {number + 1}, {heard}"))
+            how = f"rendered with {renderer_label(melody)}" if melody.wav else f"no audio: {melody.renderer_note}"
+            first = ", primer first" if heard[number] != melody.wav else ""
+            audio.append(gr.update(value=str(heard[number]) if heard[number] else None, visible=True,
+                                   label=f"Melody {number + 1}{first}, {how}"))
         else:
             audio.append(gr.update(value=None, visible=False))
-    tokens = "\n\n".join(f"Melody {number}: {' '.join(melody.tokens)}" for number, melody in enumerate(output.melodies, start=1))
-    state = {"entry": entry, "output": output}
-    return (*audio, downloads(output), tokens, summary_markdown(output, entry.label), state)
+    state = {"entry": entry, "output": output, "heard": heard}
+    return (*audio, downloads(output, heard), tokens_text(output), summary_markdown(output, entry.label), state)
 
 
-def generate_in_worker(entry, out_dir, options: dict):
-    """Phase 1 in a :mod:`studio.pool` worker; emits ``(stage, done, total)`` progress."""
+def generate_in_worker(entry, out_dir, options: dict, play_primer: bool):
+    """Phase 1 in a :mod:`studio.pool` worker: the melodies and what each player plays (the primer first, if asked);
+    emits ``(stage, done, total)`` progress."""
     from seqgen.generate import generate_melody
+    from seqgen.primed import primer_first
 
     length = options["length"]
 
@@ -121,7 +133,8 @@ def generate_in_worker(entry, out_dir, options: dict):
     def on_render(number, count):
         pool.emit(("rendering audio", number - 1, count))
 
-    return generate_melody(bundles.load(entry), out_dir, on_token=on_token, on_render=on_render, **options)
+    output = generate_melody(bundles.load(entry), out_dir, on_token=on_token, on_render=on_render, **options)
+    return output, primer_first(output) if play_primer else [melody.wav for melody in output.melodies]
 
 
 @user_errors
@@ -130,7 +143,7 @@ def describe_melody(state, progress=gr.Progress()):
     if not state:
         raise SeqgenError("Generate a melody first: there is nothing to describe yet.")
     progress(0, desc="engraving the score")
-    output, figures = pool.submit(describe_in_worker, state["entry"], state["output"]).result()
+    output, figures = pool.submit(describe_in_worker, state["entry"], state["output"], state["heard"]).result()
     rolls, sheets = [], []
     for number in range(MAX_SLOTS):
         if number < len(output.melodies):
@@ -141,21 +154,42 @@ def describe_melody(state, progress=gr.Progress()):
             rolls.append(gr.update(value=None, visible=False))
             sheets.append(gr.update(value="", visible=False))
     quality = {f"melody {number}": melody.quality for number, melody in enumerate(output.melodies, start=1)}
-    return (downloads(output), quality, *rolls, *sheets)
+    return (downloads(output, state["heard"]), quality, *rolls, *sheets)
 
 
-def describe_in_worker(entry, output):
+def describe_in_worker(entry, output, heard):
     """Phase 2 in a :mod:`studio.pool` worker: the described melodies and their piano roll figures."""
     from seqgen.generate import describe_melodies
     from seqgen.score import piano_roll_figure
 
     output = describe_melodies(bundles.load(entry), output)
-    return output, [piano_roll_figure(melody.piano_roll, title=f"Melody {number}") for number, melody in enumerate(output.melodies, start=1)]
+    primer, primer_quarters = primer_roll(output, heard)
+    return output, [piano_roll_figure(melody.piano_roll, f"Melody {number}", primer, primer_quarters)
+                    for number, melody in enumerate(output.melodies, start=1)]
 
 
-def downloads(output) -> list[str]:
-    """Each melody's MIDI, WAV, params JSON and (once described) MusicXML."""
-    return [str(path) for melody in output.melodies for path in (melody.midi, melody.wav, melody.params, melody.musicxml) if path]
+def primer_roll(output, heard) -> tuple[list[dict], float]:
+    """The primer's piano roll notes and length (quarter notes) when it was played first, else nothing."""
+    from seqgen.music import duration_quarters
+    from seqgen.score import piano_roll_notes
+
+    if all(path == melody.wav for path, melody in zip(heard, output.melodies)):
+        return [], 0.0
+    tokenizer = output.settings["tokenizer"]
+    return piano_roll_notes(output.primer, tokenizer), duration_quarters(output.primer, tokenizer)
+
+
+def tokens_text(output) -> str:
+    """Each melody's tokens, spelled with ♭ and ♯ (the files keep music21's ``B-4``)."""
+    return "\n\n".join(f"Melody {number}: {' '.join(display_token(token) for token in melody.tokens)}"
+                        for number, melody in enumerate(output.melodies, start=1))
+
+
+def downloads(output, heard) -> list[str]:
+    """Each melody's MIDI, WAV, params JSON, (once described) MusicXML, and the WAV with the primer first."""
+    files = [(melody.midi, melody.wav, melody.params, melody.musicxml, primed if primed != melody.wav else None)
+             for melody, primed in zip(output.melodies, heard)]
+    return [str(path) for group in files for path in group if path]
 
 
 def refresh(current=None):
@@ -164,56 +198,105 @@ def refresh(current=None):
     return bundles.dropdown_update("music", current), gr.update(value=bundles.no_bundle_message("music"), visible=not has_any)
 
 
+def primer_inputs(primer_source):
+    """Show the primer file only for an uploaded primer and the token box only for typed tokens."""
+    return gr.update(visible=primer_source == "uploaded MIDI"), gr.update(visible=primer_source == "tokens")
+
+
+def primer_format(bundle) -> dict:
+    """The token box's placeholder and hint in the chosen model's token format."""
+    entry = next((entry for entry in bundles.list_bundles("music") if entry.label == bundle), None)
+    tokenizer = entry.config["tokenizer"] if entry else "timed"
+    how = "PITCHES_SIXTEENTHS: C4_4 is a quarter-note C, R_2 an eighth rest" if tokenizer == "timed" else "pitches and chords, no rhythm"
+    return {"placeholder": PRIMER_EXAMPLES.get(tokenizer, ""), "info": f"this model reads {tokenizer} tokens: {how}"}
+
+
+def primer_hint(bundle):
+    """A ``gr.update`` of the token box for a newly chosen model."""
+    return gr.update(**primer_format(bundle))
+
+
+def example_melody(bundle, primer_source, primer_tokens, temperature, rng_seed):
+    """A cached example: one melody and its piano roll, both phases at once.
+
+    Every output is a plain value that is never None (the example cache stores files named plainly, and reads
+    an empty field back as an error), so other variations and the sheet music are hidden by :func:`example_views`
+    instead; the score's SVG would not fit a field of the cache's CSV file either.
+    """
+    quiet = lambda *args, **kwargs: None  # noqa: E731 - examples show no progress
+    player, *_, tokens, summary, state = run_melody(bundle, primer_source, None, primer_tokens, temperature=temperature,
+                                                     rng_seed=rng_seed, progress=quiet)
+    files, quality, roll, *_ = describe_melody(state, progress=quiet)
+    return player["value"], files, tokens, summary, quality, roll["value"]
+
+
+def example_views():
+    """An example shows one melody and its piano roll: no other variation, no sheet music."""
+    return [gr.update(visible=number == 0) for number in range(MAX_SLOTS)] + [gr.update(visible=False)] * (2 * MAX_SLOTS - 1)
+
+
 def build() -> dict:
     gr.Markdown(INTRO)
     notice = gr.Markdown(bundles.no_bundle_message("music"), visible=not bundles.list_bundles("music"))
-    with gr.Row():
-        with gr.Column(scale=1):
-            bundle = gr.Dropdown(**bundles.bundle_dropdown("music"), label="Music model", allow_custom_value=True)
-            primer_source = gr.Radio(list(PRIMERS), value=PRIMERS[0], label="Primer")
-            primer_file = gr.File(file_types=list(MUSIC_SUFFIXES), type="filepath", label="Primer file (MIDI or score)")
-            primer_tokens = gr.Textbox(label="Primer tokens", placeholder="C4 E4 G4 4.7.11", max_lines=2)
-            with gr.Row():
-                length = gr.Number(100, precision=0, label="Length (tokens)")
-                temperature = gr.Slider(0, 2, value=1.0, step=0.05, label="Temperature",
-                                        info="0 = argmax; left at 1 with the other options off: the model's recommended sampling")
-            with gr.Row():
-                variations = gr.Slider(1, MAX_SLOTS, value=1, step=1, label="Variations")
-                rng_seed = gr.Number(-1, precision=0, label="RNG seed", info="-1: different every time")
-            with gr.Row():
-                tempo = gr.Number(120, label="Tempo (bpm)")
-                instrument = gr.Dropdown(INSTRUMENTS, value=0, label="Instrument")
-            with gr.Accordion("More sampling options", open=False):
-                with gr.Row():
-                    top_k = gr.Number(0, precision=0, label="top-k", info="0: off")
-                    top_p = gr.Slider(0.05, 1, value=1.0, step=0.05, label="top-p", info="1: off")
-                repetition_penalty = gr.Slider(1, 3, value=1.0, step=0.05, label="Repetition penalty", info="1: off")
-                mode = gr.Radio(list(MODES), value="auto", label="Mode")
-            button = gr.Button("Generate", variant="primary")
-        with gr.Column(scale=2):
-            summary = gr.Markdown()
-            audio, rolls, sheets = [], [], []
-            for number in range(MAX_SLOTS):
-                audio.append(gr.Audio(type="filepath", format=None, interactive=False, visible=False,
-                                      label=f"Melody {number + 1}", elem_classes=["seqgen-audio"]))
-            files = gr.File(label="Downloads: MIDI, WAV, params JSON, MusicXML", file_count="multiple", interactive=False)
-            tokens = gr.Textbox(label="Tokens", lines=4, buttons=["copy"])
-            quality = gr.JSON(label="Quality report", open=True)
-    for number in range(MAX_SLOTS):
+    bundle = gr.Dropdown(**bundles.bundle_dropdown("music"), label="Music model", allow_custom_value=True)
+    primer_source = gr.Radio(list(PRIMERS), value=PRIMERS[0], label="Primer")
+    primer_file = gr.File(file_types=list(MUSIC_SUFFIXES), type="filepath", label="Primer file (MIDI or score)", visible=False)
+    primer_tokens = gr.Textbox(label="Primer tokens", max_lines=2, visible=False, **primer_format(bundle.value))
+    temperature = gr.Slider(0, 2, value=1.0, step=0.05, label="Temperature",
+                              info="0 = always the likeliest note; 1 with the other options off: the model's recommended sampling")
+    with gr.Accordion("More options: length, variations, tempo, instrument, sampling", open=False):
+        play_primer = gr.Checkbox(True, label="Play the primer first (grey in the piano roll)")
         with gr.Row():
-            rolls.append(gr.Plot(label=f"Piano roll {number + 1}", visible=False))
-            sheets.append(gr.HTML(visible=False, label=f"Sheet music {number + 1}"))
+            length = gr.Number(100, precision=0, label="Length (tokens)", min_width=120)
+            variations = gr.Slider(1, MAX_SLOTS, value=1, step=1, label="Variations", min_width=120)
+            rng_seed = gr.Number(-1, precision=0, label="RNG seed", info="-1: different every time", min_width=120)
+        with gr.Row():
+            tempo = gr.Number(120, label="Tempo (bpm)", min_width=120)
+            instrument = gr.Dropdown(INSTRUMENTS, value=0, label="Instrument", min_width=160)
+        with gr.Row():
+            top_k = gr.Number(0, precision=0, label="top-k", info="0: off", min_width=120)
+            top_p = gr.Slider(0.05, 1, value=1.0, step=0.05, label="top-p", info="1: off", min_width=120)
+            repetition_penalty = gr.Slider(1, 3, value=1.0, step=0.05, label="Repetition penalty", info="1: off", min_width=120)
+        mode = gr.Radio(list(MODES), value="auto", label="Mode")
+    button = gr.Button("Generate", variant="primary")
+    summary = gr.Markdown(elem_classes=["seqgen-status"])
+    audio, rolls, sheets = [], [], []
+    for number in range(MAX_SLOTS):
+        audio.append(gr.Audio(type="filepath", format=None, interactive=False, visible=number == 0,
+                              label=f"Melody {number + 1}", elem_classes=["seqgen-audio"]))
+    for number in range(MAX_SLOTS):  # stacked: each view gets the whole width, on a phone too
+        rolls.append(gr.Plot(label=f"Piano roll {number + 1}", visible=False))
+        sheets.append(gr.HTML(visible=False, label=f"Sheet music {number + 1}"))
+    with gr.Accordion("Tokens, files and quality report", open=False):
+        tokens = gr.Textbox(label="Tokens", lines=4, buttons=["copy"])
+        files = gr.File(label="Downloads: MIDI, WAV, params JSON, MusicXML", file_count="multiple", interactive=False)
+        quality = gr.JSON(label="Quality report", open=True)
     generated = gr.State()  # the last melodies (a MelodyOutput) and their model, for the follow-up event
-    button.click(
+    if any(entry.label == bundles.DEFAULT_BUNDLES["music"] and entry.config["tokenizer"] == "timed"
+           for entry in bundles.list_bundles("music")):
+        examples = gr.Examples(
+            [[bundles.DEFAULT_BUNDLES["music"], "tokens", EXAMPLE_PRIMER, value, 7] for value in EXAMPLE_TEMPERATURES],
+            [bundle, primer_source, primer_tokens, temperature, rng_seed],
+            [audio[0], files, tokens, summary, quality, rolls[0]], example_melody, cache_examples=True, cache_mode="lazy",
+            label="What temperature does: one primer, one seed", api_visibility="private",
+            example_labels=["temperature 0 (argmax)", "temperature 0.8", "temperature 1.3"],
+        )
+        examples.dataset.click(example_views, None, [*rolls, *audio[1:], *sheets], api_visibility="private", queue=False)
+    primer_source.change(primer_inputs, primer_source, [primer_file, primer_tokens], api_visibility="private", queue=False)
+    bundle.change(primer_hint, bundle, primer_tokens, api_visibility="private", queue=False)
+    generating = button.click(
         run_melody,
         [bundle, primer_source, primer_file, primer_tokens, length, temperature, top_k, top_p, repetition_penalty,
-         variations, rng_seed, tempo, instrument, mode],
+         variations, rng_seed, tempo, instrument, mode, play_primer],
         [*audio, files, tokens, summary, generated],
         # No Gradio limit: requests wait in studio.pool, which says when the class queue is full.
         api_name="generate_melody", concurrency_id="generate", concurrency_limit=None,
-    ).success(
+    )
+    describing = generating.success(
         # One at a time: engraving never takes the second core from the next class-mate's audio.
         describe_melody, generated, [files, quality, *rolls, *sheets],
         api_name="describe_melody", concurrency_id="describe", concurrency_limit=1,
     )
+    on_failure(generating, [files, tokens, quality], summary, hide=(*audio, *rolls, *sheets))
+    on_failure(describing, [], hide=(*rolls, *sheets))
     return {"bundle": bundle, "notice": notice, "refresh": refresh}

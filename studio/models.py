@@ -10,8 +10,8 @@ import gradio as gr
 
 from seqgen.bundle import read_card, read_history
 from seqgen.errors import SeqgenError
-from studio.bundles import list_bundles
-from studio.common import persistent_dir, studio_models_dir, user_errors
+from studio.bundles import describe, list_bundles
+from studio.common import on_failure, persistent_dir, studio_models_dir, user_errors
 from studio.worker import fmt
 
 INTRO = """\
@@ -68,8 +68,10 @@ def storage_markdown() -> str:
 
 
 def choices(current=None) -> dict:
-    labels = [entry.label for entry in list_bundles()]
-    return {"choices": labels, "value": current if current in labels else (labels[0] if labels else None)}
+    entries = list_bundles()
+    labels = [entry.label for entry in entries]
+    return {"choices": [(describe(entry), entry.label) for entry in entries],
+            "value": current if current in labels else (labels[0] if labels else None)}
 
 
 def refresh(current=None):
@@ -80,14 +82,14 @@ def build() -> dict:
     gr.Markdown(INTRO)
     gr.Markdown(storage_markdown())
     with gr.Row():
-        bundle = gr.Dropdown(**choices(), label="Model", allow_custom_value=True, scale=3)
-        button = gr.Button("Show", scale=1)
-    table = gr.Dataframe(headers=COLUMNS, label="All models", interactive=False, wrap=True)
-    with gr.Row():
-        card = gr.Markdown()
-        curves = gr.Plot(label="Training curves")
+        bundle = gr.Dropdown(**choices(), label="Model", allow_custom_value=True, scale=3, min_width=240)
+        button = gr.Button("Show", scale=1, min_width=80)
+    with gr.Row(equal_height=False):
+        card = gr.Markdown(min_width=360)
+        curves = gr.Plot(label="Training curves", min_width=480)
+    table = gr.Dataframe(headers=COLUMNS, label="All models", interactive=False, wrap=True, max_height=400)
     config = gr.JSON(label="Settings", open=False)
     outputs = [table, card, curves, config]
-    button.click(show_models, bundle, outputs, api_name="models")
-    bundle.select(show_models, bundle, outputs, api_visibility="private")
+    on_failure(button.click(show_models, bundle, outputs, api_name="models"), outputs)
+    on_failure(bundle.select(show_models, bundle, outputs, api_visibility="private"), outputs)
     return {"bundle": bundle, "refresh": refresh, "show": show_models, "outputs": outputs}

@@ -16,17 +16,16 @@ from seqgen.errors import SeqgenError
 from seqgen.music import TOKENIZERS
 from seqgen.presets import KINDS, LOSSES, OPTIMIZERS, STUDY_LOSSES, STUDY_OPTIMIZERS, preset_choices
 from seqgen.vocab import FILTERS
-from studio.common import request_dir, reserve_folder, safe_name, studio_studies_dir, user_errors
+from studio.common import on_failure, request_dir, reserve_folder, safe_name, studio_studies_dir, user_errors
 from studio.corpora import corpus_choices
 from studio.worker import clock, fmt, progress_line, start_job
 from studio.explore import UPLOAD_TYPES
 from studio.train import check_kind, make_config
 
 INTRO = """\
-The reference trained the same lyrics model with each **loss × optimizer** pair and compared accuracy per epoch.
-Every run here shares the data, the splits and the initial weights, so only the loss and the optimizer differ.
-Expect MSE and MAE on softmax outputs to learn slowly (weak gradients), and SGD and Adadelta at their default learning
-rates to move slowly; Adam with cross-entropy usually wins.
+**Step 3 of 3.** The reference trained one lyrics model with each **loss × optimizer** pair and compared accuracy per
+epoch; here every run shares the data, the splits and the initial weights. Expect Adam with cross-entropy to win: MSE and
+MAE on softmax outputs learn slowly (weak gradients), and SGD and Adadelta at their default learning rates move slowly.
 """
 
 UPDATE_EVERY_S = 2.0
@@ -36,11 +35,10 @@ def results_table(table):
     """The results rounded for reading, the best combination (highest best validation accuracy) highlighted."""
     if table.empty:
         return table, "No run finished."
-    shown = table.round(4)
     score = table["best_val_accuracy"].fillna(table["accuracy"]).fillna(-1.0)
     best = int(score.idxmax())
     row = table.loc[best]
-    styled = shown.style.apply(
+    styled = table.style.format(precision=3).apply(  # three decimals: the table fits its column, or scrolls inside it
         lambda line: ["background-color: #fde68a; font-weight: bold" if line.name == best else "" for _ in line], axis=1)
     text = (f"**Best: {row['loss']} + {row['optimizer']}**: best validation accuracy {fmt(row['best_val_accuracy'])}, "
             f"final training accuracy {fmt(row['accuracy'])} after {row['epochs']} epochs (highlighted).")
@@ -99,7 +97,7 @@ def run_study_ui(corpus="songs-poems", uploads=None, text_column=None, kind="lyr
     files = [str(shutil.copy(folder / name, downloads / name)) for name in ("results.csv", "results.json", "curves.html") if (folder / name).exists()]
     verb = "Stopped" if job.result["stopped"] else "Done"
     status = f"{verb}: {len(results)} runs in {clock(time.perf_counter() - started)}."
-    yield status, study_figure(histories), table, best, files, None
+    yield status, study_figure(histories), gr.update(value=table, visible=True), best, gr.update(value=files, visible=True), None
 
 
 def build() -> None:
@@ -107,48 +105,53 @@ def build() -> None:
 
     gr.Markdown(INTRO)
     stop_state = gr.State(None)
-    with gr.Row():
-        with gr.Column(scale=1):
-            kind = gr.Radio(list(KINDS), value="lyrics", label="Kind")
+    with gr.Row(equal_height=False):
+        with gr.Column(scale=1, min_width=320):
             corpus = gr.Dropdown(corpus_choices("lyrics"), value="songs-poems", label="Corpus", allow_custom_value=True)
-            uploads = gr.File(file_count="multiple", file_types=UPLOAD_TYPES, type="filepath", label="…or upload a corpus")
-            text_column = gr.Textbox(label="Lyrics CSV text column", placeholder="Lyrics", max_lines=1)
-            preset = gr.Dropdown(preset_choices("lyrics"), value="seed", label="Preset", allow_custom_value=True)
-            tokenizer = gr.Radio(list(TOKENIZERS), value="seed", label="Tokenizer", visible=False)
+            with gr.Row():  # side by side: the buttons stay in the first screen of a laptop
+                kind = gr.Radio(list(KINDS), value="lyrics", label="Kind", min_width=140)
+                preset = gr.Dropdown(preset_choices("lyrics"), value="seed", label="Preset", allow_custom_value=True, min_width=160)
             loss_choice = gr.Dropdown(list(LOSSES), value=list(STUDY_LOSSES), multiselect=True, label="Losses",
                                       allow_custom_value=True)
             optimizer_choice = gr.Dropdown(list(OPTIMIZERS), value=list(STUDY_OPTIMIZERS), multiselect=True, label="Optimizers",
                                            allow_custom_value=True)
             with gr.Row():
-                epochs = gr.Number(3, precision=0, label="Epochs per run")
-                max_windows = gr.Number(2000, precision=0, label="Max windows", info="0 or blank: all")
-            with gr.Accordion("More settings", open=False):
+                epochs = gr.Number(3, precision=0, label="Epochs per run", min_width=120)
+                max_windows = gr.Number(2000, precision=0, label="Max windows", info="0 or blank: all", min_width=120)
+            with gr.Accordion("More settings and your own corpus", open=False):
+                tokenizer = gr.Radio(list(TOKENIZERS), value="seed", label="Tokenizer", visible=False)
+                uploads = gr.File(file_count="multiple", file_types=UPLOAD_TYPES, type="filepath", label="Upload a corpus (used instead of the list)")
+                text_column = gr.Textbox(label="Lyrics CSV text column", placeholder="Lyrics", max_lines=1)
                 with gr.Row():
-                    batch_size = gr.Number(0, precision=0, label="Batch size", info="0: the preset's default")
-                    window = gr.Number(40, precision=0, label="Window")
-                    min_count = gr.Number(0, precision=0, label="min-count", info="0: 100 music, 1 lyrics")
+                    batch_size = gr.Number(0, precision=0, label="Batch size", info="0: the preset's default", min_width=100)
+                    window = gr.Number(40, precision=0, label="Window", min_width=100)
+                    min_count = gr.Number(0, precision=0, label="min-count", info="0: 100 music, 1 lyrics", min_width=100)
                 filter_mode = gr.Radio(list(FILTERS), value="exact", label="Rare-token filter")
+        with gr.Column(scale=2, min_width=320):
+            # The buttons head the results: on a laptop they sit in the first screen, right above the status they change.
             with gr.Row():
-                start = gr.Button("Run the study", variant="primary")
-                stop = gr.Button("Stop", variant="stop")
-        with gr.Column(scale=2):
-            status = gr.Markdown("Each run gets the optimizer's Keras default learning rate, as in the reference.")
+                start = gr.Button("Run the study", variant="primary", min_width=120)
+                stop = gr.Button("Stop", variant="stop", min_width=100)
+            status = gr.Markdown("Each run gets the optimizer's Keras default learning rate, as in the reference.",
+                                 elem_classes=["seqgen-status"])
             stop_note = gr.Markdown()
+            figure = gr.Plot(label="Accuracy and loss per run (one scale per metric)")
             best = gr.Markdown()
-            table = gr.Dataframe(label="Results", interactive=False)
-            downloads = gr.File(label="Results files", file_count="multiple", interactive=False)
-    figure = gr.Plot(label="Accuracy and loss per run")
+            table = gr.Dataframe(label="Results (the table scrolls sideways to its last columns)", interactive=False,
+                                 max_height=420, visible=False)  # shown with the first results
+            downloads = gr.File(label="Results files", file_count="multiple", interactive=False, visible=False)
 
     def kind_changed(kind):
         return (gr.update(choices=corpus_choices(kind), value="songs-poems" if kind == "lyrics" else "mozart"),
-                gr.update(choices=preset_choices(kind)), gr.update(visible=kind == "music"))
+                gr.update(choices=preset_choices(kind)), gr.update(visible=kind == "music"), gr.update(visible=kind == "lyrics"))
 
-    kind.change(kind_changed, kind, [corpus, preset, tokenizer], api_visibility="private")
-    start.click(
+    kind.change(kind_changed, kind, [corpus, preset, tokenizer, text_column], api_visibility="private")
+    studying = start.click(
         run_study_ui,
         [corpus, uploads, text_column, kind, preset, tokenizer, loss_choice, optimizer_choice, epochs, max_windows,
          batch_size, window, min_count, filter_mode],
         [status, figure, table, best, downloads, stop_state],
         api_name="study", concurrency_id="training", concurrency_limit=1, show_progress="minimal",
     )
+    on_failure(studying, [figure, best], status, hide=(table, downloads))
     stop.click(stop_training, stop_state, stop_note, api_name="stop_study", concurrency_id="control", concurrency_limit=None)

@@ -23,16 +23,16 @@ from seqgen.errors import SeqgenError
 from seqgen.music import TOKENIZERS
 from seqgen.presets import KINDS, LOSSES, OPTIMIZERS, preset_choices
 from seqgen.vocab import FILTER_HELP, FILTERS
-from studio.common import real, reserve_folder, safe_name, studio_models_dir, user_errors, whole
+from studio.common import on_failure, real, reserve_folder, safe_name, studio_models_dir, user_errors, whole
 from studio.corpora import corpus_choices, corpus_kind
 from studio.worker import clock, fmt, progress_line, start_job
 from studio.explore import UPLOAD_TYPES
 
 INTRO = """\
-Train a model on a corpus; the curves update live and **Stop** keeps the best epoch so far. The dotted line is the
-**unigram baseline**: the loss of always guessing tokens by their frequency. The reference `seed` model reads each
-token as one number (index / vocabulary size), so early on it can only learn those frequencies and its loss sits at the
-baseline before the LSTMs find patterns; the `embed` preset usually drops below it within the first epoch.
+**Step 2 of 3.** Train a model on a corpus: the curves update live and **Stop** keeps the best epoch so far. The dotted
+line is the **unigram baseline**, the loss of always guessing tokens by their frequency: a model has learned something
+only once it drops below it. The reference `seed` preset reads each token as one number and often sits at the baseline
+for a while; the `embed` preset usually drops below it within the first epoch.
 """
 
 DEFAULTS = {"music": ("mozart", "embed"), "lyrics": ("songs-poems", "embed")}
@@ -207,53 +207,59 @@ def stop_training(control) -> str:
 
 
 def kind_changed(kind):
-    """Corpora and presets of the chosen kind."""
+    """Corpora and presets of the chosen kind; the tokenizer only for music, the CSV column only for lyrics."""
     corpus, preset = DEFAULTS[kind]
     return (gr.update(choices=corpus_choices(kind), value=corpus),
             gr.update(choices=preset_choices(kind), value=preset),
-            gr.update(visible=kind == "music"))
+            gr.update(visible=kind == "music"), gr.update(visible=kind == "lyrics"))
 
 
 def build() -> dict:
     gr.Markdown(INTRO)
     stop_state = gr.State(None)
-    with gr.Row():
-        with gr.Column(scale=1):
+    with gr.Row(equal_height=False):
+        # The form's first fields and its buttons sit high, beside the status and curves: pressing Train
+        # on a laptop shows the run starting without scrolling.
+        with gr.Column(scale=1, min_width=320):
             kind = gr.Radio(list(KINDS), value="music", label="Kind")
             corpus = gr.Dropdown(corpus_choices("music"), value=DEFAULTS["music"][0], label="Corpus", allow_custom_value=True)
-            uploads = gr.File(file_count="multiple", file_types=UPLOAD_TYPES, type="filepath", label="…or upload a corpus")
-            text_column = gr.Textbox(label="Lyrics CSV text column", placeholder="Lyrics", max_lines=1)
             preset = gr.Dropdown(preset_choices("music"), value=DEFAULTS["music"][1], label="Preset", allow_custom_value=True,
                                  info="seed = the reference; embed = recommended; debug = tiny, for a quick look")
-            tokenizer = gr.Radio(list(TOKENIZERS), value="seed", label="Tokenizer")
             with gr.Row():
-                epochs = gr.Number(5, precision=0, label="Epochs")
-                batch_size = gr.Number(0, precision=0, label="Batch size", info="0: the preset's default")
+                epochs = gr.Number(5, precision=0, label="Epochs", min_width=100)
+                model_name = gr.Textbox(label="Model name", placeholder="corpus-preset", max_lines=1, min_width=160,
+                                        info="taken names get a -2, -3… suffix")
             with gr.Row():
-                loss = gr.Dropdown([PRESET_DEFAULT, *LOSSES], value=PRESET_DEFAULT, label="Loss", allow_custom_value=True)
-                optimizer = gr.Dropdown([PRESET_DEFAULT, *OPTIMIZERS], value=PRESET_DEFAULT, label="Optimizer", allow_custom_value=True)
-            with gr.Row():
-                learning_rate = gr.Number(0, label="Learning rate", info="0: the preset's default")
-                max_windows = gr.Number(10000, precision=0, label="Max windows", info="0 or blank: all")
-            max_minutes = gr.Number(os.environ.get(MAX_MINUTES_ENV) or 0, label="Time cap (minutes)",
-                                    info="stops the run and keeps its best epoch; 0: none" + (
-                                        f" (this server allows at most {os.environ[MAX_MINUTES_ENV]})" if os.environ.get(MAX_MINUTES_ENV) else ""))
-            model_name = gr.Textbox(label="Model name", placeholder="corpus-preset", max_lines=1,
-                                    info="taken names get a -2, -3… suffix")
-            with gr.Accordion("Corpus settings", open=False):
+                start = gr.Button("Train", variant="primary", min_width=100)
+                stop = gr.Button("Stop", variant="stop", min_width=100)
+            with gr.Accordion("Training settings", open=False):
+                tokenizer = gr.Radio(list(TOKENIZERS), value="seed", label="Tokenizer")
                 with gr.Row():
-                    window = gr.Number(40, precision=0, label="Window")
-                    min_count = gr.Number(0, precision=0, label="min-count", info="0: 100 for music, 1 for lyrics")
+                    batch_size = gr.Number(0, precision=0, label="Batch size", info="0: the preset's default", min_width=120)
+                    learning_rate = gr.Number(0, label="Learning rate", info="0: the preset's default", min_width=120)
+                with gr.Row():
+                    loss = gr.Dropdown([PRESET_DEFAULT, *LOSSES], value=PRESET_DEFAULT, label="Loss", allow_custom_value=True, min_width=140)
+                    optimizer = gr.Dropdown([PRESET_DEFAULT, *OPTIMIZERS], value=PRESET_DEFAULT, label="Optimizer",
+                                            allow_custom_value=True, min_width=140)
+                with gr.Row():
+                    max_windows = gr.Number(10000, precision=0, label="Max windows", info="0 or blank: all", min_width=120)
+                    max_minutes = gr.Number(os.environ.get(MAX_MINUTES_ENV) or 0, label="Time cap (minutes)", min_width=120,
+                                            info="stops the run and keeps its best epoch; 0: none" + (
+                                                f" (this server allows at most {os.environ[MAX_MINUTES_ENV]})" if os.environ.get(MAX_MINUTES_ENV) else ""))
+            with gr.Accordion("Corpus settings and your own corpus", open=False):
+                uploads = gr.File(file_count="multiple", file_types=UPLOAD_TYPES, type="filepath", label="Upload a corpus (used instead of the list)")
+                text_column = gr.Textbox(label="Lyrics CSV text column", placeholder="Lyrics", max_lines=1, visible=False)
+                with gr.Row():
+                    window = gr.Number(40, precision=0, label="Window", min_width=100)
+                    min_count = gr.Number(0, precision=0, label="min-count", info="0: 100 for music, 1 for lyrics", min_width=120)
                 filter_mode = gr.Radio(list(FILTERS), value="exact", label="Rare-token filter", info=FILTER_HELP["reference"])
-            with gr.Row():
-                start = gr.Button("Train", variant="primary")
-                stop = gr.Button("Stop", variant="stop")
-        with gr.Column(scale=2):
-            status = gr.Markdown("Pick a corpus and press **Train**. One training job runs at a time; others wait in the queue.")
+        with gr.Column(scale=2, min_width=320):
+            status = gr.Markdown("Pick a corpus and press **Train**. One training job runs at a time; others wait in the queue.",
+                                 elem_classes=["seqgen-status"])
             stop_note = gr.Markdown()
             curves = gr.Plot(label="Loss and accuracy")
             result = gr.JSON(label="Result")
-    kind.change(kind_changed, kind, [corpus, preset, tokenizer], api_visibility="private")
+    kind.change(kind_changed, kind, [corpus, preset, tokenizer, text_column], api_visibility="private")
     event = start.click(
         run_training,
         [corpus, uploads, text_column, kind, preset, tokenizer, epochs, batch_size, loss, optimizer, learning_rate,
@@ -261,5 +267,6 @@ def build() -> dict:
         [status, curves, result, stop_state],
         api_name="train", concurrency_id="training", concurrency_limit=1, show_progress="minimal",
     )
+    on_failure(event, [curves, result], status)
     stop.click(stop_training, stop_state, stop_note, api_name="stop_training", concurrency_id="control", concurrency_limit=None)
     return {"event": event}

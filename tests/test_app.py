@@ -179,11 +179,13 @@ def test_every_tab_has_its_endpoint(client):
 
 
 def test_explore_chopin(client):
-    report, summary, first, counts, kde, top, *_ = client.predict(
+    from seqgen.music import display_token
+
+    report, summary, first, counts, ranks, top, *_ = client.predict(
         corpus="chopin", uploads=None, text_column="", tokenizer="seed", min_count=10, filter_mode="exact", window=40,
         api_name="/explore")
     assert report["corpus"] == "chopin" and report["kind"] == "music"
-    assert len(report["first_tokens"]) == 50 and first.split() == report["first_tokens"]
+    assert len(report["first_tokens"]) == 50 and first.split() == [display_token(token) for token in report["first_tokens"]]
     assert report["sequences"] == max(0, report["tokens_after_filter"] - 40)
     assert "fewer than 10 times" in summary and f"**{report['rare_tokens']:,}**" in summary
     # The count plot: one bar per distinct token (chopin has fewer than the plot's 300), most frequent
@@ -191,15 +193,16 @@ def test_explore_chopin(client):
     bars = plot_figure(counts)["data"][0]
     assert bars["type"] == "bar" and len(bars["x"]) == report["vocab_size"] < 300
     assert bars["y"] == sorted(bars["y"], reverse=True) and sum(bars["y"]) == report["tokens_total"]
-    # The top-tokens plot: the report's top 20, least frequent at the bottom.
-    top_bars = plot_figure(top)["data"][0]
-    assert list(zip(top_bars["y"], top_bars["x"])) == [tuple(pair) for pair in report["top_tokens"]][::-1]
-    # The frequency KDE: a density curve, one marker per distinct token at its count, and the min-count line.
-    density = plot_figure(kde)
-    assert [trace["name"] for trace in density["data"]] == ["density", "tokens"]
-    markers = plot_values(density["data"][1]["x"])
-    assert sorted(markers) == sorted(bars["y"])
-    assert [shape["x0"] for shape in density["layout"]["shapes"]] == [10]
+    # The top-tokens plot: the report's top 20 (with ♭ and ♯), least frequent at the bottom, every bar labelled.
+    top_figure = plot_figure(top)
+    top_bars = top_figure["data"][0]
+    assert list(zip(top_bars["y"], top_bars["x"])) == [(display_token(token), count) for token, count in report["top_tokens"]][::-1]
+    assert top_figure["layout"]["yaxis"]["ticktext"] == top_bars["y"]
+    # Counts by rank on log axes: one dot per distinct token, most frequent first, and the min-count line.
+    rank_figure = plot_figure(ranks)
+    dots, line = rank_figure["data"]
+    assert plot_values(dots["y"]) == bars["y"] and plot_values(dots["x"]) == list(range(1, len(bars["y"]) + 1))
+    assert plot_values(line["y"]) == [10, 10] and rank_figure["layout"]["yaxis"]["type"] == "log"
 
 
 def test_explore_reference_filter_keeps_some_rare_tokens(client):
@@ -234,7 +237,8 @@ def test_explore_lyrics_upload_reports_charsets(client, tmp_path):
 def test_explore_bad_input(client):
     message = app_error(client.predict, corpus="chopin", uploads=None, text_column="", tokenizer="seed", min_count=10**9,
                         filter_mode="exact", window=40, api_name="/explore")
-    assert "removed every token" in message
+    # The studio names its own field, not the command line's --min-count, and says how low to go.
+    assert "min-count 1000000000 removed every token" in message and "Lower min-count to" in message and "--" not in message
     message = app_error(client.predict, corpus="/etc", uploads=None, text_column="", tokenizer="seed", min_count=1,
                         filter_mode="exact", window=40, api_name="/explore")
     assert "Unknown corpus '/etc'" in message
@@ -288,6 +292,9 @@ def test_train_bad_input(client):
     assert "Learning rate must be a positive number" in message
     message = app_error(client.predict, **{**TRAIN_ARGS, "kind": "lyrics"}, model_name="bad", api_name="/train")
     assert "is music, but the model kind is lyrics" in message
+    # Found by the training process, worded by the studio: its field, not the CLI flag the process would print.
+    message = app_error(client.predict, **{**TRAIN_ARGS, "min_count": 10**6}, model_name="bad", api_name="/train")
+    assert "min-count 1000000 removed every token" in message and "lower min-count to" in message and "--" not in message
 
 
 def test_models_bad_input(client):
@@ -299,6 +306,8 @@ def test_study_runs_the_grid_and_highlights_the_best(client):
                         losses=["categorical_crossentropy"], optimizers=["adam", "sgd"], epochs=1, max_windows=100,
                         batch_size=None, window=8, min_count=1, filter_mode="exact", api_name="/study")
     status, figure, table, best, files = job.result(timeout=180)
+    assert table["visible"] and files["visible"]  # shown with the results
+    table, files = table["value"], files["value"]
     assert status.startswith("Done: 2 runs")
     assert [row[:2] for row in table["data"]] == [["categorical_crossentropy", "adam"], ["categorical_crossentropy", "sgd"]]
     assert "Best:" in best and "background-color" in str(table.get("metadata"))
@@ -341,11 +350,12 @@ def test_generate_melody_plays_before_the_score_exists_then_describe_adds_it(stu
     data, rate = soundfile.read(audio_path(first))
     assert audio_path(first).endswith(".wav") and rate == 22050
     assert len(data) > rate and float(np.sqrt(np.mean(np.square(data)))) > 1e-3  # over a second of sound, not silent
+    assert audio_path(first).endswith("-primed.wav") and "primer first" in first["label"]  # the primer plays first
     files = outputs[4]
-    assert sorted(Path(path).name for path in files) == ["melody-1.json", "melody-1.mid", "melody-1.wav"]
+    assert sorted(Path(path).name for path in files) == ["melody-1-primed.wav", "melody-1.json", "melody-1.mid", "melody-1.wav"]
     params = json.loads(Path(next(path for path in files if path.endswith(".json"))).read_text(encoding="utf-8"))
     assert "quality" not in params  # the second phase has not run
-    generated = outputs[5].split(": ", 1)[1].split()
+    generated = outputs[5].split(": ", 1)[1].replace("♭", "-").replace("♯", "#").split()  # the page shows ♭ and ♯
     assert len(generated) == 100 and all("_" in token for token in generated)  # timed tokens: pitches_steps
     assert params["tokens"] == generated
     from seqgen.music import tokenize_file
@@ -359,7 +369,8 @@ def test_generate_melody_plays_before_the_score_exists_then_describe_adds_it(stu
 
     files, quality, *views = client.predict(api_name="/describe_melody")
     rolls, sheets = views[:4], views[4:]
-    assert sorted(Path(path).name for path in files) == ["melody-1.json", "melody-1.mid", "melody-1.musicxml", "melody-1.wav"]
+    assert sorted(Path(path).name for path in files) == ["melody-1-primed.wav", "melody-1.json", "melody-1.mid",
+                                                         "melody-1.musicxml", "melody-1.wav"]
     # The quality report is the one of these tokens against the bundle's corpus.
     from seqgen.bundle import load_bundle
     from seqgen.quality import melody_report
@@ -369,6 +380,7 @@ def test_generate_melody_plays_before_the_score_exists_then_describe_adds_it(stu
     assert quality["melody 1"] == pytest.approx(expected)
     assert quality["melody 1"]["tokens"] == 100 and 0.0 <= quality["melody 1"]["pitch_class_distance"] <= 1.0
     assert rolls[0]["visible"] and rolls[0]["value"]["type"] == "plotly" and not rolls[1]["visible"]
+    assert [trace["name"] for trace in plot_figure(rolls[0])["data"]] == ["primer", "generated"]
     assert sheets[0]["visible"] and "<svg" in sheets[0]["value"] and not sheets[1]["visible"]
 
 
@@ -390,6 +402,22 @@ def test_melody_primer_from_an_uploaded_midi(client, tmp_path):
     assert "Primer (8 tokens): `G4 E4 C4 E4 G4 C5 G4 E4`" in outputs[6]  # the file's last window (8) of notes
     missing = app_error(client.predict, **{**MELODY_ARGS, "primer_source": "uploaded MIDI"}, api_name="/generate_melody")
     assert "Upload a MIDI" in missing
+
+
+def test_melody_without_the_primer_first(client):
+    outputs = client.predict(**{**MELODY_ARGS, "length": 8, "play_primer": False}, api_name="/generate_melody")
+    assert audio_path(outputs[0]).endswith("melody-1.wav") and "primer first" not in outputs[0]["label"]
+    files, quality, *views = client.predict(api_name="/describe_melody")
+    assert [trace["name"] for trace in plot_figure(views[0])["data"]] == ["notes"]
+
+
+def test_melody_messages_name_the_fields_and_the_models_tokens(client):
+    message = app_error(client.predict, **{**MELODY_ARGS, "length": 100000}, api_name="/generate_melody")
+    assert "Length must be between 1 and 2,000 tokens (got 100,000)" in message and "SEQGEN_MAX_LENGTH" not in message
+    typed = {"primer_source": "tokens", "primer_tokens": "  "}
+    assert "seed tokens, e.g. C4 E4 G4 4.7.11" in app_error(client.predict, **{**MELODY_ARGS, **typed}, api_name="/generate_melody")
+    message = app_error(client.predict, **{**MELODY_ARGS, **typed, "bundle": "bach-timed"}, api_name="/generate_melody")
+    assert "timed tokens, e.g. C4_4 E4_4 G4_4" in message
 
 
 def test_melody_bad_input(client):
@@ -436,6 +464,8 @@ def test_lyrics_escape_html(client):
 
 def test_lyrics_bad_input(client):
     assert "The seed line is empty" in app_error(client.predict, **{**LYRICS_ARGS, "seed_line": "   "}, api_name="/complete_lyrics")
+    message = app_error(client.predict, **{**LYRICS_ARGS, "length": 100000}, api_name="/complete_lyrics")
+    assert "Length must be between 1 and 2,000 characters (got 100,000)" in message
 
 
 # --- concurrency ---------------------------------------------------------------------------
@@ -529,8 +559,17 @@ def test_generation_tabs_open_with_the_shipped_models(monkeypatch, tmp_path):
     monkeypatch.setenv("SEQGEN_CHECKPOINTS", str(REPO_ROOT / "checkpoints"))
     monkeypatch.setenv("SEQGEN_STUDIO_DIR", str(tmp_path / "studio"))
     (music, notice), (verses, _) = melody.refresh(), lyrics.refresh()
-    assert music["value"] == "bach-timed" and "mozart-seed" in music["choices"] and not notice["visible"]
-    assert verses["value"] == "songs-poems-embed" and "songs-poems-seed" in verses["choices"]
+    labels = dict((name, label) for label, name in music["choices"] + verses["choices"])
+    assert music["value"] == "bach-timed" and not notice["visible"] and verses["value"] == "songs-poems-embed"
+    # Each model says what it is, from its own metrics.
+    assert labels["bach-timed"] == "bach-timed — recommended, with rhythm, 5 epochs, well below the unigram baseline"
+    assert labels["mozart-seed"] == "mozart-seed — reference architecture, pitches only, 8 epochs, still at the unigram baseline"
+    assert labels["songs-poems-seed"].startswith("songs-poems-seed — reference architecture, 8 epochs")
+    # The primer box's placeholder is in the chosen model's token format; the timed examples are tokens bach-timed knows.
+    assert melody.primer_format("mozart-seed")["placeholder"] == "C4 E4 G4 4.7.11"
+    assert melody.primer_format("bach-timed")["placeholder"] == melody.PRIMER_EXAMPLES["timed"]
+    known = set(json.loads((REPO_ROOT / "checkpoints" / "bach-timed" / "vocab.json").read_text())["tokens"])
+    assert set(melody.PRIMER_EXAMPLES["timed"].split()) <= known and set(melody.EXAMPLE_PRIMER.split()) <= known
     assert melody.refresh("mozart-seed")[0]["value"] == "mozart-seed"  # a user's pick survives a refresh
 
 
@@ -549,6 +588,44 @@ def test_generation_tabs_without_models_say_train_first(tmp_path, monkeypatch):
         melody.run_melody(**MELODY_ARGS, progress=lambda *args, **kwargs: None)
     with pytest.raises(gr.Error, match="train a model in the Train tab first"):
         list(lyrics.run_lyrics(**LYRICS_ARGS))  # a generator: it raises when run
+
+
+def test_user_errors_are_logged_in_one_line_and_real_ones_with_their_traceback(caplog):
+    import gradio as gr
+
+    from seqgen.errors import SeqgenError
+    from studio.common import user_errors
+
+    @user_errors
+    def explore(kind):
+        if kind == "user":
+            raise SeqgenError("{--min-count} 100 removed every token:\nlower {--min-count} to 3.")
+        raise KeyError("bug")
+
+    with pytest.raises(gr.Error) as user:
+        explore("user")
+    (record,) = caplog.records
+    assert record.getMessage() == "explore: min-count 100 removed every token: lower min-count to 3." and record.exc_info is None
+    assert not user.value.print_exception  # Gradio prints no traceback either
+    caplog.clear()
+    with pytest.raises(gr.Error, match="Unexpected error"):
+        explore("bug")
+    (record,) = caplog.records
+    assert record.exc_info is not None and record.exc_info[0] is KeyError
+
+
+def test_inputs_that_do_not_apply_are_hidden():
+    from studio import explore, melody
+
+    assert [update["visible"] for update in melody.primer_inputs("random seed window")] == [False, False]
+    assert [update["visible"] for update in melody.primer_inputs("uploaded MIDI")] == [True, False]
+    assert [update["visible"] for update in melody.primer_inputs("tokens")] == [False, True]
+    csv_column, tokenizer = explore.inputs_that_apply("mozart", None)
+    assert (csv_column["visible"], tokenizer["visible"]) == (False, True)
+    csv_column, tokenizer = explore.inputs_that_apply("songs-poems", None)
+    assert (csv_column["visible"], tokenizer["visible"]) == (False, False)
+    csv_column, tokenizer = explore.inputs_that_apply("mozart", ["/tmp/songs.CSV"])
+    assert (csv_column["visible"], tokenizer["visible"]) == (True, False)
 
 
 def test_lyrics_stream_into_the_page_as_they_are_sampled(monkeypatch, tmp_path, lyrics_bundle_dir):

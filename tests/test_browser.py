@@ -1,15 +1,19 @@
 """The studio in a real browser: Playwright drives Debian's Chromium against the running server.
 
-Visits every tab (a screenshot of each goes to ``$SEQGEN_ARTIFACTS`` or
-``tests/artifacts/``), then, with the models each tab opens with, generates a
-melody (waiting for an ``<audio>`` element with a source) and completes the
-default seed line.  Skipped only when ``/usr/bin/chromium`` is missing;
+As a student on a 390×844 phone: every tab is in sight and opens, and after
+one click on Generate each piano roll and score is (nearly) as wide as the
+screen.  As a teacher on a 1366×768 laptop: the page opens on Play, where one
+click makes a melody and one a verse; a failed request clears what it showed;
+the temperature examples fill in; pressing Train shows, without scrolling,
+that training started.  Each test saves a screenshot to ``$SEQGEN_ARTIFACTS``
+or ``tests/artifacts/``.  Skipped only when ``/usr/bin/chromium`` is missing;
 no browser is ever downloaded.
 """
 
 from __future__ import annotations
 
 import os
+import re
 from pathlib import Path
 
 import pytest
@@ -18,7 +22,8 @@ from test_app import studio  # noqa: F401 - the shared server fixture
 
 CHROMIUM = Path("/usr/bin/chromium")
 ARTIFACTS = Path(os.environ.get("SEQGEN_ARTIFACTS") or Path(__file__).resolve().parent / "artifacts")
-TABS = ("Explore", "Train", "Study", "Melody", "Lyrics", "Models")
+TABS = {"Play": "Hear a melody", "Explore": "Step 1 of 3", "Train": "Step 2 of 3", "Study": "Step 3 of 3", "Models": "model card"}
+PHONE, LAPTOP = {"width": 390, "height": 844}, {"width": 1366, "height": 768}
 CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
                  "--disable-sync", "--no-first-run", "--disable-dev-shm-usage"]
 
@@ -26,23 +31,37 @@ pytestmark = pytest.mark.skipif(not CHROMIUM.exists(), reason="Debian's Chromium
 
 
 @pytest.fixture(scope="module")
-def page(studio):  # noqa: F811
+def browser(studio):  # noqa: F811
     from playwright.sync_api import sync_playwright
 
     ARTIFACTS.mkdir(parents=True, exist_ok=True)
     with sync_playwright() as playwright:
         browser = playwright.chromium.launch(executable_path=str(CHROMIUM), headless=True, args=CHROMIUM_ARGS)
         try:
-            page = browser.new_page(viewport={"width": 1400, "height": 1000})
-            page.set_default_timeout(60_000)
-            errors: list[str] = []
-            page.on("pageerror", lambda error: errors.append(str(error)))
-            page.goto(studio.url, wait_until="domcontentloaded")
-            page.get_by_role("tab", name="Explore", exact=True).wait_for()
-            page.errors = errors
-            yield page
+            yield browser
         finally:
             browser.close()
+
+
+@pytest.fixture
+def open_page(browser, studio):  # noqa: F811
+    """``open_page(viewport)``: a fresh page of the studio at that size; page errors fail the test."""
+    pages = []
+
+    def open_(viewport: dict):
+        page = browser.new_page(viewport=viewport)
+        page.set_default_timeout(60_000)
+        page.errors = []
+        page.on("pageerror", lambda error: page.errors.append(str(error)))
+        page.goto(studio.url, wait_until="domcontentloaded")
+        page.get_by_role("tab", name="Play", exact=True).wait_for()
+        pages.append(page)
+        return page
+
+    yield open_
+    for page in pages:
+        assert not page.errors, page.errors
+        page.close()
 
 
 def open_tab(page, name: str) -> None:
@@ -50,41 +69,97 @@ def open_tab(page, name: str) -> None:
     page.wait_for_timeout(800)  # the tab's refresh (model lists) lands
 
 
-def test_every_tab_opens_with_its_introduction(page):
-    intros = {"Explore": "stream of", "Train": "unigram baseline", "Study": "loss × optimizer", "Melody": "Temperature",
-              "Lyrics": "bold orange", "Models": "model card"}
-    for name in TABS:
-        open_tab(page, name)
-        panel = page.get_by_role("tabpanel")
-        assert intros[name] in panel.inner_text(), name
-        page.screenshot(path=str(ARTIFACTS / f"tab-{name.lower()}.png"), full_page=True)
-    assert not page.errors, page.errors
-
-
-def test_generate_a_melody_and_play_it(page):
-    """One click on a fresh page: the shipped default model makes a melody that plays, then its sheet music appears."""
-    open_tab(page, "Melody")
-    assert page.get_by_label("Music model").input_value() == "bach-timed"
+def generate_a_melody(page) -> None:
+    """One click on Generate with what the page opens with; wait for the player, then the engraved score."""
     page.get_by_role("button", name="Generate", exact=True).click()
     player = page.locator("audio[src], audio source[src]").first
     player.wait_for(state="attached", timeout=90_000)
     source = player.get_attribute("src")
     assert source and (source.startswith("blob:") or "/gradio_api/file=" in source)  # the player may fetch it into a blob
-    page.get_by_text("rendered with").first.wait_for()
+    page.get_by_text("primer first, rendered with").first.wait_for()
     page.locator(".seqgen-sheet svg").first.wait_for(timeout=90_000)  # the follow-up event engraves the score
-    page.screenshot(path=str(ARTIFACTS / "melody-generated.png"), full_page=True)
-    assert not page.errors, page.errors
+    page.wait_for_timeout(500)  # plotly lays the piano roll out
 
 
-def test_complete_the_default_seed_line_in_one_click(page):
-    """The Lyrics tab opens with the shipped lyrics model and the seed line: one click completes a verse."""
-    open_tab(page, "Lyrics")
-    assert page.get_by_label("Lyrics model").input_value() == "songs-poems-embed"
+def test_on_a_phone_every_tab_is_in_sight_and_opens(open_page):
+    page = open_page(PHONE)
+    assert page.get_by_role("tab", name="Play", exact=True).get_attribute("aria-selected") == "true"
+    assert page.get_by_role("button", name="More tabs").count() == 0  # no tab hidden behind a menu
+    for name, intro in TABS.items():
+        tab = page.get_by_role("tab", name=name, exact=True)
+        box = tab.bounding_box()
+        assert box["x"] >= 0 and box["x"] + box["width"] <= PHONE["width"], name
+        open_tab(page, name)
+        assert intro in page.get_by_role("tabpanel").inner_text(), name
+        page.screenshot(path=str(ARTIFACTS / f"phone-tab-{name.lower()}.png"), full_page=True)
+
+
+def test_on_a_phone_the_piano_roll_and_score_are_full_width(open_page):
+    page = open_page(PHONE)
+    assert page.get_by_label("Music model").input_value().startswith("bach-timed")
+    generate_a_melody(page)
+    figures = page.locator(".js-plotly-plot:visible, .seqgen-sheet > div > svg:visible")  # a score page, not its inner svg
+    widths = [figures.nth(index).bounding_box()["width"] for index in range(figures.count())]
+    page.screenshot(path=str(ARTIFACTS / "phone-melody.png"), full_page=True)
+    assert len(widths) >= 2  # the piano roll and the score's page
+    assert min(widths) >= 0.85 * PHONE["width"], widths
+
+
+def test_on_a_laptop_one_click_makes_a_melody_and_one_a_verse_on_the_first_tab(open_page):
+    """The page opens on Play with the shipped models: Generate plays a melody, Complete writes a verse, no tab clicked."""
+    page = open_page(LAPTOP)
+    assert page.get_by_label("Music model").input_value().startswith("bach-timed")
+    assert page.get_by_label("Lyrics model").input_value().startswith("songs-poems-embed")
+    generate_a_melody(page)
     page.get_by_role("button", name="Complete", exact=True).click()
     completion = page.locator(".seqgen-completion").first
     completion.wait_for(timeout=90_000)
-    # The verse streams in character by character; the quality report arrives with the last of it.
-    page.get_by_text("known_word_share").first.wait_for(timeout=90_000)
+    # The verse streams in character by character; the note on the seed's characters arrives with the last of it.
+    page.get_by_text("Every character of the seed is in the model's vocabulary.").wait_for(timeout=90_000)
     assert len(completion.inner_text().split()) > 20
-    page.screenshot(path=str(ARTIFACTS / "lyrics-completed.png"), full_page=True)
-    assert not page.errors, page.errors
+    page.screenshot(path=str(ARTIFACTS / "laptop-melody-and-verse.png"), full_page=True)
+
+    # A failed request clears what the last one showed instead of leaving it under the error.
+    page.get_by_text("More options: length, variations").click()
+    page.get_by_label("Length (tokens)").fill("100000")
+    page.get_by_role("button", name="Generate", exact=True).click()
+    page.get_by_text("Length must be between 1 and 2,000 tokens (got 100,000).").wait_for()
+    page.get_by_text("That did not work").wait_for()
+    assert page.locator("audio[src], audio source[src]").count() == 0 and page.locator(".seqgen-sheet svg:visible").count() == 0
+    page.screenshot(path=str(ARTIFACTS / "laptop-melody-error.png"), full_page=True)
+
+
+def test_the_temperature_examples_fill_in(open_page):
+    page = open_page(LAPTOP)
+    examples = page.get_by_text("temperature 0 (argmax)")
+    examples.nth(1).click()  # the verse at temperature 0: cached on this first click
+    page.locator(".seqgen-completion").first.wait_for(timeout=90_000)
+    melody_temperature, verse_temperature = [element.input_value() for element in page.get_by_label("Temperature").all()][::2]
+    assert (melody_temperature, verse_temperature) == ("1", "0")  # the example set the verse's slider and number
+    examples.nth(0).click()  # the melody at temperature 0
+    page.locator(".js-plotly-plot").first.wait_for(timeout=90_000)
+    assert page.get_by_label("Primer tokens").input_value().startswith("C4_4 D4_4")
+    page.screenshot(path=str(ARTIFACTS / "laptop-examples.png"), full_page=True)
+
+
+def test_on_a_laptop_pressing_train_shows_at_once_that_training_started(open_page):
+    page = open_page(LAPTOP)
+    open_tab(page, "Train")
+    form = page.get_by_role("tabpanel")
+    settings = form.get_by_text("Corpus settings and your own corpus")
+    settings.click()  # a small, quick run: one epoch of the debug preset on one short piece
+    form.get_by_label("min-count", exact=True).fill("1")
+    form.get_by_label("Window", exact=True).fill("8")
+    settings.click()
+    form.get_by_label("Corpus", exact=True).fill("chopin")
+    form.get_by_label("Preset").fill("debug")
+    form.get_by_label("Epochs", exact=True).fill("1")
+    form.get_by_label("Model name").fill("browser run")
+    page.evaluate("window.scrollTo(0, 0)")  # as the tab opens: the form's first fields and its buttons
+    page.get_by_role("button", name="Train", exact=True).click()
+    status = page.locator(".seqgen-status").filter(has_text=re.compile("Reading the corpus|epoch")).first
+    status.wait_for(timeout=5_000)  # within a few seconds
+    page.screenshot(path=str(ARTIFACTS / "laptop-train-started.png"))
+    box = status.bounding_box()
+    assert page.evaluate("window.scrollY") == 0 and 0 <= box["y"] and box["y"] + box["height"] <= LAPTOP["height"]
+    page.get_by_text("Saved studio/browser-run").wait_for(timeout=180_000)  # the run ends before the next test

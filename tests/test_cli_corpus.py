@@ -80,7 +80,7 @@ def test_explore_chopin_text_and_plots(cli, tmp_path):
     assert "corpus chopin (music, tokenizer timed): 1 items" in result.stdout
     assert "tokens occurring fewer than 3 times:" in result.stdout
     assert "sequences of 40:" in result.stdout
-    assert sorted(path.name for path in plots.iterdir()) == ["counts.html", "frequency_kde.html", "top_tokens.html"]
+    assert sorted(path.name for path in plots.iterdir()) == ["counts.html", "frequency_kde.html", "rank_frequency.html", "top_tokens.html"]
     for path in plots.iterdir():
         html = path.read_text(encoding="utf-8")
         assert html.lstrip().lower().startswith(("<html", "<!doctype html")) and "plotly" in html.lower()

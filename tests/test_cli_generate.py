@@ -185,3 +185,9 @@ def test_seed_text_on_a_music_bundle_is_reported(main, capsys):
     out, err = capsys.readouterr()
     assert out == "" and err.count("error: ") == 1
     assert "--seed-text is for lyrics bundles" in err
+
+
+def test_the_length_message_names_the_flag_and_the_unit(main, capsys):
+    assert main(["generate", "lyrics", "--json", "--length", "100000"]) == 1
+    out, err = capsys.readouterr()
+    assert out == "" and "error: --length must be between 1 and 2000 characters (got 100000); SEQGEN_MAX_LENGTH sets the cap." in err

@@ -149,7 +149,7 @@ def test_summary_prints_the_reference_parameter_count(main, capsys):
           "--losses", "categorical_crossentropy", "hinge", "--optimizers", "adam", "--out", "never"),
          "error: Unknown loss 'hinge'; valid losses: categorical_crossentropy, mse, mae"),
         ((*TRAIN, "--loss", "hinge", "--out", "never"), "error: Unknown loss 'hinge'; valid losses: categorical_crossentropy, mse, mae"),
-        ((*TRAIN[:4], "--min-count", "100000", "--out", "never"), "error: min-count 100000 removed every token"),
+        ((*TRAIN[:4], "--min-count", "100000", "--out", "never"), "error: --min-count 100000 removed every token"),
         ((*TRAIN, "--window", "5000", "--out", "never"), "error: The window (5000 tokens) is not shorter than the corpus"),
         (("study", "chopin", "--preset", "debug-last", "--min-count", "2", "--losses", "mse", "--optimizers", "nadam", "--out", "never"),
          "error: Unknown optimizer 'nadam'; valid optimizers: adam, sgd, adadelta, adamax"),

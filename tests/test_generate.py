@@ -325,7 +325,7 @@ def test_primer_tokens_outside_the_vocabulary_are_dropped_and_reported(bundles, 
     assert output.primer == ["C4", "E4"]
     assert output.dropped == {"A0": 2, "5.9": 1}
     assert json.loads(dumps(output))["dropped"] == {"A0": 2, "5.9": 1}
-    with pytest.raises(SeqgenError, match="none of its tokens are in the model's vocabulary"):
+    with pytest.raises(SeqgenError, match="none of its tokens is in the model's vocabulary"):
         quick(bundles["seed"], tmp_path, primer=["A0"])
 
 

@@ -247,3 +247,15 @@ def test_empty_and_corrupt_files_name_the_file(tmp_path):
     corrupt.write_bytes(b"MThd\x00\x00\x00\x06garbage" * 3)
     with pytest.raises(SeqgenError, match="corrupt.mid: music21 could not read it as a score"):
         music.tokenize_file(corrupt, "timed")
+
+
+def test_tokens_are_displayed_with_flats_and_sharps():
+    shown = [music.display_token(token) for token in ("B-4", "C#4.E4_2", "B-2.E-3.F4_4", "R_2", "4.7.11", "E--3", "F##5")]
+    assert shown == ["B♭4", "C♯4.E4_2", "B♭2.E♭3.F4_4", "R_2", "4.7.11", "E♭♭3", "F♯♯5"]
+
+
+def test_how_long_tokens_last():
+    assert music.duration_quarters(["C4", "4.7.11", "D4"], "seed") == 3.0
+    assert music.duration_quarters(["C4_4", "R_2", "E4.G4_8"], "timed") == 3.5
+    with pytest.raises(SeqgenError, match="not a timed token"):
+        music.duration_quarters(["C4"], "timed")

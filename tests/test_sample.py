@@ -232,8 +232,8 @@ def test_repetition_penalty_runs_in_generation(bundles):
 @pytest.mark.parametrize(
     ("arguments", "message"),
     [
-        ({"primer_tokens": ["XX", "YY"], "length": 5}, "The seed is empty"),
-        ({"primer_tokens": [], "length": 5}, "The seed is empty"),
+        ({"primer_tokens": ["XX", "YY"], "length": 5}, "The primer is empty"),
+        ({"primer_tokens": [], "length": 5}, "The primer is empty"),
         ({"primer_tokens": ["C4"], "length": 5, "temperature": -1}, "Temperature must be >= 0"),
         ({"primer_tokens": ["C4"], "length": 5, "temperature": math.nan}, "Temperature must be >= 0"),
         ({"primer_tokens": ["C4"], "length": 5, "top_p": 1.2}, "top_p must be in (0, 1]"),
@@ -250,6 +250,14 @@ def test_generate_rejects_bad_input(bundles, arguments, message):
     with pytest.raises(SeqgenError) as error:
         Sampler(bundles["debug"]).generate(**arguments)
     assert message in str(error.value)
+
+
+def test_an_unknown_primer_is_answered_with_tokens_the_model_knows(bundles):
+    bundle = bundles["debug"]
+    with pytest.raises(SeqgenError) as error:
+        Sampler(bundle).generate(["XX"], 5)
+    known = " ".join(bundle.seeds[0][:5])
+    assert "dropped as unknown: 'XX'" in str(error.value) and f"(such as {known})" in str(error.value)
 
 
 def test_the_length_cap_is_configurable(bundles, monkeypatch):

@@ -6,7 +6,7 @@ import pytest
 
 from seqgen import score
 from seqgen.errors import SeqgenError
-from seqgen.music import tokens_to_stream
+from seqgen.music import display_token, tokens_to_stream
 
 SEED_TOKENS = ["C4", "E-4", "G#4", "B-3", "5.8.10", "9", "C5", "D5"]
 # Five sixteenths need a tie, the rest fills a gap, a chord ends a bar.
@@ -87,7 +87,7 @@ def test_piano_roll_one_bar_per_note():
     assert len(bars.x) == 6
     assert list(bars.base) == [0, 1, 2, 3, 4, 5]
     assert list(bars.y) == [60, 63, 68, 58, 72, 74]
-    assert [row[0] for row in bars.customdata] == SEED_TOKENS[:4] + ["C5", "D5"]
+    assert [row[0] for row in bars.customdata] == ["C4", "E♭4", "G♯4", "B♭3", "C5", "D5"]  # shown with ♭ and ♯
     assert figure.layout.xaxis.title.text == "time (quarter notes)"
 
 
@@ -99,7 +99,48 @@ def test_piano_roll_chords_and_rests_timed():
     assert len(bars.x) == pitch_count  # one bar per pitch of each event, none for rests
     starts = sorted(set(bars.base))
     assert starts == [0.0, 2.0, 3.75, 4.0, 8.0, 9.0]  # quarters: C4_5 + R_3 = 2 quarters, ...
-    assert {row[0] for row in bars.customdata} == set(sounding)
+    assert {row[0] for row in bars.customdata} == {display_token(token) for token in sounding}
+
+
+def test_piano_roll_shades_the_primer_before_the_melody():
+    primer, melody = ["C4_4", "R_4"], ["E4_4", "G4_2"]
+    figure = score.piano_roll_figure(score.piano_roll_notes(melody, "timed"), "Melody",
+                                     score.piano_roll_notes(primer, "timed"), primer_quarters=2.0)
+    first, then = figure.data
+    assert (first.name, list(first.base), list(first.y)) == ("primer", [0.0], [60])
+    assert (then.name, list(then.base), list(then.y)) == ("generated", [2.0, 3.0], [64, 67])  # after the primer's rest
+    (band,) = figure.layout.shapes
+    assert (band.x0, band.x1) == (0, 2.0)
+    assert [trace.name for trace in score.piano_roll(melody, "timed").data] == ["notes"]
+
+
+def test_the_score_carries_the_analysed_key_and_spells_for_it(tmp_path):
+    from music21 import converter
+
+    # E-flat major, but MIDI spelling (seqgen's tokens) writes its notes with sharps and flats as MIDI does.
+    tokens = ["E-4_4", "G4_4", "B-4_4", "E-5_4", "D5_4", "C5_4", "B-4_4", "A-4_4", "G4_4", "F4_4", "E-4_8"]
+    path = score.write_musicxml(tokens, tmp_path / "flat.musicxml", "timed")
+    parsed = converter.parse(str(path))
+    (signature,) = parsed.recurse().getElementsByClass("KeySignature")
+    assert signature.sharps == -3
+    assert [pitch.name for pitch in parsed.pitches] == ["E-", "G", "B-", "E-", "D", "C", "B-", "A-", "G", "F", "E-"]
+    sharp = score.score_stream(["F#4_4", "A4_4", "C#5_4", "F#5_4", "E5_4", "D5_4", "C#5_4", "B4_4", "A4_4", "F#4_8"], "timed")
+    assert [signature.sharps for signature in sharp.recurse().getElementsByClass("KeySignature")] == [3]
+
+
+def test_a_wide_range_goes_on_treble_and_bass_staves(tmp_path):
+    from music21 import converter
+
+    wide = ["C3.E4.C5_4", "G2_4", "D5_4", "B3_4"]
+    path = score.write_musicxml(wide, tmp_path / "wide.musicxml", "timed")
+    assert "<staves>2</staves>" in path.read_text()
+    treble, bass = converter.parse(str(path)).parts
+    assert [p.nameWithOctave for p in treble.pitches] == ["E4", "C5", "D5"]
+    assert [p.nameWithOctave for p in bass.pitches] == ["C3", "G2", "B3"]
+    assert events(converter.parse(str(path))) != []
+    assert len(score.score_stream(["C4_4", "A3_4", "G5_4"], "timed").parts) == 1  # fits the treble clef
+    assert len(score.score_stream(["C3_4", "E4_4", "G2_4"], "timed").parts) == 1  # fits the bass clef
+    assert score.engrave_svg(path)[0].lstrip().startswith("<svg")
 
 
 @pytest.mark.parametrize("tokens, tokenizer", [
