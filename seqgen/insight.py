@@ -134,11 +134,6 @@ def rank_cells(values: np.ndarray, found: dict[str, np.ndarray], per_feature: in
     return sorted(cells, key=lambda cell: -abs(cell["correlation"]))
 
 
-def default_layer(sampler) -> str:
-    """The top LSTM layer: the memory the prediction is read from."""
-    return sampler.stack.layer_names[-1]
-
-
 def from_recorded(bundle, tokens: list[str], hidden: np.ndarray, layer: str, dropped: dict | None = None) -> Activations:
     """:class:`Activations` of hidden states recorded while generating, `(len(tokens), units)`."""
     if len(hidden) != len(tokens):
@@ -155,7 +150,7 @@ def activations(bundle, primer, layer: str | None = None) -> Activations:
         bundle: A loaded bundle.
         primer: Text (lyrics: characters, cleaned like the corpus; music:
             whitespace-separated tokens) or a list of tokens.
-        layer: "lstm_1", "lstm_2", …; None takes the top one.
+        layer: "lstm_1", "lstm_2", …; "top" (or None): the last one, which the prediction is read from.
 
     Raises:
         SeqgenError: If no token is in the vocabulary, the sequence is longer
@@ -165,8 +160,7 @@ def activations(bundle, primer, layer: str | None = None) -> Activations:
     from seqgen.sample import blas_limit
 
     sampler = bundle.sampler
-    layer = layer or default_layer(sampler)
-    index = sampler.layer_index(layer)
+    index = sampler.layer_index(layer or "top")
     ids, tokens, dropped = encode_primer(bundle, primer)
     if not ids:
         raise SeqgenError("Nothing to analyse: none of the tokens are in the model's vocabulary"
@@ -175,7 +169,7 @@ def activations(bundle, primer, layer: str | None = None) -> Activations:
         raise SeqgenError(f"Give at most {MAX_TOKENS} tokens to analyse at once, got {len(ids)}.")
     with blas_limit(sampler.blas_threads):  # as when generating: one BLAS thread is faster at this size
         outputs, _ = sampler.stack.hidden(np.asarray(ids)[None])
-    return from_recorded(bundle, tokens, outputs[index][0], layer, dropped)
+    return from_recorded(bundle, tokens, outputs[index][0], sampler.stack.layer_names[index], dropped)
 
 
 def sequence(bundle, text: str | None = None, primer_file: str | None = None, rng_seed: int | None = None):

@@ -280,7 +280,9 @@ class Sampler:
         return np.asarray(self.stack.step(np.asarray(ids, dtype=np.int64), state), dtype=np.float64)
 
     def layer_index(self, name: str) -> int:
-        """The position of LSTM layer `name` ("lstm_1", …) in the stack; SeqgenError naming the layers otherwise."""
+        """The position of LSTM layer `name` ("lstm_1", …; "top": the last) in the stack; SeqgenError naming the layers otherwise."""
+        if name == "top":
+            return len(self.stack.lstms) - 1
         if name not in self.stack.layer_names:
             raise SeqgenError(f"This model has no LSTM layer {name!r}; it has {', '.join(self.stack.layer_names)}.")
         return self.stack.layer_names.index(name)
@@ -327,7 +329,7 @@ class Sampler:
             mode: "window" or "stateful"; None uses the sampler's mode.
             explain: Keep the `explain` most likely candidates of every step,
                 as drawn from (`GenerationResult.steps`).
-            record: An LSTM layer's name ("lstm_1", …) whose hidden state to
+            record: An LSTM layer's name ("lstm_1", …, "top") whose hidden state to
                 keep after every token (`GenerationResult.hidden`); stateful
                 mode only (window mode restarts from zeros every step, so it
                 records nothing).

@@ -154,3 +154,42 @@ def test_activations_report_and_refuse(lyrics_bundle, timed_bundle):
         insight.sequence(lyrics_bundle)
     with pytest.raises(SeqgenError, match="at most 2000 tokens"):
         insight.activations(lyrics_bundle, "la " * 700)
+
+
+# --- generation by hand ----------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("sampling", [SamplingOptions(temperature=0.9, top_p=0.9, repetition_penalty=1.4), SamplingOptions(temperature=0)],
+                         ids=["rules", "greedy"])
+def test_a_session_where_the_model_picks_every_token_is_stateful_generation(lyrics_bundle, sampling):
+    from seqgen import steps
+
+    session = steps.start(lyrics_bundle, "let dance", sampling, rng_seed=8)
+    first = session
+    for _ in range(20):
+        session = steps.advance(lyrics_bundle, session)
+    expected = lyrics_bundle.sampler.generate("let dance", 20, sampling, rng_seed=8, mode="stateful", explain=steps.CANDIDATES)
+    assert session.picked == expected.tokens[0] and session.by_model == [True] * 20
+    assert first.picked == [] and first.offered == {key: value for key, value in expected.steps[0][0].items()
+                                                    if key in ("candidates", "before_temperature")}
+
+
+def test_a_person_can_pick_any_token_and_the_state_follows(lyrics_bundle, monkeypatch):
+    from seqgen import steps
+
+    session = steps.start(lyrics_bundle, "let dance €", SamplingOptions(temperature=0), rng_seed=1)
+    assert session.dropped == {"€": 1} and session.primer == list("let dance ")[-8:]  # the window: 8 characters
+    unlikely = session.offered["before_temperature"][-1][0]
+    picked = steps.advance(lyrics_bundle, session, unlikely)
+    picked = steps.advance(lyrics_bundle, picked, "w")
+    assert picked.picked == [unlikely, "w"] and picked.by_model == [False, False] and session.picked == []
+    # The state after the picks is the network's state after reading them.
+    _, probs = lyrics_bundle.sampler.prime(picked.context)
+    np.testing.assert_allclose(picked.probs, probs, atol=1e-6)
+    with pytest.raises(SeqgenError, match="'€' is not a token of this model"):
+        steps.advance(lyrics_bundle, picked, "€")
+    with pytest.raises(SeqgenError, match="The seed is empty"):
+        steps.start(lyrics_bundle, "€€")
+    monkeypatch.setattr(steps, "MAX_STEPS", 2)
+    with pytest.raises(SeqgenError, match="This generation has 2 tokens, the most one session takes: start again."):
+        steps.advance(lyrics_bundle, picked)
