@@ -44,7 +44,7 @@ import numpy as np
 from seqgen.errors import SeqgenError
 from seqgen.numpy_lstm import NumpyStack, State
 from seqgen.primers import encode_primer
-from seqgen.sampling import SamplingOptions, rank
+from seqgen.sampling import Candidates, SamplingOptions, rank
 
 MODES = ("window", "stateful")
 ENGINES = ("numpy", "keras")
@@ -386,7 +386,7 @@ class Sampler:
             if layer is not None:
                 hidden = np.empty((batch, len(ids) + length, self.stack.lstms[layer].units), self.stack.dtype)
                 hidden[:, :len(ids)] = primer_hidden[layer]
-            steps = [[] for _ in range(batch)] if explain is not None else None
+            tops = []  # each step's Candidates, with explain
             primed = time.perf_counter()
             for step in range(length):
                 end = window + step  # history[:, :end] is the context so far
@@ -396,11 +396,11 @@ class Sampler:
                     start = max(pad, end - window)
                     recent[rows[:, None], history[:, start:end]] = True
                 ranked = rank(probs, sampling, recent)
-                chosen = ranked.draw(rng)
+                places = ranked.pick(rng)
+                chosen = ranked.order[rows, places]
                 history[:, end] = chosen
-                if steps is not None:
-                    for variation, explained in enumerate(ranked.explain(explain, self.vocab.tokens, chosen)):
-                        steps[variation].append(explained)
+                if explain is not None:
+                    tops.append(ranked.top(explain, places))
                 if on_token is not None:
                     for variation, index in enumerate(chosen):
                         on_token(variation, step, self.vocab.tokens[index])
@@ -411,6 +411,10 @@ class Sampler:
                             hidden[:, len(ids) + step] = state.layers[layer][0]
                     else:
                         probs = self.window_probabilities(history[:, end + 1 - window:end + 1])
+        steps = None
+        if explain is not None:
+            stacked = Candidates.stack(tops)
+            steps = [stacked.row(variation).to_dicts(self.vocab.tokens) for variation in range(batch)]
         finished = time.perf_counter()
         generated = history[:, window:]
         return GenerationResult(

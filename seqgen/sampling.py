@@ -99,7 +99,7 @@ def _recent_mask(recent, shape: tuple[int, int]) -> np.ndarray:
 class Ranked:
     """A batch of next-token distributions after the sampling rules, each row sorted from the most likely token down.
 
-    Made by :func:`rank`; :meth:`draw` picks from it and :meth:`explain` shows
+    Made by :func:`rank`; :meth:`draw` picks from it and :meth:`top` shows
     it, so an explanation shows exactly the distribution a token was drawn from.
 
     Attributes:
@@ -115,50 +115,91 @@ class Ranked:
     weights: np.ndarray
     greedy: bool
 
-    def draw(self, rng: np.random.Generator) -> np.ndarray:
-        """One token id per row, `(batch,)` int64: the first one when greedy, else an inverse-CDF draw
+    def pick(self, rng: np.random.Generator) -> np.ndarray:
+        """One place in each row's ranking, `(batch,)`: 0 when greedy, else an inverse-CDF draw
         with one ``rng.random()`` per row (none when greedy)."""
         batch = self.order.shape[0]
         if self.greedy:
-            return self.order[:, 0].astype(np.int64)
+            return np.zeros(batch, dtype=np.int64)
         cumulative = np.cumsum(self.weights, axis=1)
         draws = rng.random(batch) * cumulative[:, -1]
         # The kept tokens are a prefix of the ranking: clamp the draw into it.
         kept = np.count_nonzero(self.weights, axis=1)
-        positions = np.minimum((cumulative <= draws[:, None]).sum(axis=1), kept - 1)
-        return self.order[np.arange(batch), positions].astype(np.int64)
+        return np.minimum((cumulative <= draws[:, None]).sum(axis=1), kept - 1)
 
-    def explain(self, k: int, names: Sequence[str], chosen: np.ndarray | None = None) -> list[dict]:
-        """What each row offered: its `k` most likely tokens, and the chosen one.
+    def draw(self, rng: np.random.Generator) -> np.ndarray:
+        """One token id per row, `(batch,)` int64: the token at :meth:`pick`'s place."""
+        return self.order[np.arange(self.order.shape[0]), self.pick(rng)].astype(np.int64)
 
-        Args:
-            k: Candidates per row.
-            names: The vocabulary's tokens, by id.
-            chosen: The token id drawn in each row, `(batch,)`; None leaves out the ``chosen`` fields.
-
-        Returns:
-            One dict per row: ``candidates``, ``[token, probability]`` pairs
-            the token was drawn with, most likely first, filtered tokens left
-            out (so with ``top_k <= k`` they sum to 1); ``before_temperature``,
-            the same `k` most likely tokens with their probability after the
-            repetition penalty and before temperature, top-k and top-p; and
-            with `chosen`, ``chosen`` (the token), ``rank`` (1 = most likely)
-            and ``probability``.
-        """
+    def top(self, k: int, places: np.ndarray | None = None) -> "Candidates":
+        """The `k` most likely tokens of each row and, given :meth:`pick`'s places, the drawn ones (see :class:`Candidates`)."""
         totals = self.weights.sum(axis=1)
         before = np.exp(self.logits - self.logits[:, :1])
-        before = before[:, :k] / before.sum(axis=1, keepdims=True)
-        after = self.weights[:, :k] / totals[:, None]
-        ranks = None if chosen is None else np.argmax(self.order == np.asarray(chosen)[:, None], axis=1)
+        candidates = Candidates(self.order[:, :k], before[:, :k] / before.sum(axis=1, keepdims=True), self.weights[:, :k] / totals[:, None])
+        if places is not None:
+            rows = np.arange(len(places))
+            candidates.chosen, candidates.ranks = self.order[rows, places], places + 1
+            candidates.probabilities = self.weights[rows, places] / totals
+        return candidates
+
+    def explain(self, k: int, names: Sequence[str], places: np.ndarray | None = None) -> list[dict]:
+        """:meth:`top` as one dict per row (see :meth:`Candidates.to_dicts`)."""
+        return self.top(k, places).to_dicts(names)
+
+
+@dataclass
+class Candidates:
+    """The most likely tokens of ranked distributions, as arrays with the same leading shape `(...)`.
+
+    Attributes:
+        ids: Token ids, `(..., k)`, most likely first.
+        before: Their probabilities after the repetition penalty, before temperature, top-k and top-p, `(..., k)`.
+        after: Their probabilities after all the rules (0 for a filtered token), `(..., k)`.
+        chosen: The drawn ids, `(...)`, or None.
+        ranks: The drawn tokens' places in the ranking (1 = most likely), `(...)`, or None.
+        probabilities: The probabilities they were drawn with, `(...)`, or None.
+    """
+
+    ids: np.ndarray
+    before: np.ndarray
+    after: np.ndarray
+    chosen: np.ndarray | None = None
+    ranks: np.ndarray | None = None
+    probabilities: np.ndarray | None = None
+
+    @classmethod
+    def stack(cls, parts: list["Candidates"], axis: int = 1) -> "Candidates":
+        """Steps of a batch side by side: `parts` of leading shape `(batch,)` → `(batch, len(parts))`."""
+        fields = {}
+        for name in ("ids", "before", "after", "chosen", "ranks", "probabilities"):
+            values = [getattr(part, name) for part in parts]
+            fields[name] = None if values[0] is None else np.stack(values, axis=axis)
+        return cls(**fields)
+
+    def row(self, index: int) -> "Candidates":
+        """The candidates of one row (one variation)."""
+        return Candidates(*(None if value is None else value[index] for value in (self.ids, self.before, self.after,
+                                                                                 self.chosen, self.ranks, self.probabilities)))
+
+    def to_dicts(self, names: Sequence[str]) -> list[dict]:
+        """One dict per entry of a one-dimensional leading shape `(n,)`.
+
+        Each holds ``candidates``: ``[token, probability]`` pairs the token was
+        drawn with, most likely first, filtered tokens left out (so with
+        ``top_k <= k`` they sum to 1); ``before_temperature``: the same tokens
+        with their probability after the repetition penalty and before
+        temperature, top-k and top-p; and when the drawn tokens are known,
+        first, ``chosen`` (the token), ``rank`` and ``probability``.
+        """
         rows = []
-        for row, ids in enumerate(self.order[:, :k]):
+        chosen = None if self.chosen is None else zip(self.chosen.tolist(), self.ranks.tolist(), self.probabilities.tolist())
+        for ids, before, after in zip(self.ids.tolist(), self.before.tolist(), self.after.tolist()):
             explained = {}
-            if ranks is not None:
-                position = int(ranks[row])
-                explained.update(chosen=names[self.order[row, position]], rank=position + 1,
-                                 probability=float(self.weights[row, position] / totals[row]))
-            explained["candidates"] = [[names[token], float(p)] for token, p in zip(ids, after[row]) if p > 0]
-            explained["before_temperature"] = [[names[token], float(p)] for token, p in zip(ids, before[row])]
+            if chosen is not None:
+                token, rank, probability = next(chosen)
+                explained.update(chosen=names[token], rank=rank, probability=probability)
+            explained["candidates"] = [[names[token], p] for token, p in zip(ids, after) if p > 0]
+            explained["before_temperature"] = [[names[token], p] for token, p in zip(ids, before)]
             rows.append(explained)
         return rows
 

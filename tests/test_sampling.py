@@ -174,8 +174,9 @@ NAMES = ["a", "b", "c", "d", "e"]
 def test_the_explanation_is_the_distribution_the_token_is_drawn_from():
     options = SamplingOptions(temperature=0.5, top_k=3)
     ranked = rank(PROBS[None], options)
-    chosen = ranked.draw(np.random.default_rng(0))
-    (explained,) = ranked.explain(3, NAMES, chosen)
+    places = ranked.pick(np.random.default_rng(0))
+    chosen = ranked.order[0, places]
+    (explained,) = ranked.explain(3, NAMES, places)
     # Temperature 0.5 squares the probabilities; top-3 keeps b, c, d; they sum to 1.
     kept = PROBS[[1, 2, 3]] ** 2
     assert [token for token, _ in explained["candidates"]] == ["b", "c", "d"]
@@ -196,7 +197,7 @@ def test_explanations_leave_out_filtered_tokens_and_show_the_penalty():
     assert [token for token, _ in nucleus["candidates"]] == ["b", "c"] and "chosen" not in nucleus
     assert len(nucleus["before_temperature"]) == 4
     greedy = rank(PROBS[None], SamplingOptions(temperature=0, repetition_penalty=2.0), recent=[[1]])
-    (explained,) = greedy.explain(3, NAMES, greedy.draw(np.random.default_rng(0)))
+    (explained,) = greedy.explain(3, NAMES, greedy.pick(np.random.default_rng(0)))
     assert explained["candidates"] == [["c", 1.0]] and explained["chosen"] == "c" and explained["rank"] == 1
     # b's 0.5 halved to 0.25 and renormalised over 0.75: c is now the most likely before temperature.
     np.testing.assert_allclose([p for _, p in explained["before_temperature"]], [0.3 / 0.75, 0.25 / 0.75, 0.15 / 0.75])
