@@ -93,18 +93,21 @@ def features(kind: str, tokens: list[str], tokenizer: str | None = None) -> dict
             "in_word": np.array([char.isalnum() or char == "'" for char in tokens], dtype=float),
             "after_vowel": np.array([char in VOWELS for char in tokens], dtype=float),
         }
+    onsets, durations, pitches = timeline(tokens, tokenizer)
+    found = {"pitch_height": np.array([np.mean(played) if played else np.nan for played in pitches])}
+    if tokenizer == "timed":
+        found["bar_position"] = (onsets * 4) % SIXTEENTHS_PER_BAR
+    return found
+
+
+def timeline(tokens: list[str], tokenizer: str) -> tuple[np.ndarray, np.ndarray, list[tuple[int, ...]]]:
+    """Where each music token starts and how long it lasts (quarter notes, from the first token), and its MIDI pitches (none for a rest)."""
     from seqgen.music import parse_timed_token, soundings
 
-    heights, onsets, clock = [], [], 0.0
-    for token in tokens:
-        played = soundings([token], tokenizer)
-        heights.append(float(np.mean(played[0].midi)) if played else np.nan)
-        onsets.append(clock)
-        clock += parse_timed_token(token)[1] * 4 if tokenizer == "timed" else 1.0  # in sixteenths
-    found = {"pitch_height": np.array(heights)}
-    if tokenizer == "timed":
-        found["bar_position"] = np.array(onsets) % SIXTEENTHS_PER_BAR
-    return found
+    durations = [parse_timed_token(token)[1] if tokenizer == "timed" else 1.0 for token in tokens]
+    onsets = np.concatenate([[0.0], np.cumsum(durations)[:-1]]) if tokens else np.zeros(0)
+    pitches = [played[0].midi if (played := soundings([token], tokenizer)) else () for token in tokens]
+    return onsets, np.array(durations), pitches
 
 
 def correlations(values: np.ndarray, feature: np.ndarray) -> np.ndarray:
@@ -186,3 +189,31 @@ def sequence(bundle, text: str | None = None, primer_file: str | None = None, rn
     if text is not None:
         return text.split()
     return melody_primer(bundle, Path(primer_file) if primer_file else None, rng_seed)
+
+
+def of_generation(bundle, output, variation: int = 0, layer: str = "top") -> tuple[Activations, int]:
+    """The activations over what conditioned one variation of a generation and what it made.
+
+    Uses the hidden states the generation recorded (``record=layer``) when it
+    has them, else runs the network.
+
+    Args:
+        bundle: The bundle that made `output`.
+        output: A :class:`seqgen.generate.MelodyOutput` or :class:`seqgen.generate.LyricsOutput`.
+        variation: Which melody or text.
+        layer: The recorded layer ("top" or a name).
+
+    Returns:
+        `(activations, primer_length)`: the primer's tokens come first.
+    """
+    from seqgen.generate import MelodyOutput
+
+    if isinstance(output, MelodyOutput):
+        primer, made = list(output.primer), output.melodies[variation].tokens
+    else:  # the sampler conditioned on the seed's last `window` characters
+        primer, made = list(output.seed)[-bundle.sampler.window:], list(output.texts[variation])
+    tokens = primer + made
+    if output.hidden is None:
+        return activations(bundle, tokens, layer), len(primer)
+    name = bundle.sampler.stack.layer_names[bundle.sampler.layer_index(layer)]
+    return from_recorded(bundle, tokens, output.hidden[variation][:len(tokens)], name), len(primer)

@@ -20,7 +20,7 @@ import numpy as np
 
 from seqgen.errors import SeqgenError
 from seqgen.numpy_lstm import State
-from seqgen.primers import encode_primer
+from seqgen.primers import encode_primer, melody_primer
 from seqgen.sample import blas_limit
 from seqgen.sampling import SamplingOptions, rank
 
@@ -69,13 +69,17 @@ def start(bundle, primer, sampling: SamplingOptions | None = None, rng_seed: int
 
     Args:
         bundle: A loaded bundle.
-        primer: Tokens or text (see :func:`seqgen.primers.encode_primer`).
+        primer: Tokens or text (see :func:`seqgen.primers.encode_primer`); for
+            melodies also a score file or None (a random seed window, see
+            :func:`seqgen.primers.melody_primer`).
         sampling: The rules the model draws with; None: the kind's defaults.
         rng_seed: Seed of the model's draws (None: fresh entropy).
         candidates: How many candidates to offer at each step.
     """
     sampler = bundle.sampler
     sampling = sampling or SamplingOptions.for_kind(bundle.config["kind"])
+    if bundle.config["kind"] == "music":
+        primer = melody_primer(bundle, primer, rng_seed)
     ids, tokens, dropped = encode_primer(bundle, primer)
     if not ids:
         raise SeqgenError("The seed is empty: none of its tokens are in the model's vocabulary. Type something the model knows.")

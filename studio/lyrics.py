@@ -8,7 +8,7 @@ import time
 import gradio as gr
 
 from seqgen.generate import DEFAULT_SEED_LINE
-from studio import bundles, pool
+from studio import bundles, insight, pool, step
 from studio.common import random_seed, sampling_options, user_errors, whole
 
 INTRO = """\
@@ -43,18 +43,20 @@ def run_lyrics(bundle, seed_line, length, lines, stop_at_verse_end, temperature,
 
     options = dict(length=whole(length, "Length", minimum=1), lines=whole(lines, "Lines", minimum=1, optional=True),
                    stop_at_verse_end=bool(stop_at_verse_end), rng_seed=random_seed(rng_seed),
-                   sampling=sampling_options(temperature, top_k, top_p, repetition_penalty))
+                   sampling=sampling_options(temperature, top_k, top_p, repetition_penalty), **insight.GENERATION_OPTIONS)
     seed_line = seed_line if seed_line is not None else DEFAULT_SEED_LINE
-    call = pool.submit(complete_in_worker, bundles.find(bundle, "lyrics"), seed_line, options)
+    entry = bundles.find(bundle, "lyrics")
+    call = pool.submit(complete_in_worker, entry, seed_line, options)
     text = ""
     for batch in call.events(STREAM_EVERY_S):
         text += "".join(batch)
         if not call.future.done():
             shown = cut_text(text, options["lines"], options["stop_at_verse_end"])
-            yield completion_html(seed_line, shown), seed_line + shown, gr.skip(), gr.skip()
+            yield completion_html(seed_line, shown), seed_line + shown, gr.skip(), gr.skip(), gr.skip()
     output = call.result()
     text = output.texts[0]
-    yield completion_html(output.seed, text), output.seed + text, output.quality[0], dropped_markdown(output.dropped)
+    yield (completion_html(output.seed, text), output.seed + text, output.quality[0], dropped_markdown(output.dropped),
+           {"entry": entry, "output": output})
 
 
 def complete_in_worker(entry, seed_line: str, options: dict):
@@ -104,10 +106,13 @@ def build() -> dict:
             plain = gr.Textbox(label="Plain text", lines=6, buttons=["copy"])
             dropped = gr.Markdown()
             quality = gr.JSON(label="Quality report")
+    generated = gr.State()  # the last completion (a LyricsOutput) and its model, for the views below
     button.click(
         run_lyrics,
         [bundle, seed_line, length, lines, stop_at_verse_end, temperature, rng_seed, top_k, top_p, repetition_penalty],
-        [completion, plain, quality, dropped],
+        [completion, plain, quality, dropped, generated],
         api_name="complete_lyrics", concurrency_id="generate", concurrency_limit=4,
     )
+    insight.build("lyrics", generated)
+    step.build("lyrics", bundle, [seed_line], [temperature, top_k, top_p, repetition_penalty], rng_seed)
     return {"bundle": bundle, "notice": notice, "refresh": refresh}

@@ -14,7 +14,7 @@ import gradio as gr
 
 from seqgen.errors import SeqgenError
 from seqgen.sources import MUSIC_SUFFIXES
-from studio import bundles, pool
+from studio import bundles, insight, pool, step
 from studio.common import random_seed, real, request_dir, sampling_options, user_errors, whole
 
 INTRO = """\
@@ -59,6 +59,24 @@ def summary_markdown(output, bundle_label: str) -> str:
     return "\n".join(lines)
 
 
+def primer_input(primer_source, primer_file=None, primer_tokens=None):
+    """The primer the form asks for: None (a random seed window), a score file's path, or a token list."""
+    if primer_source == "uploaded MIDI":
+        if not primer_file:
+            raise SeqgenError("Upload a MIDI (or other score) file to use as the primer, or pick another primer.")
+        from pathlib import Path
+
+        return Path(primer_file)
+    if primer_source == "tokens":
+        primer = (primer_tokens or "").split()  # a list: never read as a file name
+        if not primer:
+            raise SeqgenError("Type some primer tokens (e.g. `C4 E4 G4 4.7.11`), or pick another primer.")
+        return primer
+    if primer_source in (None, "", PRIMERS[0]):
+        return None
+    raise SeqgenError(f"Unknown primer {primer_source!r}; choose one of: {', '.join(PRIMERS)}.")
+
+
 @user_errors
 def run_melody(bundle, primer_source, primer_file=None, primer_tokens=None, length=100, temperature=1.0, top_k=0, top_p=1.0,
                repetition_penalty=1.0, variations=1, rng_seed=-1, tempo=120, instrument=0, mode="auto", progress=gr.Progress()):
@@ -68,25 +86,12 @@ def run_melody(bundle, primer_source, primer_file=None, primer_tokens=None, leng
     variations = whole(variations, "Variations", minimum=1)
     if variations > MAX_SLOTS:
         raise SeqgenError(f"The studio shows up to {MAX_SLOTS} variations (got {variations}).")
-    if primer_source == "uploaded MIDI":
-        if not primer_file:
-            raise SeqgenError("Upload a MIDI (or other score) file to use as the primer, or pick another primer.")
-        from pathlib import Path
-
-        primer = Path(primer_file)
-    elif primer_source == "tokens":
-        primer = (primer_tokens or "").split()  # a list: never read as a file name
-        if not primer:
-            raise SeqgenError("Type some primer tokens (e.g. `C4 E4 G4 4.7.11`), or pick another primer.")
-    elif primer_source in (None, "", PRIMERS[0]):
-        primer = None
-    else:
-        raise SeqgenError(f"Unknown primer {primer_source!r}; choose one of: {', '.join(PRIMERS)}.")
+    primer = primer_input(primer_source, primer_file, primer_tokens)
     if mode not in MODES:
         raise SeqgenError(f"Unknown mode {mode!r}; choose one of: {', '.join(MODES)}.")
     options = dict(length=length, primer=primer, mode=MODES[mode], sampling=sampling_options(temperature, top_k, top_p, repetition_penalty),
                    variations=variations, rng_seed=random_seed(rng_seed), tempo_bpm=real(tempo, "Tempo"),
-                   instrument_program=whole(instrument, "Instrument", minimum=0))
+                   instrument_program=whole(instrument, "Instrument", minimum=0), **insight.GENERATION_OPTIONS)
     progress(0, desc="waiting for a free generator")
     call = pool.submit(generate_in_worker, entry, request_dir("melody"), options)
     for batch in call.events():
@@ -212,4 +217,7 @@ def build() -> dict:
         describe_melody, generated, [files, quality, *rolls, *sheets],
         api_name="describe_melody", concurrency_id="describe", concurrency_limit=1,
     )
+    insight.build("music", generated)
+    step.build("music", bundle, [primer_source, primer_file, primer_tokens], [temperature, top_k, top_p, repetition_penalty], rng_seed,
+               primer_input)
     return {"bundle": bundle, "notice": notice, "refresh": refresh}
