@@ -1,6 +1,7 @@
 """What one default melody request costs the studio: sampling alone, until audio plays, and every output.
 
     python bench/serving.py [--bundle checkpoints/bach-timed] [--runs 7] [--json]
+    python bench/serving.py --insight [--lyrics-bundle checkpoints/songs-poems-embed] [--runs 7] [--json]
 
 Runs the Melody tab's own handlers (studio/melody.py) on the shipped default
 model with the default settings (100 tokens, one melody): ``run_melody`` is
@@ -16,6 +17,16 @@ FluidSynth runs in-process) and wall milliseconds:
 
 and ``audio_ready_x`` / ``total_x``, their ratio to ``sample_ms`` (the targets:
 at most 8 and 15).
+
+``--insight`` measures instead what the explanation strip and the cells add
+to a default request of each tab (target: at most 20 %).  Each run makes one
+melody (``run_melody`` + ``describe_melody``) and one verse (``run_lyrics``)
+twice, interleaved: without the insight (``studio.insight.GENERATION_OPTIONS``
+emptied, no follow-up) and with it (the sampler keeps each step's candidates
+and the top layer's hidden states, then the follow-up ``studio.insight`` event
+makes the strip, ranks the cells and draws the best one).  It prints
+``{melody,lyrics}_ms`` (CPU without), ``…_insight_ms`` (the CPU added) and
+``…_insight_share`` (added / without).
 """
 
 import argparse
@@ -47,16 +58,21 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--bundle", default=str(ROOT / "checkpoints" / "bach-timed"))
     parser.add_argument("--runs", type=int, default=7)
+    parser.add_argument("--insight", action="store_true", help="measure what the explanation strip and the cells add")
+    parser.add_argument("--lyrics-bundle", default=str(ROOT / "checkpoints" / "songs-poems-embed"))
     parser.add_argument("--json", action="store_true")
     args = parser.parse_args()
-    bundle_folder = Path(args.bundle).resolve()
     with tempfile.TemporaryDirectory(prefix="seqgen-bench-serving-") as folder:
-        # The studio lists bundles from SEQGEN_CHECKPOINTS: give it this one alone.
-        shutil.copytree(bundle_folder, Path(folder) / "checkpoints" / bundle_folder.name)
+        # The studio lists bundles from SEQGEN_CHECKPOINTS: give it these alone.
+        for bundle_folder in [Path(args.bundle)] + ([Path(args.lyrics_bundle)] if args.insight else []):
+            shutil.copytree(bundle_folder.resolve(), Path(folder) / "checkpoints" / bundle_folder.resolve().name)
         os.environ["SEQGEN_CHECKPOINTS"] = str(Path(folder) / "checkpoints")
         # The handlers' work runs in threads of this process (not studio.pool's workers), so its CPU is counted.
         os.environ["SEQGEN_GENERATION_WORKERS"] = "0"
         tempfile.tempdir = folder  # where the handlers make their output folders
+        if args.insight:
+            report(insight_costs(args.runs), args.json)
+            return
 
         from seqgen.primers import melody_primer
         from studio import bundles, melody
@@ -91,6 +107,57 @@ def main() -> None:
         print(f"{name:12s} CPU {results[name + '_ms']:8.1f} ms   wall {results[name + '_wall_ms']:8.1f} ms")
     print(f"audio ready at {results['audio_ready_x']}× sampling (target ≤ 8), everything at {results['total_x']}× (target ≤ 15); "
           f"renderer {renderer}")
+
+
+def insight_costs(runs: int) -> dict:
+    """Median CPU of one default melody and one default verse request, without and with the insight views."""
+    from studio import bundles, insight, lyrics, melody
+
+    options = dict(insight.GENERATION_OPTIONS)
+    music = bundles.list_bundles("music")[0].label
+    verse = bundles.list_bundles("lyrics")[0].label
+    melody_inputs = dict(bundle=music, primer_source=melody.PRIMERS[0], primer_file=None, primer_tokens="", length=100,
+                         temperature=1.0, top_k=0, top_p=1.0, repetition_penalty=1.0, variations=1, tempo=120, instrument=0)
+    show = {"music": insight.make_show("music"), "lyrics": insight.make_show("lyrics")}
+
+    def melody_request(seed: int, with_insight: bool) -> None:
+        first = melody.run_melody(**melody_inputs, rng_seed=seed, progress=no_progress)
+        melody.describe_melody(first[-1], progress=no_progress)
+        if with_insight:
+            show["music"](first[-1])
+
+    def lyrics_request(seed: int, with_insight: bool) -> None:
+        *_, last = lyrics.run_lyrics(verse, lyrics.DEFAULT_SEED_LINE, 400, 0, False, 0.8, seed)
+        if with_insight:
+            show["lyrics"](last[-1])
+
+    cpu = {(name, mode): [] for name in ("melody", "lyrics") for mode in ("without", "with")}
+    for run in range(runs + 1):
+        for name, request in (("melody", melody_request), ("lyrics", lyrics_request)):
+            for mode in ("without", "with"):
+                insight.GENERATION_OPTIONS.clear()
+                if mode == "with":
+                    insight.GENERATION_OPTIONS.update(options)
+                _, spent, _ = timed(request, run, mode == "with")
+                if run:  # run 0 warms up: models, SoundFont, music21, verovio, plotly
+                    cpu[name, mode].append(spent)
+    insight.GENERATION_OPTIONS.update(options)
+    results = {}
+    for name in ("melody", "lyrics"):
+        without, with_insight = statistics.median(cpu[name, "without"]), statistics.median(cpu[name, "with"])
+        results[f"{name}_ms"] = round(without, 1)
+        results[f"{name}_insight_ms"] = round(with_insight - without, 1)
+        results[f"{name}_insight_share"] = round((with_insight - without) / without, 3)
+    return {**results, "runs": runs, "cpus": os.cpu_count()}
+
+
+def report(results: dict, as_json: bool) -> None:
+    if as_json:
+        print(json.dumps(results))
+        return
+    for name in ("melody", "lyrics"):
+        print(f"{name:7s} request CPU {results[name + '_ms']:8.1f} ms; the insight views add {results[name + '_insight_ms']:6.1f} ms "
+              f"({results[name + '_insight_share']:.0%}, target ≤ 20 %)")
 
 
 if __name__ == "__main__":
