@@ -124,10 +124,13 @@ def distribution_figure(step: dict, title: str):
 
 
 def cell_choices(cells: list[dict], units: int) -> list[tuple[str, int]]:
-    """Dropdown choices: the ranked cells first (with what they follow), then every other unit."""
-    choices = [(f"cell {cell['unit']}: {cell['label']} (r = {cell['correlation']:+.2f})", cell["unit"]) for cell in cells]
-    ranked = {cell["unit"] for cell in cells}
-    return choices + [(f"cell {unit}", unit) for unit in range(units) if unit not in ranked]
+    """Dropdown choices: the ranked cells first, each once with the feature it follows best, then every other unit."""
+    choices, listed = [], set()
+    for cell in cells:
+        if cell["unit"] not in listed:
+            listed.add(cell["unit"])
+            choices.append((f"cell {cell['unit']}: {cell['label']} (r = {cell['correlation']:+.2f})", cell["unit"]))
+    return choices + [(f"cell {unit}", unit) for unit in range(units) if unit not in listed]
 
 
 def coloured_text(tokens: list[str], values: np.ndarray, primer_length: int) -> str:
@@ -197,7 +200,7 @@ def make_show(kind: str):
         view["steps"], view["kind"] = steps, kind
         best = view["cells"][0]["unit"] if view["cells"] else 0
         choices = cell_choices(view["cells"], view["values"].shape[1])
-        return (strip_html(steps, kind), None, f"{len(steps)} steps: click one to see its distribution.",
+        return (strip_html(steps, kind), gr.update(value=None, visible=False), f"{len(steps)} steps: click one to see its distribution.",
                 gr.update(choices=choices, value=best, label=f"Cell of {view['layer']} (best-ranked first)"),
                 cell_view(kind, view, best), view)
 
@@ -213,7 +216,7 @@ def select_step(view, evt: gr.EventData):
     step = view["steps"][number - 1]
     caption = (f"Step {number}: the model drew **{html.escape(shown(step['chosen']))}** with probability "
                f"{percent(step['probability'])}, {likeliest(step['rank'])} after the rules.")
-    return distribution_figure(step, f"Step {number}"), caption
+    return gr.update(value=distribution_figure(step, f"Step {number}"), visible=True), caption
 
 
 def make_select_cell(kind: str):
@@ -232,7 +235,7 @@ def build(kind: str, state: gr.State) -> None:
         gr.Markdown(NOTES[kind])
         strip = gr.HTML(elem_classes=["seqgen-strip-box"], css_template=STRIP_CSS, js_on_load=STRIP_JS, max_height=260)
         caption = gr.Markdown()
-        chart = gr.Plot(label="The selected step's distribution")
+        chart = gr.Plot(label="The selected step's distribution", visible=False)  # until a step is clicked
         gr.Markdown(CELL_NOTES[kind])
         cell = gr.Dropdown(label="Cell", choices=[], interactive=True)
         drawn = gr.HTML() if kind == "lyrics" else gr.Plot(label="The cell under the notes")

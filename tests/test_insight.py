@@ -193,3 +193,15 @@ def test_a_person_can_pick_any_token_and_the_state_follows(lyrics_bundle, monkey
     monkeypatch.setattr(steps, "MAX_STEPS", 2)
     with pytest.raises(SeqgenError, match="This generation has 2 tokens, the most one session takes: start again."):
         steps.advance(lyrics_bundle, picked)
+
+
+def test_a_generation_gives_its_activations_recorded_or_computed(timed_bundle, tmp_path):
+    from seqgen.generate import generate_melody
+
+    recorded = generate_melody(timed_bundle, tmp_path / "a", length=20, rng_seed=3, render_audio=False, record="top", mode="stateful")
+    plain = generate_melody(timed_bundle, tmp_path / "b", length=20, rng_seed=3, render_audio=False, mode="stateful")
+    assert plain.hidden is None and recorded.melodies[0].tokens == plain.melodies[0].tokens
+    (from_record, primer_length), (computed, same_length) = insight.of_generation(timed_bundle, recorded), insight.of_generation(timed_bundle, plain)
+    assert from_record.tokens == computed.tokens == recorded.primer + recorded.melodies[0].tokens
+    assert primer_length == same_length == len(recorded.primer) and from_record.layer == computed.layer == "lstm_1"
+    np.testing.assert_allclose(from_record.values, computed.values, atol=1e-6)
