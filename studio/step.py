@@ -80,7 +80,8 @@ def render_so_far(session, tokenizer: str, out_dir) -> tuple[str | None, str | N
 
 def outputs_of(kind: str, session, audio: str | None, note: str | None) -> tuple:
     """Every view of a session: the text or player and tokens, the candidate buttons, the chart, the state."""
-    chart = distribution_figure(session.offered, f"Next token after {len(session.picked)} picks")
+    picks = len(session.picked)
+    chart = distribution_figure(session.offered, f"Next token after {picks} pick{'' if picks == 1 else 's'}")
     if kind == "lyrics":
         shown_so_far = (so_far_html(session),)
     else:
