@@ -59,6 +59,7 @@ class Activations:
 
     @property
     def units(self) -> int:
+        """The layer's width."""
         return int(self.values.shape[1])
 
     def summary(self) -> str:
@@ -93,7 +94,7 @@ def features(kind: str, tokens: list[str], tokenizer: str | None = None) -> dict
             "in_word": np.array([char.isalnum() or char == "'" for char in tokens], dtype=float),
             "after_vowel": np.array([char in VOWELS for char in tokens], dtype=float),
         }
-    onsets, durations, pitches = timeline(tokens, tokenizer)
+    onsets, _, pitches = timeline(tokens, tokenizer)
     found = {"pitch_height": np.array([np.mean(played) if played else np.nan for played in pitches])}
     if tokenizer == "timed":
         found["bar_position"] = (onsets * 4) % SIXTEENTHS_PER_BAR

@@ -12,7 +12,7 @@ candidates and the top LSTM layer's hidden states):
   (:mod:`seqgen.insight`); the Lyrics tab colours the text by the chosen
   cell, the Melody tab draws it under a piano roll.
 
-Only the ranking runs in a worker (it reads the model's vocabulary and, for
+Only the ranking runs in a worker (it needs the loaded model and, for
 melodies, music21's pitches); the HTML and figures are made here, and choosing
 another step or cell never leaves the server.
 """
@@ -189,7 +189,7 @@ def cell_view(kind: str, view: dict, unit: int):
 
 
 def make_show(kind: str):
-    """The follow-up of a new generation: the strip, the first step's chart, the ranked cells and the best one drawn."""
+    """The follow-up of a new generation: the strip (its chart hidden until a step is clicked), the ranked cells and the best one drawn."""
 
     @user_errors
     def show(state):
@@ -197,7 +197,7 @@ def make_show(kind: str):
             return gr.skip(), gr.skip(), gr.skip(), gr.skip(), gr.skip(), None
         steps = state["output"].steps[0]
         view = pool.submit(cells_in_worker, state["entry"], state["output"]).result()
-        view["steps"], view["kind"] = steps, kind
+        view["steps"] = steps
         best = view["cells"][0]["unit"] if view["cells"] else 0
         choices = cell_choices(view["cells"], view["values"].shape[1])
         return (strip_html(steps, kind), gr.update(value=None, visible=False), f"{len(steps)} steps: click one to see its distribution.",
@@ -220,6 +220,8 @@ def select_step(view, evt: gr.EventData):
 
 
 def make_select_cell(kind: str):
+    """The cell dropdown's handler: `(view, unit)` → the chosen cell drawn."""
+
     @user_errors
     def select_cell(view, unit):
         if not view or unit is None:
@@ -233,7 +235,7 @@ def build(kind: str, state: gr.State) -> None:
     """The explanation strip and the cell view, filled whenever `state` receives a generation."""
     with gr.Accordion("Inside the model: why each token, and what the cells do", open=True):
         gr.Markdown(NOTES[kind])
-        strip = gr.HTML(elem_classes=["seqgen-strip-box"], css_template=STRIP_CSS, js_on_load=STRIP_JS, max_height=260)
+        strip = gr.HTML(css_template=STRIP_CSS, js_on_load=STRIP_JS, max_height=260)
         caption = gr.Markdown()
         chart = gr.Plot(label="The selected step's distribution", visible=False)  # until a step is clicked
         gr.Markdown(CELL_NOTES[kind])
