@@ -51,6 +51,7 @@ ENGINES = ("numpy", "keras")
 MAX_LENGTH = 2000  # default cap on generated tokens; SEQGEN_MAX_LENGTH overrides it
 MAX_VARIATIONS = 16  # continuations generated side by side in one batch
 MAX_LENGTH_ENV = "SEQGEN_MAX_LENGTH"
+EXPLAIN_RUN = 64  # steps explained at once: vectorised, and a bounded copy of their distributions
 
 TokenCallback = Callable[[int, int, str], None]
 
@@ -386,7 +387,7 @@ class Sampler:
             if layer is not None:
                 hidden = np.empty((batch, len(ids) + length, self.stack.lstms[layer].units), self.stack.dtype)
                 hidden[:, :len(ids)] = primer_hidden[layer]
-            tops = []  # each step's Candidates, with explain
+            explained, pending = [], []  # with explain: Candidates of runs of steps; the steps not explained yet
             primed = time.perf_counter()
             for step in range(length):
                 end = window + step  # history[:, :end] is the context so far
@@ -400,7 +401,10 @@ class Sampler:
                 chosen = ranked.order[rows, places]
                 history[:, end] = chosen
                 if explain is not None:
-                    tops.append(ranked.top(explain, places))
+                    pending.append((ranked, places))
+                    if len(pending) == EXPLAIN_RUN or step + 1 == length:
+                        explained.append(Candidates.of_steps(*zip(*pending), explain))
+                        pending.clear()
                 if on_token is not None:
                     for variation, index in enumerate(chosen):
                         on_token(variation, step, self.vocab.tokens[index])
@@ -413,8 +417,8 @@ class Sampler:
                         probs = self.window_probabilities(history[:, end + 1 - window:end + 1])
         steps = None
         if explain is not None:
-            stacked = Candidates.stack(tops)
-            steps = [stacked.row(variation).to_dicts(self.vocab.tokens) for variation in range(batch)]
+            joined = Candidates.concat(explained)
+            steps = [joined.row(variation).to_dicts(self.vocab.tokens) for variation in range(batch)]
         finished = time.perf_counter()
         generated = history[:, window:]
         return GenerationResult(

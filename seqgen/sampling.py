@@ -133,14 +133,7 @@ class Ranked:
 
     def top(self, k: int, places: np.ndarray | None = None) -> "Candidates":
         """The `k` most likely tokens of each row and, given :meth:`pick`'s places, the drawn ones (see :class:`Candidates`)."""
-        totals = self.weights.sum(axis=1)
-        before = np.exp(self.logits - self.logits[:, :1])
-        candidates = Candidates(self.order[:, :k], before[:, :k] / before.sum(axis=1, keepdims=True), self.weights[:, :k] / totals[:, None])
-        if places is not None:
-            rows = np.arange(len(places))
-            candidates.chosen, candidates.ranks = self.order[rows, places], places + 1
-            candidates.probabilities = self.weights[rows, places] / totals
-        return candidates
+        return _top(self.order, self.logits, self.weights, k, places)
 
     def explain(self, k: int, names: Sequence[str], places: np.ndarray | None = None) -> list[dict]:
         """:meth:`top` as one dict per row (see :meth:`Candidates.to_dicts`)."""
@@ -168,12 +161,18 @@ class Candidates:
     probabilities: np.ndarray | None = None
 
     @classmethod
-    def stack(cls, parts: list["Candidates"], axis: int = 1) -> "Candidates":
-        """Steps of a batch side by side: `parts` of leading shape `(batch,)` → `(batch, len(parts))`."""
+    def of_steps(cls, rankings: list[Ranked], places: list[np.ndarray], k: int) -> "Candidates":
+        """Consecutive steps of a batch at once: `rankings` and `places` of shape `(batch,)` → `(batch, len(rankings))`."""
+        stacked = [np.stack([getattr(ranked, name) for ranked in rankings], axis=1) for name in ("order", "logits", "weights")]
+        return _top(*stacked, k, np.stack(places, axis=1))
+
+    @classmethod
+    def concat(cls, parts: list["Candidates"]) -> "Candidates":
+        """Runs of steps one after the other: parts of shape `(batch, n_i)` → `(batch, sum n_i)`."""
         fields = {}
         for name in ("ids", "before", "after", "chosen", "ranks", "probabilities"):
             values = [getattr(part, name) for part in parts]
-            fields[name] = None if values[0] is None else np.stack(values, axis=axis)
+            fields[name] = None if values[0] is None else np.concatenate(values, axis=1)
         return cls(**fields)
 
     def row(self, index: int) -> "Candidates":
@@ -202,6 +201,19 @@ class Candidates:
             explained["before_temperature"] = [[names[token], p] for token, p in zip(ids, before)]
             rows.append(explained)
         return rows
+
+
+def _top(order: np.ndarray, logits: np.ndarray, weights: np.ndarray, k: int, places: np.ndarray | None) -> Candidates:
+    """:meth:`Ranked.top` on rankings of any leading shape: arrays `(..., V)`, places `(...)`."""
+    totals = weights.sum(axis=-1)
+    before = np.exp(logits - logits[..., :1])
+    candidates = Candidates(order[..., :k], before[..., :k] / before.sum(axis=-1, keepdims=True), weights[..., :k] / totals[..., None])
+    if places is not None:
+        at = places[..., None]
+        candidates.chosen = np.take_along_axis(order, at, axis=-1)[..., 0]
+        candidates.ranks = places + 1
+        candidates.probabilities = np.take_along_axis(weights, at, axis=-1)[..., 0] / totals
+    return candidates
 
 
 def rank(probs, options: SamplingOptions, recent=None) -> Ranked:

@@ -29,8 +29,8 @@ VERSE = "let dance for the rest of the night here\nwe dance until the morning li
                                       SamplingOptions(temperature=0)], ids=["plain", "rules", "greedy"])
 def test_explaining_changes_no_token(music_bundle, mode, sampling):
     primer = music_bundle.seeds[0]
-    plain = music_bundle.sampler.generate(primer, 30, sampling, variations=3, rng_seed=5, mode=mode)
-    explained = music_bundle.sampler.generate(primer, 30, sampling, variations=3, rng_seed=5, mode=mode, explain=4, record="lstm_1")
+    plain = music_bundle.sampler.generate(primer, 70, sampling, variations=3, rng_seed=5, mode=mode)  # 70: two runs of steps
+    explained = music_bundle.sampler.generate(primer, 70, sampling, variations=3, rng_seed=5, mode=mode, explain=4, record="lstm_1")
     assert explained.tokens == plain.tokens and plain.steps is None
     assert [[step["chosen"] for step in steps] for steps in explained.steps] == explained.tokens
     for steps in explained.steps:

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from seqgen.errors import SeqgenError
-from seqgen.sampling import SamplingOptions, draw, rank, sample_index, sample_indices
+from seqgen.sampling import Candidates, SamplingOptions, draw, rank, sample_index, sample_indices
 
 # ---------------------------------------------------------------------------
 # sample_index
@@ -201,3 +201,14 @@ def test_explanations_leave_out_filtered_tokens_and_show_the_penalty():
     assert explained["candidates"] == [["c", 1.0]] and explained["chosen"] == "c" and explained["rank"] == 1
     # b's 0.5 halved to 0.25 and renormalised over 0.75: c is now the most likely before temperature.
     np.testing.assert_allclose([p for _, p in explained["before_temperature"]], [0.3 / 0.75, 0.25 / 0.75, 0.15 / 0.75])
+
+
+def test_steps_explained_together_equal_steps_explained_one_by_one():
+    data, options = np.random.default_rng(2), SamplingOptions(temperature=0.6, top_p=0.9, repetition_penalty=1.2)
+    rankings = [rank(data.dirichlet(np.ones(5), size=3), options, recent=data.random((3, 5)) < 0.3) for _ in range(4)]
+    places = [ranked.pick(data) for ranked in rankings]
+    together = Candidates.of_steps(rankings, places, 3)
+    assert together.ids.shape == (3, 4, 3)
+    for variation in range(3):
+        one_by_one = [ranked.explain(3, NAMES, picked)[variation] for ranked, picked in zip(rankings, places)]
+        assert together.row(variation).to_dicts(NAMES) == one_by_one
