@@ -234,7 +234,7 @@ def command_generate(args) -> int:
     SamplingOptions(**fields)  # bad options fail before TensorFlow loads
     bundle = load_bundle(resolve_bundle(args.bundle))
     sampling = bundle.default_sampling(**fields)  # the bundle's recommended settings under what the user set
-    options = dict(mode=args.mode, sampling=sampling, variations=args.variations, rng_seed=args.rng_seed)
+    options = dict(mode=args.mode, sampling=sampling, variations=args.variations, rng_seed=args.rng_seed, explain=args.explain)
     if bundle.config["kind"] == "lyrics":
         if args.primer:
             raise SeqgenError("--primer is for melody bundles; give lyrics a --seed-text.")
@@ -277,6 +277,16 @@ def command_generate(args) -> int:
             print(f"melody {number}: {' '.join(melody.tokens)}")
             print(f"  quality: {json.dumps(melody.quality)}")
         print(f"files in {out_dir}; audio renderer: {first.renderer}" + (f" ({first.renderer_note})" if first.renderer_note else ""))
+    return 0
+
+
+def command_activations(args) -> int:
+    from seqgen.bundle import load_bundle, resolve_bundle
+    from seqgen.insight import activations, sequence
+
+    bundle = load_bundle(resolve_bundle(args.bundle))
+    result = activations(bundle, sequence(bundle, args.text, args.primer, args.rng_seed), args.layer)
+    print(json.dumps(result.to_json(), ensure_ascii=False) if args.json else result.summary())
     return 0
 
 
@@ -418,8 +428,20 @@ def build_parser() -> argparse.ArgumentParser:
     generate.add_argument("--max-audio-seconds", type=float,
                           help="render no audio for a longer melody (default: $SEQGEN_MAX_AUDIO_SECONDS or 180)")
     generate.add_argument("--out-dir", help="keep every output (MIDI, WAV, MusicXML, params JSON) here")
+    generate.add_argument("--explain", type=positive_int, metavar="K",
+                          help="with --json: add `steps`, each new token's K most likely candidates after the sampling rules")
     generate.add_argument("--json", action="store_true", help="print one JSON object")
     generate.set_defaults(run=command_generate)
+
+    insight = commands.add_parser("activations", help="an LSTM layer's hidden state per token, and the cells that track a feature")
+    insight.add_argument("bundle", help="a bundle folder, or the name of one under checkpoints/")
+    source = insight.add_mutually_exclusive_group()
+    source.add_argument("--text", "--tokens", dest="text", help="lyrics: the text; music: whitespace-separated tokens")
+    source.add_argument("--primer", help="music: a MIDI or score file (default: a random seed window)")
+    insight.add_argument("--layer", help="the LSTM layer, e.g. lstm_1 (default: the top one)")
+    insight.add_argument("--rng-seed", type=int, help="music: picks the random seed window")
+    insight.add_argument("--json", action="store_true", help="print one JSON object")
+    insight.set_defaults(run=command_activations)
 
     evaluate = commands.add_parser("evaluate", help="measure a bundle's generations against its corpus and write them into its model card")
     evaluate.add_argument("bundle", help="a bundle folder, or the name of one under checkpoints/")
@@ -448,6 +470,8 @@ def main(argv: list[str] | None = None) -> int:
     args.options = options
     if args.command == "train" and not (args.out or args.resume):
         parser.error("train needs --out DIR (or --resume DIR)")
+    if args.command == "generate" and args.explain and not args.json:
+        parser.error("--explain adds `steps` to the JSON output: give --json too")
     if args.command in ("train", "study") and args.epochs < 1:
         parser.error(f"--epochs must be a positive integer, got {args.epochs}")
     try:

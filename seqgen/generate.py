@@ -57,6 +57,8 @@ class MelodyOutput:
     dropped: dict[str, int]
     timings: dict
     settings: dict
+    steps: list[list[dict]] | None = None  # with explain: per melody, per token (seqgen.sampling.Ranked.explain)
+    hidden: np.ndarray | None = None  # with record: (melodies, primer + length, units), see GenerationResult
 
 
 @dataclass
@@ -67,6 +69,8 @@ class LyricsOutput:
     quality: list[dict]
     timings: dict
     settings: dict
+    steps: list[list[dict]] | None = None  # with explain: per text, per character (seqgen.sampling.Ranked.explain)
+    hidden: list[np.ndarray] | None = None  # with record: per text, (seed + text characters, units)
 
 
 def generate_melody(
@@ -85,6 +89,8 @@ def generate_melody(
     max_audio_seconds: float | None = None,
     on_token: Callable | None = None,
     on_render: Callable[[int, int], None] | None = None,
+    explain: int | None = None,
+    record: str | None = None,
     **sampling_fields,
 ) -> MelodyOutput:
     """Phase 1: sample melodies from a music bundle and write their MIDI, WAV and params files into ``out_dir``.
@@ -97,7 +103,7 @@ def generate_melody(
             file path (tokenized with the bundle's tokenizer), or tokens.
         rng_seed: seeds the primer window and the sampling; None draws one
             (recorded in ``settings`` and ``params.json``).
-        mode, sampling, variations, on_token, **sampling_fields:
+        mode, sampling, variations, on_token, explain, record, **sampling_fields:
             see :meth:`seqgen.sample.Sampler.generate`.
         tempo_bpm: playback tempo.
         instrument_program: General MIDI program (0 = piano).
@@ -123,7 +129,7 @@ def generate_melody(
     rng_seed = draw_seed(rng_seed)
     primer_tokens = melody_primer(bundle, primer, rng_seed)
     result = bundle.sampler.generate(primer_tokens, length, sampling, variations=variations, rng_seed=rng_seed,
-                                     on_token=on_token, mode=mode, **sampling_fields)
+                                     on_token=on_token, mode=mode, explain=explain, record=record, **sampling_fields)
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     settings = {
@@ -152,7 +158,7 @@ def generate_melody(
         _write_params(melody, settings, number)
         melodies.append(melody)
     timings = {**result.timings, "audio_ms": (time.perf_counter() - started) * 1000}
-    return MelodyOutput(melodies, result.primer, result.dropped, timings, settings)
+    return MelodyOutput(melodies, result.primer, result.dropped, timings, settings, result.steps, result.hidden)
 
 
 def describe_melodies(bundle: Bundle, output: MelodyOutput, engrave: bool = True) -> MelodyOutput:
@@ -202,6 +208,8 @@ def complete_lyrics(
     variations: int = 1,
     rng_seed: int | None = None,
     on_token: Callable | None = None,
+    explain: int | None = None,
+    record: str | None = None,
     **sampling_fields,
 ) -> LyricsOutput:
     """Complete a seed line with a lyrics bundle.
@@ -214,7 +222,8 @@ def complete_lyrics(
         lines: stop after this many completed lines.
         stop_at_verse_end: stop at the first blank line.
         rng_seed: None draws one (recorded in ``settings``).
-        Other arguments: see :meth:`seqgen.sample.Sampler.generate`.
+        Other arguments: see :meth:`seqgen.sample.Sampler.generate`; ``steps``
+            and ``hidden`` are cut with the texts.
     """
     from seqgen.quality import lyrics_report
 
@@ -230,15 +239,19 @@ def complete_lyrics(
         shown = ", ".join(repr(char) for char in dropped) or "none"
         raise SeqgenError(f"No character of the seed line is in the model's vocabulary (dropped: {shown}).")
     result = bundle.sampler.generate(tokens, length, sampling, variations=variations, rng_seed=rng_seed,
-                                     on_token=on_token, mode=mode, **sampling_fields)
+                                     on_token=on_token, mode=mode, explain=explain, record=record, **sampling_fields)
     texts = [cut_text("".join(generated), lines, stop_at_verse_end) for generated in result.tokens]
+    steps = None if result.steps is None else [explained[:len(text)] for explained, text in zip(result.steps, texts)]
+    primed = len(result.primer)
+    hidden = None if result.hidden is None else [row[:primed + len(text)] for row, text in zip(result.hidden, texts)]
     corpus_words = set(bundle.stats["words"]) if "words" in bundle.stats else None
     settings = {"bundle": bundle.folder.name, "preset": bundle.config["preset"], "length": length, "lines": lines,
                 "stop_at_verse_end": stop_at_verse_end, "mode": result.mode, **result.sampling.to_json(),
                 "variations": variations, "rng_seed": rng_seed}
     for key in list(dropped):
         dropped[key] = int(dropped[key])
-    return LyricsOutput("".join(tokens), texts, dict(dropped), [lyrics_report(text, corpus_words) for text in texts], result.timings, settings)
+    return LyricsOutput("".join(tokens), texts, dict(dropped), [lyrics_report(text, corpus_words) for text in texts], result.timings,
+                        settings, steps, hidden)
 
 
 def cut_text(text: str, lines: int | None, stop_at_verse_end: bool) -> str:
@@ -252,19 +265,23 @@ def cut_text(text: str, lines: int | None, stop_at_verse_end: bool) -> str:
 
 
 def to_json(output: MelodyOutput | LyricsOutput) -> dict:
-    """A JSON-ready summary of a generation, as the CLI prints it."""
+    """A JSON-ready summary of a generation, as the CLI prints it (with ``steps`` when it was explained)."""
     if isinstance(output, MelodyOutput):
-        return {
+        summary = {
             "tokens": output.melodies[0].tokens if len(output.melodies) == 1 else [m.tokens for m in output.melodies],
             "primer": output.primer, "dropped": output.dropped, "timings": output.timings, "settings": output.settings,
             "renderer": output.melodies[0].renderer, "renderer_note": output.melodies[0].renderer_note,
             "quality": output.melodies[0].quality if len(output.melodies) == 1 else [m.quality for m in output.melodies],
             "files": [{key: str(getattr(m, key)) for key in ("midi", "wav", "musicxml", "params") if getattr(m, key)} for m in output.melodies],
         }
-    return {
-        "seed": output.seed, "text": output.texts[0] if len(output.texts) == 1 else output.texts, "dropped": output.dropped,
-        "quality": output.quality[0] if len(output.quality) == 1 else output.quality, "timings": output.timings, "settings": output.settings,
-    }
+    else:
+        summary = {
+            "seed": output.seed, "text": output.texts[0] if len(output.texts) == 1 else output.texts, "dropped": output.dropped,
+            "quality": output.quality[0] if len(output.quality) == 1 else output.quality, "timings": output.timings, "settings": output.settings,
+        }
+    if output.steps is not None:
+        summary["steps"] = output.steps[0] if len(output.steps) == 1 else output.steps
+    return summary
 
 
 def dumps(output) -> str:

@@ -115,9 +115,8 @@ class NumpyStack:
         elif input_mode != "scaled":
             raise SeqgenError(f"Unknown input_mode {input_mode!r}; expected 'scaled' or 'ids'.")
         self.lstms: list[_LSTM] = []
-        for name in ("lstm_1", "lstm_2"):
-            if name not in layers:
-                continue
+        self.layer_names = [name for name in ("lstm_1", "lstm_2") if name in layers]  # one per entry of `lstms`
+        for name in self.layer_names:
             layer = layers[name]
             if _activation_name(layer) != "tanh" or getattr(layer.recurrent_activation, "__name__", "") != "sigmoid":
                 raise SeqgenError(f"Layer {name!r}: the sampler supports tanh/sigmoid LSTMs only.")
@@ -172,8 +171,8 @@ class NumpyStack:
         c = gates[:, units:2 * units] * c + gates[:, :units] * np.tanh(z[:, 2 * units:3 * units])
         return gates[:, 3 * units:] * np.tanh(c), c
 
-    def run(self, ids: np.ndarray, state: State | None = None) -> tuple[np.ndarray, State]:
-        """Feeds whole sequences, layer by layer, and predicts the next token.
+    def hidden(self, ids: np.ndarray, state: State | None = None) -> tuple[list[np.ndarray], State]:
+        """Feeds whole sequences, layer by layer, keeping every LSTM layer's hidden state after every step.
 
         Each layer's input projection is one matrix product over all steps;
         only the recurrent part loops.  From `state=None` (zeros) this is
@@ -184,13 +183,15 @@ class NumpyStack:
             state: Starting state; None starts from zeros.
 
         Returns:
-            `(probs, state)`: next-token probabilities after the last step,
-            `(batch, V)`, and the state after it.
+            `(outputs, state)`: one array `(batch, steps, units)` per LSTM
+            layer (in `layer_names` order; tanh outputs, so in [-1, 1]) and the
+            state after the last step.
         """
         ids = np.asarray(ids, dtype=np.int64)
         batch, steps = ids.shape
         x = self._inputs(ids)  # (batch, steps, input_dim)
         final: list[tuple[np.ndarray, np.ndarray]] = []
+        outputs: list[np.ndarray] = []
         for number, lstm in enumerate(self.lstms):
             projected = (x.reshape(batch * steps, -1) @ lstm.kernel + lstm.bias).reshape(batch, steps, -1)
             if state is None:
@@ -200,16 +201,29 @@ class NumpyStack:
             else:
                 h, c = state.layers[number]
                 fresh = False
-            keep_sequence = number + 1 < len(self.lstms)
-            outputs = np.empty((batch, steps, lstm.units), self.dtype) if keep_sequence else None
+            sequence = np.empty((batch, steps, lstm.units), self.dtype)
             for step in range(steps):
                 z = projected[:, step] if fresh and step == 0 else projected[:, step] + h @ lstm.recurrent
                 h, c = self._cell(z, c, lstm.units)
-                if keep_sequence:
-                    outputs[:, step] = h
+                sequence[:, step] = h
             final.append((h, c))
-            x = outputs
-        return self._head(final[-1][0]), State(final)
+            outputs.append(sequence)
+            x = sequence
+        return outputs, State(final)
+
+    def predict(self, state: State) -> np.ndarray:
+        """Next-token probabilities `(batch, V)` from a state (its top LSTM layer's output)."""
+        return self._head(state.layers[-1][0])
+
+    def run(self, ids: np.ndarray, state: State | None = None) -> tuple[np.ndarray, State]:
+        """Feeds whole sequences (see :meth:`hidden`) and predicts the next token.
+
+        Returns:
+            `(probs, state)`: next-token probabilities after the last step,
+            `(batch, V)`, and the state after it.
+        """
+        _, state = self.hidden(ids, state)
+        return self.predict(state), state
 
     def step(self, ids: np.ndarray, state: State) -> np.ndarray:
         """Feeds one token per row and updates `state` in place.

@@ -44,13 +44,14 @@ import numpy as np
 from seqgen.errors import SeqgenError
 from seqgen.numpy_lstm import NumpyStack, State
 from seqgen.primers import encode_primer
-from seqgen.sampling import SamplingOptions, draw
+from seqgen.sampling import Candidates, SamplingOptions, rank
 
 MODES = ("window", "stateful")
 ENGINES = ("numpy", "keras")
 MAX_LENGTH = 2000  # default cap on generated tokens; SEQGEN_MAX_LENGTH overrides it
 MAX_VARIATIONS = 16  # continuations generated side by side in one batch
 MAX_LENGTH_ENV = "SEQGEN_MAX_LENGTH"
+EXPLAIN_RUN = 64  # steps explained at once: vectorised, and a bounded copy of their distributions
 
 TokenCallback = Callable[[int, int, str], None]
 
@@ -72,6 +73,11 @@ class GenerationResult:
             all variations together).
         mode: "window" or "stateful".
         sampling: The sampling rules used.
+        steps: With `explain=K`: per variation, one dict per new token (see
+            :meth:`seqgen.sampling.Ranked.explain`); else None.
+        hidden: With `record` in stateful mode: per variation, the recorded
+            LSTM layer's hidden state after every primer and generated token,
+            `(variations, len(primer) + length, units)`; else None.
     """
 
     tokens: list[list[str]]
@@ -81,13 +87,15 @@ class GenerationResult:
     timings: dict[str, float]
     mode: str
     sampling: SamplingOptions
+    steps: list[list[dict]] | None = None
+    hidden: np.ndarray | None = None
 
 
 _BLAS_CONTROLLER = None
 _BLAS_CONTROLLER_LOCK = threading.Lock()
 
 
-def _blas_limit(threads: int | None):
+def blas_limit(threads: int | None):
     """A context manager limiting BLAS threads, or a no-op without threadpoolctl."""
     global _BLAS_CONTROLLER
     if threads is None:
@@ -249,11 +257,17 @@ class Sampler:
             `(state, probs)`: the state after the primer, `batch` rows, and the
             next-token probabilities, `(batch, V)`, float64.
         """
+        state, probs, _ = self._prime(ids, batch)
+        return state, probs
+
+    def _prime(self, ids: Sequence[int], batch: int) -> tuple[State, np.ndarray, list[np.ndarray]]:
+        """:meth:`prime`, also giving every layer's hidden states over the primer, `(len(ids), units)` each."""
         ids = np.asarray(ids, dtype=np.int64).reshape(1, -1)
         if ids.shape[1] == 0:
             raise SeqgenError("The seed is empty: give at least one token the model knows.")
-        probs, state = self.stack.run(ids)
-        return state.tile(batch), np.repeat(np.asarray(probs, dtype=np.float64), batch, axis=0)
+        outputs, state = self.stack.hidden(ids)
+        probs = np.asarray(self.stack.predict(state), dtype=np.float64)
+        return state.tile(batch), np.repeat(probs, batch, axis=0), [output[0] for output in outputs]
 
     def step(self, state: State, ids: Sequence[int]) -> np.ndarray:
         """Feeds one token per row to a stateful batch; updates `state` in place.
@@ -267,6 +281,14 @@ class Sampler:
         """
         return np.asarray(self.stack.step(np.asarray(ids, dtype=np.int64), state), dtype=np.float64)
 
+    def layer_index(self, name: str) -> int:
+        """The position of LSTM layer `name` ("lstm_1", …; "top": the last) in the stack; SeqgenError naming the layers otherwise."""
+        if name == "top":
+            return len(self.stack.lstms) - 1
+        if name not in self.stack.layer_names:
+            raise SeqgenError(f"This model has no LSTM layer {name!r}; it has {', '.join(self.stack.layer_names)}.")
+        return self.stack.layer_names.index(name)
+
     # -- the loop ---------------------------------------------------------
 
     def generate(
@@ -278,6 +300,8 @@ class Sampler:
         rng_seed: int | None = None,
         on_token: TokenCallback | None = None,
         mode: str | None = None,
+        explain: int | None = None,
+        record: str | None = None,
         **sampling_fields,
     ) -> GenerationResult:
         """Generates `length` new tokens after a primer, `variations` at once.
@@ -307,6 +331,12 @@ class Sampler:
             on_token: `on_token(variation, step, token)` after every token,
                 for streaming; an exception it raises stops generation.
             mode: "window" or "stateful"; None uses the sampler's mode.
+            explain: Keep the `explain` most likely candidates of every step,
+                as drawn from (`GenerationResult.steps`).
+            record: An LSTM layer's name ("lstm_1", …, "top") whose hidden state to
+                keep after every token (`GenerationResult.hidden`); stateful
+                mode only (window mode restarts from zeros every step, so it
+                records nothing).
             **sampling_fields: Instead of `sampling`, its fields
                 (`temperature=0`, `top_k=5`, …) over those defaults.
 
@@ -329,6 +359,9 @@ class Sampler:
         if isinstance(variations, bool) or not isinstance(variations, (int, np.integer)) or not 1 <= variations <= MAX_VARIATIONS:
             raise SeqgenError(f"variations must be between 1 and {MAX_VARIATIONS}, got {variations!r}.")
         mode = self._check_mode(mode) if mode is not None else self.mode
+        if explain is not None and (isinstance(explain, bool) or not isinstance(explain, (int, np.integer)) or explain < 1):
+            raise SeqgenError(f"explain must be a positive number of candidates, got {explain!r}.")
+        layer = self.layer_index(record) if record is not None and mode == "stateful" else None
         length, batch, window = int(length), int(variations), self.window
         ids, tokens, dropped = encode_primer(self.bundle, primer_tokens)
         if not ids:
@@ -350,11 +383,15 @@ class Sampler:
         rows = np.arange(batch)
         penalise = sampling.repetition_penalty != 1
 
-        with _blas_limit(self.blas_threads):
+        with blas_limit(self.blas_threads):
             if mode == "stateful":
-                state, probs = self.prime(ids, batch)
+                state, probs, primer_hidden = self._prime(ids, batch)
             else:
                 state, probs = None, self.window_probabilities(history[:, :window])
+            if layer is not None:
+                hidden = np.empty((batch, len(ids) + length, self.stack.lstms[layer].units), self.stack.dtype)
+                hidden[:, :len(ids)] = primer_hidden[layer]
+            explained, pending = [], []  # with explain: Candidates of runs of steps; the steps not explained yet
             primed = time.perf_counter()
             for step in range(length):
                 end = window + step  # history[:, :end] is the context so far
@@ -363,16 +400,29 @@ class Sampler:
                     recent = np.zeros((batch, self.vocab_size), dtype=bool)
                     start = max(pad, end - window)
                     recent[rows[:, None], history[:, start:end]] = True
-                chosen = draw(probs, sampling, rng, recent)
+                ranked = rank(probs, sampling, recent)
+                places = ranked.pick(rng)
+                chosen = ranked.order[rows, places]
                 history[:, end] = chosen
+                if explain is not None:
+                    pending.append((ranked, places))
+                    if len(pending) == EXPLAIN_RUN or step + 1 == length:
+                        explained.append(Candidates.of_steps(*zip(*pending), explain))
+                        pending.clear()
                 if on_token is not None:
                     for variation, index in enumerate(chosen):
                         on_token(variation, step, self.vocab.tokens[index])
-                if step + 1 < length:  # no prediction is needed after the last token
+                if step + 1 < length or layer is not None:  # no prediction is needed after the last token
                     if mode == "stateful":
                         probs = self.step(state, chosen)
+                        if layer is not None:
+                            hidden[:, len(ids) + step] = state.layers[layer][0]
                     else:
                         probs = self.window_probabilities(history[:, end + 1 - window:end + 1])
+        steps = None
+        if explain is not None:
+            joined = Candidates.concat(explained)
+            steps = [joined.row(variation).to_dicts(self.vocab.tokens) for variation in range(batch)]
         finished = time.perf_counter()
         generated = history[:, window:]
         return GenerationResult(
@@ -387,4 +437,6 @@ class Sampler:
             },
             mode=mode,
             sampling=sampling,
+            steps=steps,
+            hidden=hidden if layer is not None else None,
         )

@@ -3,17 +3,19 @@
 :class:`SamplingOptions` holds the rules a request asks for (temperature,
 top-k, top-p, repetition penalty) and is validated once, when it is made;
 the CLI, the studio and :mod:`seqgen.generate` all build one.
-:func:`draw` applies them to a batch of distributions with a caller's
-``numpy.random.Generator``; :func:`sample_index` and :func:`sample_indices`
-are the same rules as pure functions of plain arguments.  Greedy argmax at
-temperature 0 is what the reference report did.
+:func:`rank` applies them to a batch of distributions (a :class:`Ranked`
+batch, which also explains itself with :meth:`Ranked.explain`) and :func:`draw`
+picks one token per row from it with a caller's ``numpy.random.Generator``;
+:func:`sample_index` and :func:`sample_indices` are the same rules as pure
+functions of plain arguments.  Greedy argmax at temperature 0 is what the
+reference report did.
 """
 
 from __future__ import annotations
 
 import math
 from dataclasses import asdict, dataclass, replace
-from typing import Iterable
+from typing import Iterable, Sequence
 
 import numpy as np
 
@@ -93,8 +95,129 @@ def _recent_mask(recent, shape: tuple[int, int]) -> np.ndarray:
     return mask
 
 
-def draw(probs, options: SamplingOptions, rng: np.random.Generator, recent=None) -> np.ndarray:
-    """Draws one token index per row of a batch of next-token distributions.
+@dataclass(frozen=True)
+class Ranked:
+    """A batch of next-token distributions after the sampling rules, each row sorted from the most likely token down.
+
+    Made by :func:`rank`; :meth:`draw` picks from it and :meth:`top` shows
+    it, so an explanation shows exactly the distribution a token was drawn from.
+
+    Attributes:
+        order: Token ids, `(batch, V)`, most likely first (ties: lowest id first).
+        logits: Log-probabilities after the repetition penalty, in that order, `(batch, V)`.
+        weights: Unnormalised weights after temperature, top-k and top-p, in that
+            order, `(batch, V)`; filtered tokens weigh 0, and the kept ones are a prefix.
+        greedy: Temperature 0: the first token of each row is taken.
+    """
+
+    order: np.ndarray
+    logits: np.ndarray
+    weights: np.ndarray
+    greedy: bool
+
+    def pick(self, rng: np.random.Generator) -> np.ndarray:
+        """One place in each row's ranking, `(batch,)`: 0 when greedy, else an inverse-CDF draw
+        with one ``rng.random()`` per row (none when greedy)."""
+        batch = self.order.shape[0]
+        if self.greedy:
+            return np.zeros(batch, dtype=np.int64)
+        cumulative = np.cumsum(self.weights, axis=1)
+        draws = rng.random(batch) * cumulative[:, -1]
+        # The kept tokens are a prefix of the ranking: clamp the draw into it.
+        kept = np.count_nonzero(self.weights, axis=1)
+        return np.minimum((cumulative <= draws[:, None]).sum(axis=1), kept - 1)
+
+    def draw(self, rng: np.random.Generator) -> np.ndarray:
+        """One token id per row, `(batch,)` int64: the token at :meth:`pick`'s place."""
+        return self.order[np.arange(self.order.shape[0]), self.pick(rng)].astype(np.int64)
+
+    def top(self, k: int, places: np.ndarray | None = None) -> "Candidates":
+        """The `k` most likely tokens of each row and, given :meth:`pick`'s places, the drawn ones (see :class:`Candidates`)."""
+        return _top(self.order, self.logits, self.weights, k, places)
+
+    def explain(self, k: int, names: Sequence[str], places: np.ndarray | None = None) -> list[dict]:
+        """:meth:`top` as one dict per row (see :meth:`Candidates.to_dicts`)."""
+        return self.top(k, places).to_dicts(names)
+
+
+@dataclass
+class Candidates:
+    """The most likely tokens of ranked distributions, as arrays with the same leading shape `(...)`.
+
+    Attributes:
+        ids: Token ids, `(..., k)`, most likely first.
+        before: Their probabilities after the repetition penalty, before temperature, top-k and top-p, `(..., k)`.
+        after: Their probabilities after all the rules (0 for a filtered token), `(..., k)`.
+        chosen: The drawn ids, `(...)`, or None.
+        ranks: The drawn tokens' places in the ranking (1 = most likely), `(...)`, or None.
+        probabilities: The probabilities they were drawn with, `(...)`, or None.
+    """
+
+    ids: np.ndarray
+    before: np.ndarray
+    after: np.ndarray
+    chosen: np.ndarray | None = None
+    ranks: np.ndarray | None = None
+    probabilities: np.ndarray | None = None
+
+    @classmethod
+    def of_steps(cls, rankings: list[Ranked], places: list[np.ndarray], k: int) -> "Candidates":
+        """Consecutive steps of a batch at once: `rankings` and `places` of shape `(batch,)` → `(batch, len(rankings))`."""
+        stacked = [np.stack([getattr(ranked, name) for ranked in rankings], axis=1) for name in ("order", "logits", "weights")]
+        return _top(*stacked, k, np.stack(places, axis=1))
+
+    @classmethod
+    def concat(cls, parts: list["Candidates"]) -> "Candidates":
+        """Runs of steps one after the other: parts of shape `(batch, n_i)` → `(batch, sum n_i)`."""
+        fields = {}
+        for name in ("ids", "before", "after", "chosen", "ranks", "probabilities"):
+            values = [getattr(part, name) for part in parts]
+            fields[name] = None if values[0] is None else np.concatenate(values, axis=1)
+        return cls(**fields)
+
+    def row(self, index: int) -> "Candidates":
+        """The candidates of one row (one variation)."""
+        return Candidates(*(None if value is None else value[index] for value in (self.ids, self.before, self.after,
+                                                                                 self.chosen, self.ranks, self.probabilities)))
+
+    def to_dicts(self, names: Sequence[str]) -> list[dict]:
+        """One dict per entry of a one-dimensional leading shape `(n,)`.
+
+        Each holds ``candidates``: ``[token, probability]`` pairs the token was
+        drawn with, most likely first, filtered tokens left out (so with
+        ``top_k <= k`` they sum to 1); ``before_temperature``: the same tokens
+        with their probability after the repetition penalty and before
+        temperature, top-k and top-p; and when the drawn tokens are known,
+        first, ``chosen`` (the token), ``rank`` and ``probability``.
+        """
+        rows = []
+        chosen = None if self.chosen is None else zip(self.chosen.tolist(), self.ranks.tolist(), self.probabilities.tolist())
+        for ids, before, after in zip(self.ids.tolist(), self.before.tolist(), self.after.tolist()):
+            explained = {}
+            if chosen is not None:
+                token, rank, probability = next(chosen)
+                explained.update(chosen=names[token], rank=rank, probability=probability)
+            explained["candidates"] = [[names[token], p] for token, p in zip(ids, after) if p > 0]
+            explained["before_temperature"] = [[names[token], p] for token, p in zip(ids, before)]
+            rows.append(explained)
+        return rows
+
+
+def _top(order: np.ndarray, logits: np.ndarray, weights: np.ndarray, k: int, places: np.ndarray | None) -> Candidates:
+    """:meth:`Ranked.top` on rankings of any leading shape: arrays `(..., V)`, places `(...)`."""
+    totals = weights.sum(axis=-1)
+    before = np.exp(logits - logits[..., :1])
+    candidates = Candidates(order[..., :k], before[..., :k] / before.sum(axis=-1, keepdims=True), weights[..., :k] / totals[..., None])
+    if places is not None:
+        at = places[..., None]
+        candidates.chosen = np.take_along_axis(order, at, axis=-1)[..., 0]
+        candidates.ranks = places + 1
+        candidates.probabilities = np.take_along_axis(weights, at, axis=-1)[..., 0] / totals
+    return candidates
+
+
+def rank(probs, options: SamplingOptions, recent=None) -> Ranked:
+    """Applies the sampling rules to a batch of next-token distributions.
 
     The steps, in order (as in Hugging Face's logits processors):
 
@@ -106,27 +229,24 @@ def draw(probs, options: SamplingOptions, rng: np.random.Generator, recent=None)
        log-probabilities (always <= 0) that would raise them, so the penalty
        is applied to the probability mass instead.  A token counts once
        however often it recurs;
-    3. temperature 0: return the argmax (ties → lowest index, like
-       ``numpy.argmax`` in the reference).  top-k/top-p never remove the
-       argmax, so they do not matter here;
-    4. otherwise divide by ``temperature`` (the penalty is thus raised to
+    3. sort from the most likely token down (stable: ties keep index order);
+    4. temperature 0: all the weight on the first token (the argmax, ties →
+       lowest index, like ``numpy.argmax`` in the reference);
+    5. otherwise divide by ``temperature`` (the penalty is thus raised to
        the power ``1 / temperature``), keep the ``top_k`` most likely tokens,
        then the smallest set of the most likely tokens whose probability
-       reaches ``top_p`` (the most likely token is always kept);
-    5. draw from the renormalised distribution with one ``rng.random()``
-       per row (inverse CDF), so a seeded generator gives the same tokens.
+       reaches ``top_p`` (the most likely token is always kept).
 
     Args:
         probs: Next-token probabilities, shape `(batch, V)`; rows need not
             sum exactly to 1 (they are renormalised) but must be finite,
             non-negative and not all zero.
         options: The sampling rules (already validated).
-        rng: The random generator to draw from.
         recent: Tokens to penalise: a boolean array `(batch, V)` or one
             sequence of indices per row; None penalises nothing.
 
     Returns:
-        Token indices, shape `(batch,)`, dtype int64.
+        The :class:`Ranked` distributions.
 
     Raises:
         SeqgenError: If `probs` is not a valid batch of distributions.
@@ -138,35 +258,44 @@ def draw(probs, options: SamplingOptions, rng: np.random.Generator, recent=None)
         raise SeqgenError(
             "The model produced invalid probabilities (NaN, negative or all zero); its weights are likely broken. Retrain the model."
         )
-    batch, vocab_size = probs.shape
+    vocab_size = probs.shape[1]
     with np.errstate(divide="ignore"):
         logits = np.log(probs)
     if options.repetition_penalty != 1 and recent is not None:
         logits = np.where(_recent_mask(recent, probs.shape), logits - math.log(options.repetition_penalty), logits)
-    if options.temperature == 0:
-        return np.argmax(logits, axis=1).astype(np.int64)
-    # Sort once (descending, stable so ties keep index order); filter in sorted space.
     order = np.argsort(-logits, axis=1, kind="stable")
     ranked = np.take_along_axis(logits, order, axis=1)
+    if options.temperature == 0:
+        weights = np.zeros_like(ranked)
+        weights[:, 0] = 1.0
+        return Ranked(order, ranked, weights, greedy=True)
     # Shift by the best (finite: rows are not all zero) before dividing, so a
     # tiny temperature gives 0 and -inf, never -inf - -inf = NaN.
     with np.errstate(over="ignore"):
-        ranked = (ranked - ranked[:, :1]) / options.temperature
-    weights = np.exp(ranked)  # (batch, V), descending, first is 1
+        scaled = (ranked - ranked[:, :1]) / options.temperature
+    weights = np.exp(scaled)  # (batch, V), descending, first is 1
     if options.top_k is not None and options.top_k < vocab_size:
         weights[:, options.top_k:] = 0.0
     if options.top_p is not None and options.top_p < 1:
         cumulative = np.cumsum(weights, axis=1)
         before = cumulative - weights  # mass of the strictly more likely tokens
         weights = np.where(before < options.top_p * cumulative[:, -1:], weights, 0.0)
-    # Weights are descending and every filter zeroes a suffix, so the kept
-    # tokens are a prefix of the ranking: clamp the draw into it.
-    cumulative = np.cumsum(weights, axis=1)
-    draws = rng.random(batch) * cumulative[:, -1]
-    kept = np.count_nonzero(weights, axis=1)
-    positions = np.minimum((cumulative <= draws[:, None]).sum(axis=1), kept - 1)
-    chosen = order[np.arange(batch), positions]
-    return chosen.astype(np.int64)
+    return Ranked(order, ranked, weights, greedy=False)
+
+
+def draw(probs, options: SamplingOptions, rng: np.random.Generator, recent=None) -> np.ndarray:
+    """Draws one token index per row of a batch of next-token distributions: :func:`rank`, then :meth:`Ranked.draw`.
+
+    Args:
+        probs: Next-token probabilities, shape `(batch, V)` (see :func:`rank`).
+        options: The sampling rules (already validated).
+        rng: The random generator to draw from; a seeded generator gives the same tokens.
+        recent: Tokens to penalise (see :func:`rank`).
+
+    Returns:
+        Token indices, shape `(batch,)`, dtype int64.
+    """
+    return rank(probs, options, recent).draw(rng)
 
 
 def sample_indices(

@@ -8,7 +8,7 @@ import time
 import gradio as gr
 
 from seqgen.generate import DEFAULT_SEED_LINE
-from studio import bundles, pool
+from studio import bundles, insight, pool, step
 from studio.common import on_failure, queue_size, random_seed, sampling_options, user_errors, whole
 
 INTRO = """\
@@ -49,18 +49,21 @@ def run_lyrics(bundle=None, seed_line=DEFAULT_SEED_LINE, length=400, lines=None,
     options = dict(length=whole(length, "Length", minimum=1, maximum=max_length_cap(), unit="characters"),
                    lines=whole(lines, "Lines", minimum=1, optional=True),
                    stop_at_verse_end=bool(stop_at_verse_end), rng_seed=random_seed(rng_seed),
-                   sampling=sampling_options(temperature, top_k, top_p, repetition_penalty, kind="lyrics"))
+                   sampling=sampling_options(temperature, top_k, top_p, repetition_penalty, kind="lyrics"),
+                   **insight.GENERATION_OPTIONS)
     seed_line = seed_line if seed_line is not None else DEFAULT_SEED_LINE
-    call = pool.submit(complete_in_worker, bundles.find(bundle, "lyrics"), seed_line, options, max_waiting=queue_size())
+    entry = bundles.find(bundle, "lyrics")
+    call = pool.submit(complete_in_worker, entry, seed_line, options, max_waiting=queue_size())
     text = ""
     for batch in call.events(STREAM_EVERY_S):
         text += "".join(batch)
         if not call.future.done():
             shown = cut_text(text, options["lines"], options["stop_at_verse_end"])
-            yield completion_html(seed_line, shown), seed_line + shown, gr.skip(), gr.skip()
+            yield completion_html(seed_line, shown), seed_line + shown, gr.skip(), gr.skip(), gr.skip(), gr.skip()
     output = call.result()
     text = output.texts[0]
-    yield completion_html(output.seed, text), output.seed + text, output.quality[0], dropped_markdown(output.dropped, output.settings["rng_seed"])
+    yield (completion_html(output.seed, text), output.seed + text, output.quality[0],
+           dropped_markdown(output.dropped, output.settings["rng_seed"]), {"entry": entry, "output": output})
 
 
 def complete_in_worker(entry, seed_line: str, options: dict):
@@ -87,9 +90,9 @@ def refresh(current=None):
 
 
 def example_lyrics(bundle, seed_line, temperature, rng_seed):
-    """A cached example: the whole verse at once (the last of what the handler streams)."""
+    """A cached example: the whole verse at once (the last of what the handler streams, without its state)."""
     *_, last = run_lyrics(bundle, seed_line, 400, 0, False, temperature, rng_seed)
-    return last
+    return last[:4]
 
 
 def build() -> dict:
@@ -122,12 +125,15 @@ def build() -> dict:
             cache_examples=True, cache_mode="lazy", label="What temperature does: one seed line, one seed",
             api_visibility="private", example_labels=["temperature 0 (argmax)", "temperature 0.5", "temperature 1.3"],
         )
+    generated = gr.State()  # the last completion (a LyricsOutput) and its model, for the views below
     completing = button.click(
         run_lyrics,
         [bundle, seed_line, length, lines, stop_at_verse_end, temperature, rng_seed, top_k, top_p, repetition_penalty],
-        [completion, plain, quality, dropped],
+        [completion, plain, quality, dropped, generated],
         # No Gradio limit: requests wait in studio.pool, which says when the class queue is full.
         api_name="complete_lyrics", concurrency_id="generate", concurrency_limit=None,
     )
     on_failure(completing, [completion, plain, quality], dropped)
+    insight.build("lyrics", generated)
+    step.build("lyrics", bundle, [seed_line], [temperature, top_k, top_p, repetition_penalty], rng_seed)
     return {"bundle": bundle, "notice": notice, "refresh": refresh}

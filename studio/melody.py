@@ -16,7 +16,7 @@ import gradio as gr
 from seqgen.errors import SeqgenError
 from seqgen.music import display_token
 from seqgen.sources import MUSIC_SUFFIXES
-from studio import bundles, pool
+from studio import bundles, insight, pool, step
 from studio.common import on_failure, queue_size, random_seed, real, request_dir, sampling_options, user_errors, whole
 
 INTRO = """\
@@ -64,6 +64,27 @@ def summary_markdown(output, bundle_label: str) -> str:
     return "\n".join(lines)
 
 
+def primer_input(primer_source, primer_file=None, primer_tokens=None, tokenizer: str | None = None):
+    """The primer the form asks for: None (a random seed window), a score file's path, or a token list (♭ and ♯ read
+    back as music21's ``-`` and ``#``); ``tokenizer`` names the model's tokens in the message for an empty primer."""
+    if primer_source == "uploaded MIDI":
+        if not primer_file:
+            raise SeqgenError("Upload a MIDI (or other score) file to use as the primer, or pick another primer.")
+        from pathlib import Path
+
+        return Path(primer_file)
+    if primer_source == "tokens":
+        primer = (primer_tokens or "").replace("♭", "-").replace("♯", "#").split()  # a list: never read as a file name
+        if not primer:
+            example = (f"for this model's {tokenizer} tokens, e.g. {PRIMER_EXAMPLES[tokenizer]}" if tokenizer in PRIMER_EXAMPLES
+                       else " or ".join(f"{name} tokens like {sample}" for name, sample in PRIMER_EXAMPLES.items()))
+            raise SeqgenError(f"Type some primer tokens ({example}), or pick another primer.")
+        return primer
+    if primer_source in (None, "", PRIMERS[0]):
+        return None
+    raise SeqgenError(f"Unknown primer {primer_source!r}; choose one of: {', '.join(PRIMERS)}.")
+
+
 @user_errors
 def run_melody(bundle=None, primer_source=None, primer_file=None, primer_tokens=None, length=100, temperature=1.0, top_k=0, top_p=1.0,
                repetition_penalty=1.0, variations=1, rng_seed=-1, tempo=120, instrument=0, mode="auto", play_primer=True,
@@ -76,28 +97,13 @@ def run_melody(bundle=None, primer_source=None, primer_file=None, primer_tokens=
     variations = whole(variations, "Variations", minimum=1)
     if variations > MAX_SLOTS:
         raise SeqgenError(f"The studio shows up to {MAX_SLOTS} variations (got {variations}).")
-    if primer_source == "uploaded MIDI":
-        if not primer_file:
-            raise SeqgenError("Upload a MIDI (or other score) file to use as the primer, or pick another primer.")
-        from pathlib import Path
-
-        primer = Path(primer_file)
-    elif primer_source == "tokens":
-        primer = (primer_tokens or "").replace("♭", "-").replace("♯", "#").split()  # a list: never read as a file name
-        if not primer:
-            tokenizer = entry.config["tokenizer"]
-            raise SeqgenError(f"Type some primer tokens (for this model's {tokenizer} tokens, e.g. {PRIMER_EXAMPLES[tokenizer]}), "
-                              "or pick another primer.")
-    elif primer_source in (None, "", PRIMERS[0]):
-        primer = None
-    else:
-        raise SeqgenError(f"Unknown primer {primer_source!r}; choose one of: {', '.join(PRIMERS)}.")
+    primer = primer_input(primer_source, primer_file, primer_tokens, entry.config["tokenizer"])
     if mode not in MODES:
         raise SeqgenError(f"Unknown mode {mode!r}; choose one of: {', '.join(MODES)}.")
     options = dict(length=length, primer=primer, mode=MODES[mode],
                    sampling=sampling_options(temperature, top_k, top_p, repetition_penalty, kind="music"),
                    variations=variations, rng_seed=random_seed(rng_seed), tempo_bpm=real(tempo, "Tempo"),
-                   instrument_program=whole(instrument, "Instrument", minimum=0))
+                   instrument_program=whole(instrument, "Instrument", minimum=0), **insight.GENERATION_OPTIONS)
     call = pool.submit(generate_in_worker, entry, request_dir("melody"), options, bool(play_primer), max_waiting=queue_size())
     progress(0, desc=f"waiting for a generator ({call.ahead} ahead)" if call.ahead else "starting")
     for batch in call.events():
@@ -299,4 +305,7 @@ def build() -> dict:
     )
     on_failure(generating, [files, tokens, quality], summary, hide=(*audio, *rolls, *sheets))
     on_failure(describing, [], hide=(*rolls, *sheets))
+    insight.build("music", generated)
+    step.build("music", bundle, [primer_source, primer_file, primer_tokens], [temperature, top_k, top_p, repetition_penalty], rng_seed,
+               primer_input)
     return {"bundle": bundle, "notice": notice, "refresh": refresh}

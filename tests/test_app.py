@@ -637,8 +637,9 @@ def test_lyrics_stream_into_the_page_as_they_are_sampled(monkeypatch, tmp_path, 
     updates = list(lyrics.run_lyrics(**{**LYRICS_ARGS, "bundle": lyrics_bundle_dir.name, "length": 2000}))
     *partial, final = updates
     assert partial, "nothing was streamed before the end"
-    completion, plain, quality, dropped = final
+    completion, plain, quality, dropped, generated = final
     assert quality["words"] > 0 and "Dropped from the seed" in dropped
+    assert len(generated["output"].steps[0]) == len(generated["output"].texts[0])  # for the views under the tab (studio.insight)
     # Each update shows more of the same verse: what was sampled so far, after the seed as typed.
     seed, cleaned = LYRICS_ARGS["seed_line"], "lets dance for the rest of the night "
     streamed = [update[1] for update in partial]

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from seqgen.errors import SeqgenError
-from seqgen.sampling import SamplingOptions, draw, sample_index, sample_indices
+from seqgen.sampling import Candidates, SamplingOptions, draw, rank, sample_index, sample_indices
 
 # ---------------------------------------------------------------------------
 # sample_index
@@ -139,3 +139,76 @@ def test_sampling_options_validate_once_and_draw_trusts_them():
     assert set(np.unique(chosen)) == {1, 2}  # top-2 of PROBS
     # The same rules through the plain-argument function give the same draws.
     np.testing.assert_array_equal(chosen, sample_indices(batch, 0.8, np.random.default_rng(0), top_k=2))
+
+
+# Draws of the sampling rules before `rank` was split out of `draw`: the same seeds must keep giving them.
+GOLDEN_CASES = [dict(temperature=0), dict(temperature=1.0), dict(temperature=0.7, top_k=5), dict(temperature=1.3, top_p=0.8),
+                dict(temperature=0.9, top_k=12, top_p=0.9, repetition_penalty=1.5), dict(temperature=1e-6),
+                dict(temperature=0, repetition_penalty=2.0)]
+GOLDEN_DRAWS = [
+    [0, 0, 27, 11, 28, 8, 20, 0, 0, 1, 12, 4, 0, 18, 21, 19, 20, 22, 9, 11, 0, 28, 15, 23],
+    [3, 14, 7, 11, 28, 1, 20, 3, 28, 22, 10, 9, 19, 18, 21, 26, 8, 13, 19, 4, 29, 28, 20, 15],
+    [0, 2, 27, 11, 28, 7, 20, 0, 4, 24, 12, 4, 3, 18, 21, 1, 9, 22, 9, 11, 4, 28, 15, 23],
+    [3, 11, 7, 11, 28, 15, 20, 3, 22, 22, 10, 9, 15, 18, 21, 23, 8, 13, 15, 6, 23, 28, 20, 15],
+    [3, 7, 27, 11, 28, 11, 20, 1, 15, 6, 0, 9, 9, 18, 21, 1, 1, 24, 9, 11, 12, 28, 2, 15],
+    [3, 14, 27, 11, 28, 8, 20, 3, 28, 1, 12, 4, 19, 18, 21, 19, 20, 22, 9, 11, 29, 28, 15, 23],
+    [1, 1, 27, 11, 28, 8, 20, 0, 2, 1, 12, 4, 0, 18, 21, 19, 20, 22, 9, 11, 0, 28, 15, 23],
+]
+
+
+@pytest.mark.parametrize(("case", "expected"), list(zip(GOLDEN_CASES, GOLDEN_DRAWS)), ids=[str(case) for case in GOLDEN_CASES])
+def test_draws_stay_what_they_were_for_the_same_seed(case, expected):
+    options, rng, data, drawn = SamplingOptions(**case), np.random.default_rng(11), np.random.default_rng(5), []
+    for _ in range(4):
+        probs = data.dirichlet(np.full(30, 0.3), size=6)
+        probs[:, 3] = 0.0
+        probs[:3] = np.floor(probs[:3] * 4) / 4 + 0.01  # ties
+        recent = data.random((6, 30)) < 0.2
+        drawn.extend(draw(probs, options, rng, recent).tolist())
+    assert drawn == expected
+
+
+NAMES = ["a", "b", "c", "d", "e"]
+
+
+def test_the_explanation_is_the_distribution_the_token_is_drawn_from():
+    options = SamplingOptions(temperature=0.5, top_k=3)
+    ranked = rank(PROBS[None], options)
+    places = ranked.pick(np.random.default_rng(0))
+    chosen = ranked.order[0, places]
+    (explained,) = ranked.explain(3, NAMES, places)
+    # Temperature 0.5 squares the probabilities; top-3 keeps b, c, d; they sum to 1.
+    kept = PROBS[[1, 2, 3]] ** 2
+    assert [token for token, _ in explained["candidates"]] == ["b", "c", "d"]
+    np.testing.assert_allclose([p for _, p in explained["candidates"]], kept / kept.sum())
+    np.testing.assert_allclose([p for _, p in explained["before_temperature"]], [0.5, 0.3, 0.15])
+    assert explained["chosen"] == NAMES[chosen[0]] and explained["chosen"] in dict(explained["candidates"])
+    assert explained["probability"] == dict(explained["candidates"])[explained["chosen"]]
+    assert explained["rank"] == [token for token, _ in explained["candidates"]].index(explained["chosen"]) + 1
+    # Draws from the explained distribution follow its probabilities.
+    batch = rank(np.repeat(PROBS[None], 20000, axis=0), options)
+    frequencies = np.bincount(batch.draw(np.random.default_rng(1)), minlength=5) / 20000
+    np.testing.assert_allclose(frequencies[[1, 2, 3]], kept / kept.sum(), atol=0.015)
+
+
+def test_explanations_leave_out_filtered_tokens_and_show_the_penalty():
+    # top-p 0.7 keeps b and c; greedy keeps only the argmax.
+    (nucleus,) = rank(PROBS[None], SamplingOptions(temperature=1.0, top_p=0.7)).explain(4, NAMES)
+    assert [token for token, _ in nucleus["candidates"]] == ["b", "c"] and "chosen" not in nucleus
+    assert len(nucleus["before_temperature"]) == 4
+    greedy = rank(PROBS[None], SamplingOptions(temperature=0, repetition_penalty=2.0), recent=[[1]])
+    (explained,) = greedy.explain(3, NAMES, greedy.pick(np.random.default_rng(0)))
+    assert explained["candidates"] == [["c", 1.0]] and explained["chosen"] == "c" and explained["rank"] == 1
+    # b's 0.5 halved to 0.25 and renormalised over 0.75: c is now the most likely before temperature.
+    np.testing.assert_allclose([p for _, p in explained["before_temperature"]], [0.3 / 0.75, 0.25 / 0.75, 0.15 / 0.75])
+
+
+def test_steps_explained_together_equal_steps_explained_one_by_one():
+    data, options = np.random.default_rng(2), SamplingOptions(temperature=0.6, top_p=0.9, repetition_penalty=1.2)
+    rankings = [rank(data.dirichlet(np.ones(5), size=3), options, recent=data.random((3, 5)) < 0.3) for _ in range(4)]
+    places = [ranked.pick(data) for ranked in rankings]
+    together = Candidates.of_steps(rankings, places, 3)
+    assert together.ids.shape == (3, 4, 3)
+    for variation in range(3):
+        one_by_one = [ranked.explain(3, NAMES, picked)[variation] for ranked, picked in zip(rankings, places)]
+        assert together.row(variation).to_dicts(NAMES) == one_by_one
