@@ -83,28 +83,21 @@ def load(entry: BundleEntry):
         return bundle
 
 
-def warm_up(background: bool = True) -> None:
+def warm_up() -> None:
     """Load FluidSynth's SoundFont and the default models (TensorFlow included), so the first request is quick."""
+    from seqgen import audio
 
-    def work():
-        from seqgen import audio
-
+    try:
+        audio.warm_up()
+    except Exception:  # noqa: BLE001 - rendering falls back to the built-in synth and says why
+        LOG.exception("loading FluidSynth's SoundFont failed")
+    for kind, label in DEFAULT_BUNDLES.items():
+        entries = [entry for entry in list_bundles(kind) if entry.label == label]
         try:
-            audio.warm_up()
-        except Exception:  # noqa: BLE001 - rendering falls back to the built-in synth and says why
-            LOG.exception("loading FluidSynth's SoundFont failed")
-        for kind, label in DEFAULT_BUNDLES.items():
-            entries = [entry for entry in list_bundles(kind) if entry.label == label]
-            try:
-                for entry in entries:
-                    load(entry).sampler  # noqa: B018 - builds and caches the sampler
-            except Exception:  # noqa: BLE001 - a request will report the same problem properly
-                LOG.exception("warm-up of %s failed", label)
-
-    if background:
-        threading.Thread(target=work, name="seqgen-warm-up", daemon=True).start()
-    else:
-        work()
+            for entry in entries:
+                load(entry).sampler  # noqa: B018 - builds and caches the sampler
+        except Exception:  # noqa: BLE001 - a request will report the same problem properly
+            LOG.exception("warm-up of %s failed", label)
 
 
 def dropdown_update(kind: str, current: str | None = None):

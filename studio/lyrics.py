@@ -71,15 +71,16 @@ def complete_in_worker(entry, seed_line: str, options: dict):
     what follows every ``STREAM_EVERY_S``."""
     from seqgen.generate import complete_lyrics
 
-    pending, last = [], [0.0]
+    pending, last_emit = [], 0.0
 
     def on_token(variation, step, char):
+        nonlocal last_emit
         if variation == 0:
             pending.append(char)
-            if time.monotonic() - last[0] >= STREAM_EVERY_S:
+            if time.monotonic() - last_emit >= STREAM_EVERY_S:
                 pool.emit("".join(pending))
                 pending.clear()
-                last[0] = time.monotonic()
+                last_emit = time.monotonic()
 
     return complete_lyrics(bundles.load(entry), seed_line, on_token=on_token, **options)
 

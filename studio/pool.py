@@ -13,9 +13,9 @@ hands each to the request waiting for it (:meth:`Call.events`).
 Requests wait for a worker here rather than in Gradio's queue, so a full
 class queue (``max_waiting``, the studio's ``$SEQGEN_QUEUE_SIZE``) gets a
 message that says so.  ``SEQGEN_GENERATION_WORKERS=0`` runs requests in server
-threads instead.  When
-a worker dies (out of memory, a crash in a native library) its requests fail
-with a clear message and the next request starts a fresh pool.
+threads instead.  When a worker dies (out of memory, a crash in a native
+library) its requests fail with a clear message and the next request starts a
+fresh pool.
 """
 
 from __future__ import annotations
@@ -116,9 +116,13 @@ def _init_worker(outbox) -> None:
     global _outbox
     _outbox = outbox
     threading.Thread(target=_exit_with_server, args=(os.getppid(),), name="seqgen-follow-server", daemon=True).start()
+    _warm_up()
+
+
+def _warm_up() -> None:
     from studio import bundles
 
-    bundles.warm_up(background=False)
+    bundles.warm_up()
 
 
 def _exit_with_server(server_pid: int) -> None:
@@ -183,11 +187,14 @@ class _Pool:
                 inbox.put(_END if ended else payload)
 
     def start(self) -> None:
-        """Start every worker now (each loads the default models), so the first requests are quick."""
+        """Start every worker now (each loads the default models), so the first requests are quick; with threads,
+        load them in one of those threads."""
         executor = self._ensure()
         if isinstance(executor, ProcessPoolExecutor):
             for _ in range(workers()):  # a submit finding no idle worker spawns one
                 executor.submit(int)
+        else:
+            executor.submit(_warm_up)
 
     def submit(self, function: Callable, *args, max_waiting: int | None = None, **kwargs) -> Call:
         """Run ``function(*args, **kwargs)`` in a worker; SeqgenError (the class queue is full) when
@@ -238,4 +245,3 @@ class _Pool:
 _POOL = _Pool()
 start = _POOL.start
 submit = _POOL.submit
-shutdown = _POOL.shutdown

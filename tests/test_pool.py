@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import signal
+import threading
 import time
 from pathlib import Path
 
@@ -84,6 +85,18 @@ def test_threads_instead_of_processes(monkeypatch):
         assert call.result() == os.getpid()
     finally:
         instance.shutdown()
+
+
+def test_with_threads_start_loads_the_default_models_in_one_of_them(monkeypatch):
+    from studio import bundles
+
+    loaded = []
+    monkeypatch.setattr(bundles, "warm_up", lambda: loaded.append(threading.current_thread().name))
+    monkeypatch.setenv(pool.WORKERS_ENV, "0")
+    instance = pool._Pool()
+    instance.start()
+    instance.shutdown()  # waits for the warm-up
+    assert len(loaded) == 1 and loaded[0].startswith("seqgen-generate")
 
 
 @pytest.mark.parametrize("raw, expected", [("", None), ("0", 0), ("3", 3)])
