@@ -17,8 +17,9 @@ import gradio as gr
 from seqgen.errors import SeqgenError
 from seqgen.generate import DEFAULT_SEED_LINE
 from studio import bundles, pool
-from studio.common import queue_size, random_seed, real, request_dir, sampling_options, user_errors, whole
-from studio.lyrics import complete_in_worker
+from studio.common import queue_size, request_dir, user_errors, whole
+from studio.lyrics import complete_in_worker, lyrics_options
+from studio.melody import melody_options
 
 MAX_VARIATIONS = 4  # as many as the Melody tab shows
 
@@ -76,10 +77,8 @@ def melody(model: str | None = None, primer_tokens: str | None = None, length: i
     variations = whole(variations, "Variations", minimum=1)
     if variations > MAX_VARIATIONS:
         raise SeqgenError(f"At most {MAX_VARIATIONS} variations per request (got {variations}).")
-    options = dict(length=whole(length, "Length", minimum=1), primer=(primer_tokens or "").split() or None, mode=mode or None,
-                   sampling=sampling_options(temperature, top_k, top_p, repetition_penalty, kind="music"), variations=variations,
-                   rng_seed=random_seed(rng_seed), tempo_bpm=real(tempo, "Tempo"),
-                   instrument_program=whole(instrument, "Instrument", minimum=0))
+    options = melody_options(length, (primer_tokens or "").split() or None, mode or None, temperature, top_k, top_p,
+                             repetition_penalty, variations, rng_seed, tempo, instrument)
     output = pool.submit(melody_in_worker, entry, request_dir("api-melody"), options, bool(sheet_music),
                          max_waiting=queue_size()).result()
     melodies = [Melody(tokens=item.tokens, renderer=item.renderer, renderer_note=item.renderer_note, quality=item.quality,
@@ -99,10 +98,7 @@ def lyrics(model: str | None = None, seed_line: str = DEFAULT_SEED_LINE, length:
     negative draws one (returned in settings).
     """
     entry = bundles.find(model, "lyrics")
-    options = dict(length=whole(length, "Length", minimum=1), lines=whole(lines, "Lines", minimum=1, optional=True),
-                   stop_at_verse_end=bool(stop_at_verse_end),
-                   sampling=sampling_options(temperature, top_k, top_p, repetition_penalty, kind="lyrics"),
-                   rng_seed=random_seed(rng_seed))
+    options = lyrics_options(length, lines, stop_at_verse_end, temperature, top_k, top_p, repetition_penalty, rng_seed)
     output = pool.submit(complete_in_worker, entry, seed_line, options, max_waiting=queue_size()).result()
     return LyricsResult(model=entry.label, seed=output.seed, text=output.texts[0], dropped=output.dropped,
                         settings=output.settings, quality=output.quality[0])

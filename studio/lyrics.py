@@ -39,18 +39,23 @@ def dropped_markdown(dropped: dict[str, int], rng_seed: int) -> str:
     return f"Dropped from the seed (not in the model's vocabulary): {listed}" + again
 
 
+def lyrics_options(length, lines, stop_at_verse_end, temperature, top_k, top_p, repetition_penalty, rng_seed) -> dict:
+    """A verse request's settings (the tab's or the API's), checked, as :func:`seqgen.generate.complete_lyrics`'s arguments."""
+    from seqgen.sample import max_length_cap
+
+    return dict(length=whole(length, "Length", minimum=1, maximum=max_length_cap(), unit="characters"),
+                lines=whole(lines, "Lines", minimum=1, optional=True), stop_at_verse_end=bool(stop_at_verse_end),
+                rng_seed=random_seed(rng_seed), sampling=sampling_options(temperature, top_k, top_p, repetition_penalty, kind="lyrics"))
+
+
 @user_errors
 def run_lyrics(bundle=None, seed_line=DEFAULT_SEED_LINE, length=400, lines=None, stop_at_verse_end=False, temperature=0.8,
                rng_seed=None, top_k=0, top_p=1.0, repetition_penalty=1.0):
     """Complete the seed line, streaming the characters as they are sampled; then the quality and dropped characters."""
     from seqgen.generate import cut_text
-    from seqgen.sample import max_length_cap
 
-    options = dict(length=whole(length, "Length", minimum=1, maximum=max_length_cap(), unit="characters"),
-                   lines=whole(lines, "Lines", minimum=1, optional=True),
-                   stop_at_verse_end=bool(stop_at_verse_end), rng_seed=random_seed(rng_seed),
-                   sampling=sampling_options(temperature, top_k, top_p, repetition_penalty, kind="lyrics"),
-                   **insight.GENERATION_OPTIONS)
+    options = {**lyrics_options(length, lines, stop_at_verse_end, temperature, top_k, top_p, repetition_penalty, rng_seed),
+               **insight.GENERATION_OPTIONS}
     seed_line = seed_line if seed_line is not None else DEFAULT_SEED_LINE
     entry = bundles.find(bundle, "lyrics")
     call = pool.submit(complete_in_worker, entry, seed_line, options, max_waiting=queue_size())

@@ -85,25 +85,32 @@ def primer_input(primer_source, primer_file=None, primer_tokens=None, tokenizer:
     raise SeqgenError(f"Unknown primer {primer_source!r}; choose one of: {', '.join(PRIMERS)}.")
 
 
+def melody_options(length, primer, mode, temperature, top_k, top_p, repetition_penalty, variations, rng_seed, tempo,
+                   instrument) -> dict:
+    """A melody request's settings (the tab's or the API's), checked, as :func:`seqgen.generate.generate_melody`'s arguments."""
+    from seqgen.sample import max_length_cap
+
+    return dict(length=whole(length, "Length", minimum=1, maximum=max_length_cap(), unit="tokens"), primer=primer, mode=mode,
+                sampling=sampling_options(temperature, top_k, top_p, repetition_penalty, kind="music"), variations=variations,
+                rng_seed=random_seed(rng_seed), tempo_bpm=real(tempo, "Tempo"),
+                instrument_program=whole(instrument, "Instrument", minimum=0))
+
+
 @user_errors
 def run_melody(bundle=None, primer_source=None, primer_file=None, primer_tokens=None, length=100, temperature=1.0, top_k=0, top_p=1.0,
                repetition_penalty=1.0, variations=1, rng_seed=-1, tempo=120, instrument=0, mode="auto", play_primer=True,
                progress=gr.Progress()):
     """Phase 1: generate and render melodies; return players, downloads, tokens, summary and the state for phase 2."""
-    from seqgen.sample import max_length_cap
-
     entry = bundles.find(bundle, "music")
-    length = whole(length, "Length", minimum=1, maximum=max_length_cap(), unit="tokens")
     variations = whole(variations, "Variations", minimum=1)
     if variations > MAX_SLOTS:
         raise SeqgenError(f"The studio shows up to {MAX_SLOTS} variations (got {variations}).")
     primer = primer_input(primer_source, primer_file, primer_tokens, entry.config["tokenizer"])
     if mode not in MODES:
         raise SeqgenError(f"Unknown mode {mode!r}; choose one of: {', '.join(MODES)}.")
-    options = dict(length=length, primer=primer, mode=MODES[mode],
-                   sampling=sampling_options(temperature, top_k, top_p, repetition_penalty, kind="music"),
-                   variations=variations, rng_seed=random_seed(rng_seed), tempo_bpm=real(tempo, "Tempo"),
-                   instrument_program=whole(instrument, "Instrument", minimum=0), **insight.GENERATION_OPTIONS)
+    options = melody_options(length, primer, MODES[mode], temperature, top_k, top_p, repetition_penalty, variations, rng_seed,
+                             tempo, instrument)
+    options.update(insight.GENERATION_OPTIONS)
     call = pool.submit(generate_in_worker, entry, request_dir("melody"), options, bool(play_primer), max_waiting=queue_size())
     progress(0, desc=f"waiting for a generator ({call.ahead} ahead)" if call.ahead else "starting")
     for batch in call.events():
