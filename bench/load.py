@@ -114,6 +114,18 @@ def worker_cpu_seconds(server_pid: int) -> dict[int, float]:
     return seconds
 
 
+def wait_until_workers_rest(server_pid: int, timeout_s: float = 90) -> None:
+    """Wait until the generation workers use under 5 % of a core (they have loaded their models), at most ``timeout_s``."""
+    deadline = time.monotonic() + timeout_s
+    before = sum(worker_cpu_seconds(server_pid).values())
+    while time.monotonic() < deadline:
+        time.sleep(1.0)
+        now = sum(worker_cpu_seconds(server_pid).values())
+        if now - before < 0.05:
+            return
+        before = now
+
+
 def scenario(url: str, students: int, calls: int, training: bool, server_pid: int, describe: bool = False) -> dict:
     from gradio_client import Client
 
@@ -169,6 +181,7 @@ def main() -> None:
         process, url = start_studio(Path(folder))
         try:
             scenario(url, 1, 2, training=False, server_pid=process.pid)  # warm-up: the models load once
+            wait_until_workers_rest(process.pid)  # every worker has loaded its models and SoundFont
             report = {"machine": f"{os.cpu_count()} CPU cores", "students": args.students, "calls_per_student": args.calls,
                       "describe": args.describe,
                       "idle": scenario(url, args.students, args.calls, False, process.pid, args.describe)}

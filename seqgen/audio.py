@@ -2,7 +2,8 @@
 
 ``render(midi_path, wav_path)`` writes a 16-bit mono WAV file (22.05 kHz by
 default: small enough for a browser to play as it is) and says which renderer
-made it.  With ``renderer="auto"`` (the default) it plays the notes with
+made it; ``play_notes(notes)`` plays notes into samples that can be written as
+several files (the whole, or from a moment on).  With ``renderer="auto"`` (the default) it plays the notes with
 FluidSynth in this process (:mod:`seqgen.fluid`, the SoundFont loaded once)
 when pyfluidsynth, libfluidsynth and a SoundFont are found
 (``SEQGEN_SOUNDFONT`` first, then the usual system locations, see
@@ -39,10 +40,14 @@ DEFAULT_SAMPLE_RATE = 22050  # mono 16-bit: 44 kB per second, written in millise
 MAX_AUDIO_ENV = "SEQGEN_MAX_AUDIO_SECONDS"
 DEFAULT_MAX_AUDIO_SECONDS = 180.0
 SOUNDFONT_ENV = "SEQGEN_SOUNDFONT"
-# Where Debian/Ubuntu (fluid-soundfont-gm, timgm6mb-soundfont,
+# Where Debian/Ubuntu (fluidr3mono-gm-soundfont, fluid-soundfont-gm, timgm6mb-soundfont,
 # musescore-general-soundfont), Fedora, Arch and Homebrew put General MIDI
-# SoundFonts, best first.  Glob patterns are expanded in sorted order.
+# SoundFonts, best first.  Glob patterns are expanded in sorted order.  The mono
+# FluidR3 comes first: seqgen's audio is mono, and with mono samples the same
+# instruments sound with half the voices, so FluidSynth renders a melody in half
+# the time (bench/audio.py); it loads in about 2 s (its samples are compressed).
 SOUNDFONT_CANDIDATES = (
+    "/usr/share/sounds/sf3/FluidR3Mono_GM.sf3",
     "/usr/share/sounds/sf2/FluidR3_GM.sf2",
     "/usr/share/sounds/sf2/default-GM.sf2",
     "/usr/share/soundfonts/FluidR3_GM.sf2",
@@ -164,13 +169,6 @@ def _write_wav_atomically(data: np.ndarray, wav_path: Path, sample_rate: int) ->
             os.remove(temporary)
 
 
-def _wav_seconds(path: Path) -> float:
-    import soundfile
-
-    info = soundfile.info(str(path))
-    return info.frames / info.samplerate
-
-
 def max_audio_seconds(limit: float | None = None) -> float:
     """The audio length limit in seconds: ``limit`` if given, else ``SEQGEN_MAX_AUDIO_SECONDS``, else 3 minutes.
 
@@ -200,8 +198,8 @@ def audio_problem(samples: np.ndarray) -> str | None:
     return None
 
 
-def _render_fluidsynth(notes, wav_path: Path, soundfont: Path, sample_rate: int, expected_seconds: float) -> str | None:
-    """Render with FluidSynth into ``wav_path``; return None on success or the reason it failed.
+def _fluidsynth_samples(notes, soundfont: Path, sample_rate: int, expected_seconds: float) -> tuple[np.ndarray | None, str | None]:
+    """FluidSynth's samples of ``notes`` and None, or None and the reason it failed.
 
     The samples are checked with ``audio_problem``, the release tail is cut
     where it falls below ``TRIM_DB``, and the level is peak normalised like the
@@ -210,10 +208,10 @@ def _render_fluidsynth(notes, wav_path: Path, soundfont: Path, sample_rate: int,
     try:
         samples = fluid.play(notes, soundfont, sample_rate)
     except SeqgenError as error:
-        return str(error)
+        return None, str(error)
     problem = audio_problem(samples)
     if problem is not None:
-        return f"FluidSynth output was unusable: {problem}"
+        return None, f"FluidSynth output was unusable: {problem}"
     level = np.abs(samples)
     peak = float(level.max())
     audible = np.flatnonzero(level > peak * 10 ** (TRIM_DB / 20))
@@ -222,8 +220,74 @@ def _render_fluidsynth(notes, wav_path: Path, soundfont: Path, sample_rate: int,
     samples = samples[:end] * (PEAK_LEVEL / peak)
     fade = min(int(0.02 * sample_rate), end)  # no click where the tail is cut
     samples[end - fade:] *= np.linspace(1.0, 0.0, fade, dtype=samples.dtype)
-    _write_wav_atomically(samples, wav_path, sample_rate)
-    return None
+    return samples, None
+
+
+@dataclass(frozen=True)
+class Rendering:
+    """Notes played into samples (:func:`play_notes`), not written yet: one rendering can give several files."""
+
+    samples: np.ndarray  # mono float32, peak normalised
+    sample_rate: int
+    renderer: str  # "fluidsynth" or "builtin"
+    fallback_reason: str | None = None
+    soundfont: Path | None = None
+
+    def write(self, wav_path: Path, start_seconds: float = 0.0) -> RenderResult:
+        """Write the samples from ``start_seconds`` on as a 16-bit WAV file (atomically)."""
+        samples = self.samples[int(round(start_seconds * self.sample_rate)):]
+        wav_path = Path(wav_path)
+        _write_wav_atomically(samples, wav_path, self.sample_rate)
+        return RenderResult(wav_path, self.renderer, len(samples) / self.sample_rate, self.fallback_reason, self.soundfont)
+
+
+def play_notes(notes: list, renderer: str = "auto", sample_rate: int = DEFAULT_SAMPLE_RATE, max_seconds: float | None = None,
+               name: str = "the melody") -> Rendering:
+    """Play notes (:class:`seqgen.synth.MidiNote`, times in seconds) into samples.
+
+    Args:
+        notes: the notes, in any order.
+        renderer: ``"auto"`` (FluidSynth when usable, else built-in),
+            ``"fluidsynth"`` (FluidSynth or an error), or ``"builtin"``.
+        sample_rate: samples per second.
+        max_seconds: the longest music played (default: see :func:`max_audio_seconds`).
+        name: what the notes are, for messages (e.g. the MIDI file's name).
+
+    Raises:
+        AudioTooLong: when the notes last longer than ``max_seconds``.
+        SeqgenError: naming ``name`` when there are no notes; with
+            ``renderer="fluidsynth"``, when FluidSynth is missing or its
+            output is unusable.
+    """
+    if renderer not in RENDERERS:
+        raise SeqgenError(f"Unknown renderer {renderer!r}; choose one of: {', '.join(RENDERERS)}.")
+    sample_rate = int(sample_rate)
+    if not 8000 <= sample_rate <= 192000:
+        raise SeqgenError(f"Sample rate {sample_rate} Hz is out of range (8000-192000).")
+    limit = max_audio_seconds(max_seconds)
+    if not notes:
+        raise SeqgenError(f"{name}: the MIDI file has no notes to render.")
+    expected_seconds = max(note.end for note in notes)
+    if expected_seconds > limit:
+        raise AudioTooLong(f"{name} lasts {expected_seconds:.0f} s, longer than the {limit:g} s audio limit "
+                           f"({MAX_AUDIO_ENV}): the MIDI file is there to download and play")
+
+    reason = None
+    if renderer in ("auto", "fluidsynth"):
+        soundfont, reason = _locate_soundfont()
+        reason = fluid.unavailable_reason() or reason
+        if reason is None:
+            samples, reason = _fluidsynth_samples(notes, soundfont, sample_rate, expected_seconds)
+            if reason is None:
+                return Rendering(samples, sample_rate, "fluidsynth", None, soundfont)
+        if renderer == "fluidsynth":
+            raise SeqgenError(f"{name}: cannot render with FluidSynth: {reason}.")
+
+    try:
+        samples = synthesize(notes, sample_rate)
+    except SeqgenError as error:
+        raise SeqgenError(f"{name}: {error}") from error
+    return Rendering(samples, sample_rate, "builtin", reason, None)
 
 
 def render(midi_path: Path, wav_path: Path, renderer: str = "auto", sample_rate: int = DEFAULT_SAMPLE_RATE,
@@ -233,10 +297,7 @@ def render(midi_path: Path, wav_path: Path, renderer: str = "auto", sample_rate:
     Args:
         midi_path: a Standard MIDI File (e.g. from ``seqgen.music.write_midi``).
         wav_path: the WAV file to write (its folder is created).
-        renderer: ``"auto"`` (FluidSynth when usable, else built-in),
-            ``"fluidsynth"`` (FluidSynth or an error), or ``"builtin"``.
-        sample_rate: samples per second.
-        max_seconds: the longest MIDI file rendered (default: see :func:`max_audio_seconds`).
+        renderer, sample_rate, max_seconds: see :func:`play_notes`.
 
     Returns:
         RenderResult: the file, the renderer that ran, the duration, and
@@ -248,38 +309,11 @@ def render(midi_path: Path, wav_path: Path, renderer: str = "auto", sample_rate:
             no notes; with ``renderer="fluidsynth"``, when FluidSynth is missing
             or its output is unusable.
     """
+    midi_path = Path(midi_path)
     if renderer not in RENDERERS:
         raise SeqgenError(f"Unknown renderer {renderer!r}; choose one of: {', '.join(RENDERERS)}.")
-    sample_rate = int(sample_rate)
-    if not 8000 <= sample_rate <= 192000:
-        raise SeqgenError(f"Sample rate {sample_rate} Hz is out of range (8000-192000).")
-    limit = max_audio_seconds(max_seconds)
-    midi_path, wav_path = Path(midi_path), Path(wav_path)
     notes = read_midi_notes(midi_path)  # validates the file for both renderers
-    if not notes:
-        raise SeqgenError(f"{midi_path.name}: the MIDI file has no notes to render.")
-    expected_seconds = max(note.end for note in notes)
-    if expected_seconds > limit:
-        raise AudioTooLong(f"{midi_path.name} lasts {expected_seconds:.0f} s, longer than the {limit:g} s audio limit "
-                           f"({MAX_AUDIO_ENV}): the MIDI file is there to download and play")
-
-    reason = None
-    if renderer in ("auto", "fluidsynth"):
-        soundfont, reason = _locate_soundfont()
-        reason = fluid.unavailable_reason() or reason
-        if reason is None:
-            reason = _render_fluidsynth(notes, wav_path, soundfont, sample_rate, expected_seconds)
-            if reason is None:
-                return RenderResult(wav_path, "fluidsynth", _wav_seconds(wav_path), None, soundfont)
-        if renderer == "fluidsynth":
-            raise SeqgenError(f"{midi_path.name}: cannot render with FluidSynth: {reason}.")
-
-    try:
-        audio = synthesize(notes, sample_rate)
-    except SeqgenError as error:
-        raise SeqgenError(f"{midi_path.name}: {error}") from error
-    _write_wav_atomically(audio, wav_path, sample_rate)
-    return RenderResult(wav_path, "builtin", _wav_seconds(wav_path), reason, None)
+    return play_notes(notes, renderer, sample_rate, max_seconds, midi_path.name).write(wav_path)
 
 
 def warm_up(sample_rate: int = DEFAULT_SAMPLE_RATE) -> None:

@@ -40,7 +40,8 @@ class Melody:
     tokens: list[str]
     ids: list[int]
     midi: Path
-    wav: Path | None = None  # 16-bit mono WAV: what the browser plays
+    wav: Path | None = None  # 16-bit mono WAV of the melody (with primer_first: from the moment the primer ends)
+    primed_wav: Path | None = None  # with primer_first: the primer, then the melody, in one WAV
     renderer: str | None = None
     renderer_note: str | None = None  # why FluidSynth was not used, or why there is no audio
     params: Path | None = None
@@ -87,6 +88,7 @@ def generate_melody(
     render_audio: bool = True,
     renderer: str = "auto",
     max_audio_seconds: float | None = None,
+    primer_first: bool = False,
     on_token: Callable | None = None,
     on_render: Callable[[int, int], None] | None = None,
     explain: int | None = None,
@@ -111,9 +113,13 @@ def generate_melody(
         renderer: ``auto``, ``fluidsynth`` or ``builtin``.
         max_audio_seconds: a melody lasting longer gets no audio, only its MIDI
             and a ``renderer_note`` (default: see :func:`seqgen.audio.max_audio_seconds`).
+        primer_first: also write ``melody-N-primed.wav``, where the primer plays and the
+            melody follows.  Primer and melody are played in one pass and
+            ``melody-N.wav`` is that audio from the moment the primer ends (so the
+            primer's last note may still ring under the first generated one).
         on_render: called as ``on_render(number, count)`` before melody ``number`` (from 1) is rendered.
     """
-    from seqgen.music import REST, write_midi
+    from seqgen.music import REST, duration_quarters, midi_notes, write_midi
 
     if bundle.config["kind"] != "music":
         raise SeqgenError(f"Bundle {bundle.folder.name} is a {bundle.config['kind']} model; pick a music bundle.")
@@ -122,7 +128,7 @@ def generate_melody(
     if not 0 <= int(instrument_program) <= 127:
         raise SeqgenError(f"The General MIDI instrument must be 0–127 (got {instrument_program}).")
     if render_audio:
-        from seqgen.audio import AudioTooLong, max_audio_seconds as audio_limit, render
+        from seqgen.audio import AudioTooLong, max_audio_seconds as audio_limit, play_notes
 
         max_audio_seconds = audio_limit(max_audio_seconds)  # a bad limit fails before sampling
     tokenizer = bundle.config["tokenizer"]
@@ -139,6 +145,10 @@ def generate_melody(
     }
     melodies = []
     started = time.perf_counter()
+    lead_quarters, lead_notes = 0.0, []  # the primer, played first
+    if primer_first and render_audio:
+        lead_notes = midi_notes(result.primer, tokenizer, tempo_bpm, instrument_program)
+        lead_quarters = duration_quarters(result.primer, tokenizer) if lead_notes else 0.0
     for number, (tokens, ids) in enumerate(zip(result.tokens, result.ids), start=1):
         stem = out_dir / f"melody-{number}"
         midi = write_midi(tokens, stem.with_suffix(".mid"), tokenizer, tempo_bpm, instrument_program)
@@ -149,12 +159,16 @@ def generate_melody(
         elif render_audio:
             if on_render is not None:
                 on_render(number, len(result.tokens))
+            notes = lead_notes + midi_notes(tokens, tokenizer, tempo_bpm, instrument_program, start_quarters=lead_quarters)
             try:
-                rendered = render(midi, stem.with_suffix(".wav"), renderer=renderer, max_seconds=max_audio_seconds)
+                rendering = play_notes(notes, renderer, max_seconds=max_audio_seconds, name=midi.name)
             except AudioTooLong as error:
                 melody.renderer_note = str(error)
             else:
+                rendered = rendering.write(stem.with_suffix(".wav"), start_seconds=lead_quarters * 60.0 / tempo_bpm)
                 melody.wav, melody.renderer, melody.renderer_note = rendered.wav_path, rendered.renderer, rendered.fallback_reason
+                if lead_notes:
+                    melody.primed_wav = rendering.write(stem.with_name(f"{stem.name}-primed.wav")).wav_path
         _write_params(melody, settings, number)
         melodies.append(melody)
     timings = {**result.timings, "audio_ms": (time.perf_counter() - started) * 1000}

@@ -298,6 +298,22 @@ def tokens_to_stream(tokens: list[str], tokenizer: str, tempo_bpm: float = 120.0
     return part
 
 
+def midi_notes(tokens: list[str], tokenizer: str, tempo_bpm: float = 120.0, instrument_program: int = 0,
+               start_quarters: float = 0.0) -> list:
+    """The notes :func:`write_midi` writes for ``tokens``, as :class:`seqgen.synth.MidiNote` (times in seconds,
+    on the MIDI file's tick grid), starting ``start_quarters`` in: what a renderer plays, without a file."""
+    from seqgen.synth import MidiNote
+
+    seconds_per_tick = 60.0 / float(tempo_bpm) / MIDI_TICKS_PER_QUARTER
+    notes = []
+    for sounding in soundings(tokens, tokenizer):
+        start = int(round((start_quarters + sounding.offset) * MIDI_TICKS_PER_QUARTER))
+        end = int(round((start_quarters + sounding.offset + sounding.quarter_length) * MIDI_TICKS_PER_QUARTER))
+        notes += [MidiNote(start * seconds_per_tick, end * seconds_per_tick, number, MIDI_VELOCITY, 1, int(instrument_program))
+                  for number in sounding.midi]
+    return notes
+
+
 def write_midi(tokens: list[str], path: Path, tokenizer: str, tempo_bpm: float = 120.0, instrument_program: int = 0) -> Path:
     """Write ``tokens`` as a one-track Standard MIDI File (atomically) and return its path.
 

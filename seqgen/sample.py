@@ -44,14 +44,14 @@ import numpy as np
 from seqgen.errors import SeqgenError
 from seqgen.numpy_lstm import NumpyStack, State
 from seqgen.primers import encode_primer
-from seqgen.sampling import Candidates, SamplingOptions, rank
+from seqgen.lockstep import Run, drive
+from seqgen.sampling import Candidates, SamplingOptions
 
 MODES = ("window", "stateful")
 ENGINES = ("numpy", "keras")
 MAX_LENGTH = 2000  # default cap on generated tokens; SEQGEN_MAX_LENGTH overrides it
 MAX_VARIATIONS = 16  # continuations generated side by side in one batch
 MAX_LENGTH_ENV = "SEQGEN_MAX_LENGTH"
-EXPLAIN_RUN = 64  # steps explained at once: vectorised, and a bounded copy of their distributions
 
 TokenCallback = Callable[[int, int, str], None]
 
@@ -375,56 +375,26 @@ class Sampler:
         ids, tokens = ids[-window:], tokens[-window:]
         rng = np.random.default_rng(rng_seed)
 
-        # history[:, :window] holds the (left-padded) primer; generated tokens follow.
-        pad = window - len(ids)
-        history = np.empty((batch, window + length), dtype=np.int64)
-        history[:, :pad] = ids[0]
-        history[:, pad:window] = ids
-        rows = np.arange(batch)
-        penalise = sampling.repetition_penalty != 1
-
         with blas_limit(self.blas_threads):
             if mode == "stateful":
                 state, probs, primer_hidden = self._prime(ids, batch)
             else:
-                state, probs = None, self.window_probabilities(history[:, :window])
+                pad = window - len(ids)
+                windows = np.asarray([ids[0]] * pad + list(ids), dtype=np.int64)[None].repeat(batch, axis=0)
+                state, probs = None, self.window_probabilities(windows)
+            hidden = None
             if layer is not None:
                 hidden = np.empty((batch, len(ids) + length, self.stack.lstms[layer].units), self.stack.dtype)
                 hidden[:, :len(ids)] = primer_hidden[layer]
-            explained, pending = [], []  # with explain: Candidates of runs of steps; the steps not explained yet
+            run = Run(self, ids, length, batch, sampling, rng, mode, state, probs, explain, layer, hidden, on_token)
             primed = time.perf_counter()
-            for step in range(length):
-                end = window + step  # history[:, :end] is the context so far
-                recent = None
-                if penalise:
-                    recent = np.zeros((batch, self.vocab_size), dtype=bool)
-                    start = max(pad, end - window)
-                    recent[rows[:, None], history[:, start:end]] = True
-                ranked = rank(probs, sampling, recent)
-                places = ranked.pick(rng)
-                chosen = ranked.order[rows, places]
-                history[:, end] = chosen
-                if explain is not None:
-                    pending.append((ranked, places))
-                    if len(pending) == EXPLAIN_RUN or step + 1 == length:
-                        explained.append(Candidates.of_steps(*zip(*pending), explain))
-                        pending.clear()
-                if on_token is not None:
-                    for variation, index in enumerate(chosen):
-                        on_token(variation, step, self.vocab.tokens[index])
-                if step + 1 < length or layer is not None:  # no prediction is needed after the last token
-                    if mode == "stateful":
-                        probs = self.step(state, chosen)
-                        if layer is not None:
-                            hidden[:, len(ids) + step] = state.layers[layer][0]
-                    else:
-                        probs = self.window_probabilities(history[:, end + 1 - window:end + 1])
+            drive(run)
         steps = None
         if explain is not None:
-            joined = Candidates.concat(explained)
+            joined = Candidates.concat(run.explained)
             steps = [joined.row(variation).to_dicts(self.vocab.tokens) for variation in range(batch)]
         finished = time.perf_counter()
-        generated = history[:, window:]
+        generated = run.generated
         return GenerationResult(
             tokens=[self.vocab.decode(row) for row in generated],
             ids=generated.tolist(),

@@ -79,7 +79,7 @@ def melody(model: str | None = None, primer_tokens: str | None = None, length: i
         raise SeqgenError(f"At most {MAX_VARIATIONS} variations per request (got {variations}).")
     options = melody_options(length, (primer_tokens or "").split() or None, mode or None, temperature, top_k, top_p,
                              repetition_penalty, variations, rng_seed, tempo, instrument)
-    output = pool.submit(melody_in_worker, entry, request_dir("api-melody"), options, bool(sheet_music),
+    output = pool.submit(melody_in_worker, entry, request_dir("api-melody", served=True), options, bool(sheet_music),
                          max_waiting=queue_size()).result()
     melodies = [Melody(tokens=item.tokens, renderer=item.renderer, renderer_note=item.renderer_note, quality=item.quality,
                        files=MelodyFiles(midi=file_data(item.midi), wav=file_data(item.wav), params=file_data(item.params),

@@ -15,8 +15,10 @@ default models while the server starts.
 Bundles come only from ``checkpoints/`` (``$SEQGEN_CHECKPOINTS``) and from
 the studio's own training output (:func:`studio.common.studio_dir`: on
 persistent storage when there is some); a model file cannot be uploaded.
-The server serves only the files its handlers return (Gradio copies them
-into its cache, cleaned by ``delete_cache``) and its cached examples: ``allowed_paths`` stays empty.
+The server serves only the files its handlers return and its cached examples:
+``allowed_paths`` stays empty.  Gradio copies returned files into its cache
+(cleaned by ``delete_cache``), except the generated melodies' folders
+(:func:`studio.common.served_root`), which it serves where they are.
 """
 
 from __future__ import annotations
@@ -53,6 +55,7 @@ AUTH_ENV = "SEQGEN_AUTH"
 
 def build_demo() -> gr.Blocks:
     """The studio's Blocks: Play (melody and verse) first, then the lessons, each opening with a few sentences for students."""
+    gr.set_static_paths([common.served_root()])
     with gr.Blocks(title=TITLE, delete_cache=common.DELETE_CACHE, analytics_enabled=False) as demo:
         gr.Markdown(HEADER)
         with gr.Tabs(selected="play", overflow_behavior="wrap"):  # every tab stays in sight on a phone

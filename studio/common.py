@@ -75,24 +75,32 @@ def outputs_root() -> Path:
     return Path(tempfile.gettempdir()) / "seqgen-studio"
 
 
+def served_root() -> Path:
+    """The folders of generated melodies: Gradio serves their files where they are (:func:`gradio.set_static_paths`)
+    instead of hashing and copying every WAV into its cache, a shared CPU's milliseconds per request."""
+    return outputs_root() / "served"
+
+
 _last_sweep = [0.0]
 _sweep_lock = threading.Lock()
 
 
-def request_dir(prefix: str) -> Path:
-    """A fresh folder for one request's outputs; folders older than a few hours are swept away."""
-    root = outputs_root()
+def request_dir(prefix: str, served: bool = False) -> Path:
+    """A fresh folder for one request's outputs (under :func:`served_root` when ``served``); folders older than a
+    few hours are swept away."""
+    root = served_root() if served else outputs_root()
     root.mkdir(parents=True, exist_ok=True)
     now = time.time()
     with _sweep_lock:
         if now - _last_sweep[0] > 600:
             _last_sweep[0] = now
-            for old in root.iterdir():
-                try:
-                    if now - old.stat().st_mtime > OUTPUT_MAX_AGE_S:
-                        shutil.rmtree(old, ignore_errors=True)
-                except OSError:
-                    pass
+            for parent in (outputs_root(), served_root()):
+                for old in parent.iterdir() if parent.is_dir() else ():
+                    try:
+                        if old != served_root() and now - old.stat().st_mtime > OUTPUT_MAX_AGE_S:
+                            shutil.rmtree(old, ignore_errors=True)
+                    except OSError:
+                        pass
     return Path(tempfile.mkdtemp(prefix=f"{prefix}-", dir=root))
 
 

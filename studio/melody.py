@@ -50,14 +50,19 @@ def sheet_html(svg_pages: list[str]) -> str:
     return f'<div class="seqgen-sheet">{pages}</div>'
 
 
-def summary_markdown(output, bundle_label: str) -> str:
+def summary_markdown(output, bundle_label: str, heard: list | None = None) -> str:
+    """What was made, how to make it again, and what each player plays."""
     primer = [display_token(token) for token in output.primer]
     shown = " ".join(primer[:24]) + (" …" if len(primer) > 24 else "")
     lines = [f"**{len(output.melodies)} melod{'y' if len(output.melodies) == 1 else 'ies'}** from **{html.escape(bundle_label)}**, "
              f"{output.settings['length']} tokens each, mode `{output.settings['mode']}`, "
              f"{output.timings.get('per_token_ms', 0):.2f} ms per token, RNG seed `{output.settings['rng_seed']}` "
              "(type it in the RNG seed field to make these melodies again).",
-             f"\nPrimer ({len(primer)} tokens): `{shown}`"]
+             f"\nPrimer ({len(primer)} tokens): `{shown}`\n"]
+    for number, melody in enumerate(output.melodies):
+        first = "primer first, " if heard and heard[number] and heard[number] != melody.wav else ""
+        how = f"{first}rendered with {renderer_label(melody)}" if melody.wav else f"no audio: {melody.renderer_note}"
+        lines.append(f"- Melody {number + 1}: {html.escape(how)}")
     if output.dropped:
         dropped = ", ".join(f"`{display_token(token)}` ×{count}" for token, count in output.dropped.items())
         lines.append(f"\nPrimer tokens the model does not know (skipped): {dropped}")
@@ -111,31 +116,23 @@ def run_melody(bundle=None, primer_source=None, primer_file=None, primer_tokens=
     options = melody_options(length, primer, MODES[mode], temperature, top_k, top_p, repetition_penalty, variations, rng_seed,
                              tempo, instrument)
     options.update(insight.GENERATION_OPTIONS)
-    call = pool.submit(generate_in_worker, entry, request_dir("melody"), options, bool(play_primer), max_waiting=queue_size())
+    call = pool.submit(generate_in_worker, entry, request_dir("melody", served=True), options, bool(play_primer), max_waiting=queue_size())
     progress(0, desc=f"waiting for a generator ({call.ahead} ahead)" if call.ahead else "starting")
     for batch in call.events():
         stage, done, total = batch[-1]
         progress((done, total), desc=stage, unit="tokens" if stage == "generating" else "melodies")
     output, heard = call.result()
-    audio = []
-    for number in range(MAX_SLOTS):
-        if number < len(output.melodies):
-            melody = output.melodies[number]
-            how = f"rendered with {renderer_label(melody)}" if melody.wav else f"no audio: {melody.renderer_note}"
-            first = ", primer first" if heard[number] != melody.wav else ""
-            audio.append(gr.update(value=str(heard[number]) if heard[number] else None, visible=True,
-                                   label=f"Melody {number + 1}{first}, {how}"))
-        else:
-            audio.append(gr.update(value=None, visible=False))
+    # Plain values, no gr.update: an update rebuilds the component's config on the server (milliseconds of a
+    # shared CPU per player); the Variations slider shows and hides the players.
+    audio = [str(heard[number]) if number < len(heard) and heard[number] else None for number in range(MAX_SLOTS)]
     state = {"entry": entry, "output": output, "heard": heard}
-    return (*audio, downloads(output, heard), tokens_text(output), summary_markdown(output, entry.label), state)
+    return (*audio, downloads(output, heard), tokens_text(output), summary_markdown(output, entry.label, heard), state)
 
 
 def generate_in_worker(entry, out_dir, options: dict, play_primer: bool):
     """Phase 1 in a :mod:`studio.pool` worker: the melodies and what each player plays (the primer first, if asked);
     emits ``(stage, done, total)`` progress."""
     from seqgen.generate import generate_melody
-    from seqgen.primed import primer_first
 
     length = options["length"]
 
@@ -146,8 +143,9 @@ def generate_in_worker(entry, out_dir, options: dict, play_primer: bool):
     def on_render(number, count):
         pool.emit(("rendering audio", number - 1, count))
 
-    output = generate_melody(bundles.load(entry), out_dir, on_token=on_token, on_render=on_render, **options)
-    return output, primer_first(output) if play_primer else [melody.wav for melody in output.melodies]
+    output = generate_melody(bundles.load(entry), out_dir, on_token=on_token, on_render=on_render, primer_first=play_primer,
+                             **options)
+    return output, [melody.primed_wav or melody.wav for melody in output.melodies]
 
 
 @user_errors
@@ -211,6 +209,12 @@ def refresh(current=None):
     return bundles.dropdown_update("music", current), gr.update(value=bundles.no_bundle_message("music"), visible=not has_any)
 
 
+def players(variations):
+    """One audio player per variation asked for."""
+    count = int(variations or 1)
+    return [gr.update(visible=number < count) for number in range(MAX_SLOTS)]
+
+
 def primer_inputs(primer_source):
     """Show the primer file only for an uploaded primer and the token box only for typed tokens."""
     return gr.update(visible=primer_source == "uploaded MIDI"), gr.update(visible=primer_source == "tokens")
@@ -240,7 +244,7 @@ def example_melody(bundle, primer_source, primer_tokens, temperature, rng_seed):
     player, *_, tokens, summary, state = run_melody(bundle, primer_source, None, primer_tokens, temperature=temperature,
                                                      rng_seed=rng_seed, progress=quiet)
     files, quality, roll, *_ = describe_melody(state, progress=quiet)
-    return player["value"], files, tokens, summary, quality, roll["value"]
+    return player, files, tokens, summary, quality, roll["value"]
 
 
 def example_views():
@@ -295,6 +299,7 @@ def build() -> dict:
             example_labels=["temperature 0 (argmax)", "temperature 0.8", "temperature 1.3"],
         )
         examples.dataset.click(example_views, None, [*rolls, *audio[1:], *sheets], api_visibility="private", queue=False)
+    variations.change(players, variations, audio, api_visibility="private", queue=False)
     primer_source.change(primer_inputs, primer_source, [primer_file, primer_tokens], api_visibility="private", queue=False)
     bundle.change(primer_hint, bundle, primer_tokens, api_visibility="private", queue=False)
     generating = button.click(
@@ -310,7 +315,7 @@ def build() -> dict:
         describe_melody, generated, [files, quality, *rolls, *sheets],
         api_name="describe_melody", concurrency_id="describe", concurrency_limit=1,
     )
-    on_failure(generating, [files, tokens, quality], summary, hide=(*audio, *rolls, *sheets))
+    on_failure(generating, [*audio, files, tokens, quality], summary, hide=(*rolls, *sheets))
     on_failure(describing, [], hide=(*rolls, *sheets))
     insight.build("music", generated)
     step.build("music", bundle, [primer_source, primer_file, primer_tokens], [temperature, top_k, top_p, repetition_penalty], rng_seed,

@@ -2,34 +2,44 @@
 
 A melody or a verse costs 0.1–0.3 s of Python CPU (sampling, FluidSynth,
 music21, verovio).  Run in the server's process, every request shares one GIL
-with Gradio itself and a class of sixteen queues on one core.  Here each
-request runs in one of ``$SEQGEN_GENERATION_WORKERS`` spawned processes
-(default: one per CPU core, at most four), each keeping its own loaded models
-(:mod:`studio.bundles`) and FluidSynth synthesizer, which it loads when it
-starts.  A request's function may :func:`emit` events (characters, progress);
-they travel over one queue shared by the pool, and a thread in the server
-hands each to the request waiting for it (:meth:`Call.events`).
+with Gradio itself and a class of sixteen queues on one core.  Here requests
+run in ``$SEQGEN_GENERATION_WORKERS`` spawned processes (default: one per CPU
+core, at most four), each keeping its own loaded models (:mod:`studio.bundles`)
+and FluidSynth synthesizer, which it loads when it starts.
 
-Requests wait for a worker here rather than in Gradio's queue, so a full
-class queue (``max_waiting``, the studio's ``$SEQGEN_QUEUE_SIZE``) gets a
-message that says so.  ``SEQGEN_GENERATION_WORKERS=0`` runs requests in server
-threads instead.  When a worker dies (out of memory, a crash in a native
-library) its requests fail with a clear message and the next request starts a
-fresh pool.
+A request goes to the worker with the fewest requests in hand, at once, and
+runs there in a thread of its own: the worker's generations share one loop
+(:mod:`seqgen.lockstep`), so a class's melodies and verses share their model
+maths, and a request that arrives joins the loop at its next step.  A
+request's function may :func:`emit` events (characters, progress); they travel
+over one queue shared by the pool, with each request's outcome at its end, and
+a thread in the server hands each to the request waiting for it
+(:meth:`Call.events`).
+
+Past ``MAX_IN_HAND`` requests per worker, requests wait here rather than in
+Gradio's queue, so a full class queue (``max_waiting``, the studio's
+``$SEQGEN_QUEUE_SIZE``) gets a message that says so.
+``SEQGEN_GENERATION_WORKERS=0`` runs requests in server threads instead.  When
+a worker dies (out of memory, a crash in a native library) its requests fail
+with a clear message and a new worker takes its place.
 """
 
 from __future__ import annotations
 
+import collections
 import contextvars
 import itertools
 import logging
 import multiprocessing
 import os
+import pickle
 import queue
 import threading
 import time
-from concurrent.futures import Executor, Future, ProcessPoolExecutor, ThreadPoolExecutor
-from concurrent.futures.process import BrokenProcessPool
+import traceback
+import multiprocessing.connection
+from concurrent.futures import Future, ThreadPoolExecutor
+from dataclasses import dataclass, field
 from typing import Callable, Iterator
 
 from seqgen.errors import SeqgenError
@@ -37,6 +47,7 @@ from seqgen.errors import SeqgenError
 LOG = logging.getLogger("seqgen.studio")
 WORKERS_ENV = "SEQGEN_GENERATION_WORKERS"
 MAX_DEFAULT_WORKERS = 4  # each worker holds its own models and SoundFont (several hundred MB)
+MAX_IN_HAND = int(os.environ.get("SEQGEN_MAX_IN_HAND", 16))  # requests one worker runs at once (a thread each; their generations step together)
 QUEUE_FULL = "The class queue is full ({waiting} requests are waiting for a generator). Try again in a minute."
 WORKER_DIED = ("A generation worker stopped unexpectedly (out of memory, or a crash in a native library). "
                "The studio has started a new one: try again.")
@@ -79,10 +90,10 @@ class Call:
                 try:  # sleep until something arrives (a waiting request costs the server nothing) …
                     first = self.inbox.get(timeout=1.0)
                 except queue.Empty:
-                    first = None
+                    continue
                 # … then gather what else comes within every_s
-                deadline, batch = time.monotonic() + every_s, [] if first is None else [first]
-                while first is not None and first is not _END and (remaining := deadline - time.monotonic()) > 0:
+                deadline, batch = time.monotonic() + every_s, [first]
+                while first is not _END and (remaining := deadline - time.monotonic()) > 0:
                     try:
                         item = self.inbox.get(timeout=remaining)
                     except queue.Empty:
@@ -90,33 +101,53 @@ class Call:
                     batch.append(item)
                     if item is _END:
                         break
-                if batch and batch[-1] is _END:
+                if batch[-1] is _END:
                     ended = True
                     batch.pop()
                 if batch:
                     yield batch
-                if self.future.done() and (self.future.cancelled() or isinstance(self.future.exception(), BrokenProcessPool)):
-                    ended = True  # a dead worker sends no end marker
-        finally:  # also when the reader stops early (a closed page)
+        finally:  # also when the reader stops early (a closed page): a request still waiting is dropped
             self._owner.forget(self._request_id)
 
     def result(self):
         """The function's return value, or its exception (SeqgenError when the worker died)."""
         try:
             return self.future.result()
-        except BrokenProcessPool:
-            self._owner.discard_broken()
-            raise SeqgenError(WORKER_DIED) from None
         finally:
             self._owner.forget(self._request_id)
 
 
-def _init_worker(outbox) -> None:
-    """In a new worker: keep the event queue, follow the server when it exits, load the default models and the SoundFont."""
+class RemoteTraceback(Exception):
+    """The traceback of an exception raised in a worker (its ``__cause__``, as concurrent.futures does)."""
+
+    def __str__(self):
+        return self.args[0]
+
+
+@dataclass(eq=False)
+class _Request:
+    id: int
+    function: Callable
+    args: tuple
+    kwargs: dict
+    inbox: queue.Queue = field(default_factory=queue.Queue)
+    future: Future = field(default_factory=Future)
+    data: bytes = b""  # the pickled call, for a worker process
+
+
+def _worker_main(tasks, outbox) -> None:
+    """A worker process: follow the server, step generations together, load the default models and the SoundFont,
+    then run each request that arrives in a thread of its own."""
     global _outbox
+    from seqgen import lockstep
+
     _outbox = outbox
     threading.Thread(target=_exit_with_server, args=(os.getppid(),), name="seqgen-follow-server", daemon=True).start()
+    lockstep.enable()
     _warm_up()
+    while (task := tasks.get()) is not None:
+        request_id, data = task
+        threading.Thread(target=_run_in_worker, args=(request_id, data), name=f"seqgen-request-{request_id}", daemon=True).start()
 
 
 def _warm_up() -> None:
@@ -132,14 +163,22 @@ def _exit_with_server(server_pid: int) -> None:
     os._exit(0)
 
 
-def _run_in_worker(request_id: int, function: Callable, args: tuple, kwargs: dict):
-    """In a worker: run ``function`` with :func:`emit` sending to request ``request_id``."""
+def _run_in_worker(request_id: int, data: bytes) -> None:
+    """In a worker: run the pickled ``(function, args, kwargs)`` with :func:`emit` sending to request ``request_id``,
+    then send its outcome (pickled here: a queue pickles in a thread of its own, where a failure would be lost)."""
     token = _sink.set(lambda payload: _outbox.put((request_id, False, payload)))
     try:
-        return function(*args, **kwargs)
+        function, args, kwargs = pickle.loads(data)
+        outcome = (True, function(*args, **kwargs), None)
+    except BaseException as error:
+        outcome = (False, error, "".join(traceback.format_exception(error)))
     finally:
         _sink.reset(token)
-        _outbox.put((request_id, True, None))  # after every event: the request has ended
+    try:
+        data = pickle.dumps(outcome)
+    except Exception as error:
+        data = pickle.dumps((False, SeqgenError(f"The generator's result could not be sent back ({error})."), None))
+    _outbox.put((request_id, True, data))  # after every event: the request has ended
 
 
 def _run_in_thread(inbox: queue.Queue, function: Callable, args: tuple, kwargs: dict):
@@ -151,95 +190,157 @@ def _run_in_thread(inbox: queue.Queue, function: Callable, args: tuple, kwargs: 
         inbox.put(_END)
 
 
+@dataclass(eq=False)
+class _Worker:
+    process: multiprocessing.Process
+    tasks: multiprocessing.Queue
+    in_hand: set = field(default_factory=set)  # ids of the requests it runs
+
+
 class _Pool:
-    """The executor (made on first use) and the routing of worker events to waiting calls."""
+    """The worker processes (started on first use), the requests waiting for one, and the routing of their events."""
 
     def __init__(self):
-        self._lock = threading.Lock()
-        self._executor: Executor | None = None
+        self._lock = threading.RLock()
+        self._context = multiprocessing.get_context("spawn")  # no fork of a threaded server
+        self._threads: ThreadPoolExecutor | None = None  # with SEQGEN_GENERATION_WORKERS=0
+        self._workers: list[_Worker] = []
         self._outbox = None
-        self._inboxes: dict[int, queue.Queue] = {}
+        self._requests: dict[int, _Request] = {}  # submitted and not forgotten
+        self._waiting: collections.deque[_Request] = collections.deque()  # not handed to a worker yet
         self._ids = itertools.count(1)
+        self._stopped = threading.Event()
 
-    def _ensure(self) -> Executor:
+    def _ensure(self) -> None:
         with self._lock:
-            if self._executor is None:
-                count = workers()
-                if count == 0:
-                    self._executor = ThreadPoolExecutor(max_workers=MAX_DEFAULT_WORKERS, thread_name_prefix="seqgen-generate")
-                else:
-                    context = multiprocessing.get_context("spawn")  # no fork of a threaded server
-                    self._outbox = context.Queue()
-                    self._executor = ProcessPoolExecutor(count, mp_context=context, initializer=_init_worker,
-                                                         initargs=(self._outbox,))
-                    threading.Thread(target=self._route, args=(self._outbox,), name="seqgen-pool-events", daemon=True).start()
-            return self._executor
+            if self._threads is not None or self._workers:
+                return
+            count = workers()
+            if count == 0:
+                self._threads = ThreadPoolExecutor(max_workers=MAX_DEFAULT_WORKERS, thread_name_prefix="seqgen-generate")
+                return
+            self._stopped.clear()
+            self._outbox = self._context.Queue()
+            self._workers = [self._spawn() for _ in range(count)]
+            threading.Thread(target=self._route, args=(self._outbox,), name="seqgen-pool-events", daemon=True).start()
+            threading.Thread(target=self._watch, name="seqgen-pool-watch", daemon=True).start()
+
+    def _spawn(self) -> _Worker:
+        tasks = self._context.Queue()
+        process = self._context.Process(target=_worker_main, args=(tasks, self._outbox), name="seqgen-generation-worker",
+                                        daemon=True)
+        process.start()
+        return _Worker(process, tasks)
 
     def _route(self, outbox) -> None:
-        """Hand each worker event to its request's inbox (events of finished requests are dropped)."""
-        while True:
-            item = outbox.get()
-            if item is None:
-                return
+        """Hand each worker event to its request's inbox, and each outcome to its future (events of forgotten
+        requests are dropped)."""
+        while (item := outbox.get()) is not None:
             request_id, ended, payload = item
-            inbox = self._inboxes.get(request_id)
-            if inbox is not None:
-                inbox.put(_END if ended else payload)
+            with self._lock:
+                request = self._requests.get(request_id)
+                if ended:
+                    for worker in self._workers:
+                        worker.in_hand.discard(request_id)
+                    self._dispatch()
+            if request is None:
+                continue
+            if not ended:
+                request.inbox.put(payload)
+                continue
+            ok, value, remote_traceback = pickle.loads(payload)
+            if ok:
+                request.future.set_result(value)
+            else:
+                if remote_traceback:
+                    value.__cause__ = RemoteTraceback(remote_traceback)
+                request.future.set_exception(value)
+            request.inbox.put(_END)
+
+    def _watch(self) -> None:
+        """Replace a worker that died; its requests fail with ``WORKER_DIED``."""
+        while not self._stopped.is_set():
+            with self._lock:
+                sentinels = {worker.process.sentinel: worker for worker in self._workers}
+            for sentinel in multiprocessing.connection.wait(list(sentinels), timeout=0.5):
+                with self._lock:
+                    dead = sentinels[sentinel]
+                    if self._stopped.is_set() or dead not in self._workers:
+                        continue
+                    LOG.error("a generation worker died (exit code %s); starting a new one", dead.process.exitcode)
+                    self._fail([self._requests[request_id] for request_id in dead.in_hand if request_id in self._requests])
+                    self._workers[self._workers.index(dead)] = self._spawn()
+                    self._dispatch()
 
     def start(self) -> None:
         """Start every worker now (each loads the default models), so the first requests are quick; with threads,
         load them in one of those threads."""
-        executor = self._ensure()
-        if isinstance(executor, ProcessPoolExecutor):
-            for _ in range(workers()):  # a submit finding no idle worker spawns one
-                executor.submit(int)
-        else:
-            executor.submit(_warm_up)
+        self._ensure()
+        if self._threads is not None:
+            self._threads.submit(_warm_up)
 
     def submit(self, function: Callable, *args, max_waiting: int | None = None, **kwargs) -> Call:
         """Run ``function(*args, **kwargs)`` in a worker; SeqgenError (the class queue is full) when
         ``max_waiting`` requests already wait for one."""
+        self._ensure()
         with self._lock:
-            waiting = max(0, len(self._inboxes) - (workers() or MAX_DEFAULT_WORKERS))
+            if self._threads is not None:
+                waiting = max(0, len(self._requests) - MAX_DEFAULT_WORKERS)
+            else:
+                waiting = len(self._waiting)
             if max_waiting is not None and waiting >= max_waiting:
                 raise SeqgenError(QUEUE_FULL.format(waiting=waiting))
-            inbox: queue.Queue = queue.Queue()
-            request_id = next(self._ids)
-            self._inboxes[request_id] = inbox
-        for attempt in range(2):
-            executor = self._ensure()
-            try:
-                if isinstance(executor, ProcessPoolExecutor):
-                    future = executor.submit(_run_in_worker, request_id, function, args, kwargs)
-                else:
-                    future = executor.submit(_run_in_thread, inbox, function, args, kwargs)
-                return Call(future, inbox, self, request_id, waiting)
-            except BrokenProcessPool:  # a worker died since the last request: start a fresh pool once
-                self.discard_broken()
-        self.forget(request_id)
-        raise SeqgenError(WORKER_DIED)
+            request = _Request(next(self._ids), function, args, kwargs)
+            if self._threads is not None:
+                request.future = self._threads.submit(_run_in_thread, request.inbox, function, args, kwargs)
+            else:
+                request.data = pickle.dumps((function, args, kwargs))  # here: an argument that cannot go fails here
+                self._waiting.append(request)
+            self._requests[request.id] = request
+            self._dispatch()
+        return Call(request.future, request.inbox, self, request.id, waiting)
+
+    def _dispatch(self) -> None:
+        """Hand waiting requests to the workers with the fewest in hand, up to ``MAX_IN_HAND`` each (lock held)."""
+        while self._waiting and self._workers:
+            worker = min(self._workers, key=lambda worker: len(worker.in_hand))
+            if len(worker.in_hand) >= MAX_IN_HAND:
+                return
+            request = self._waiting.popleft()
+            worker.in_hand.add(request.id)
+            worker.tasks.put((request.id, request.data))
+
+    def _fail(self, requests: list[_Request], error: BaseException | None = None) -> None:
+        for request in requests:
+            if not request.future.done():
+                request.future.set_exception(error or SeqgenError(WORKER_DIED))
+                request.inbox.put(_END)
 
     def forget(self, request_id: int) -> None:
-        """Stop routing events to a finished request."""
-        self._inboxes.pop(request_id, None)
-
-    def discard_broken(self) -> None:
-        """Drop a pool whose worker died; the next request makes a new one."""
+        """Stop routing events to a finished request; one still waiting for a worker is dropped."""
         with self._lock:
-            executor, outbox = self._executor, self._outbox
-            if isinstance(executor, ProcessPoolExecutor) and getattr(executor, "_broken", False):
-                LOG.error("a generation worker died; starting a new pool")
-                self._executor = self._outbox = None
-                executor.shutdown(wait=False, cancel_futures=True)
-                outbox.put(None)  # stops that pool's router thread
+            request = self._requests.pop(request_id, None)
+            if request is not None and request in self._waiting:
+                self._waiting.remove(request)
+                request.future.cancel()
 
     def shutdown(self) -> None:
         with self._lock:
-            if self._executor is not None:
-                self._executor.shutdown(wait=True, cancel_futures=True)
-            if self._outbox is not None:
-                self._outbox.put(None)
-            self._executor = self._outbox = None
+            self._stopped.set()
+            threads, workers_, outbox = self._threads, self._workers, self._outbox
+            self._threads, self._workers, self._outbox = None, [], None
+            self._fail(list(self._waiting))
+            self._waiting.clear()
+        if threads is not None:
+            threads.shutdown(wait=True, cancel_futures=True)
+        for worker in workers_:
+            worker.tasks.put(None)
+        for worker in workers_:
+            worker.process.join(timeout=10)
+            if worker.process.is_alive():
+                worker.process.kill()
+        if outbox is not None:
+            outbox.put(None)
 
 
 _POOL = _Pool()

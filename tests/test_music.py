@@ -1,5 +1,6 @@
 """Tests for seqgen.music: the seed and timed tokenizers and token -> MIDI."""
 
+import numpy as np
 import pytest
 from conftest import (
     MULTITRACK_TIMED,
@@ -259,3 +260,16 @@ def test_how_long_tokens_last():
     assert music.duration_quarters(["C4_4", "R_2", "E4.G4_8"], "timed") == 3.5
     with pytest.raises(SeqgenError, match="not a timed token"):
         music.duration_quarters(["C4"], "timed")
+
+
+@pytest.mark.parametrize("tokenizer, tokens", [("seed", ["C4", "E-4", "4.7", "G#5"]), ("timed", ["C4_2", "R_1", "E4.G4_4", "B-3_1"])])
+def test_midi_notes_are_the_midi_files_notes(tokenizer, tokens, tmp_path):
+    """What the renderer plays without a file is what the written MIDI file holds."""
+    from seqgen.music import midi_notes, write_midi
+    from seqgen.synth import read_midi_notes
+
+    path = write_midi(tokens, tmp_path / "m.mid", tokenizer, tempo_bpm=96, instrument_program=40)
+    expected = sorted(read_midi_notes(path), key=lambda note: (note.start, note.pitch))
+    got = sorted(midi_notes(tokens, tokenizer, tempo_bpm=96, instrument_program=40), key=lambda note: (note.start, note.pitch))
+    assert [(n.pitch, n.velocity, n.channel, n.program) for n in got] == [(n.pitch, n.velocity, n.channel, n.program) for n in expected]
+    np.testing.assert_allclose([(n.start, n.end) for n in got], [(n.start, n.end) for n in expected], atol=1e-9)

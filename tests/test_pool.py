@@ -51,6 +51,23 @@ def test_a_request_runs_in_a_worker_process_and_streams_its_events_in_order(work
     assert workers.submit(count_to, 0).result() == worker_pid  # the worker (and its loaded models) is reused
 
 
+def test_requests_run_side_by_side_in_a_worker_and_each_comes_back_when_it_is_done(workers):
+    workers.submit(count_to, 0).result()  # the worker is up
+    slow = workers.submit(count_to, 60)
+    quick = workers.submit(count_to, 1)
+    assert quick.ahead == 0  # no waiting: the worker took it at once
+    assert quick.result() == slow.result() == workers.submit(count_to, 0).result()  # one worker process ran them all
+    assert [value for batch in slow.events() for value in batch] == list(range(1, 61))
+
+
+def test_a_quick_request_does_not_wait_for_a_slow_one(workers):
+    workers.submit(count_to, 0).result()
+    slow = workers.submit(count_to, 80)
+    workers.submit(count_to, 1).result()
+    assert not slow.future.done()
+    assert slow.result()
+
+
 def test_a_worker_error_reaches_the_caller_unchanged(workers):
     with pytest.raises(SeqgenError, match="said the worker"):
         workers.submit(fail).result()
@@ -66,7 +83,8 @@ def test_a_killed_worker_gives_a_clear_error_and_the_next_request_gets_a_new_one
     assert call.result() not in (first, os.getpid())
 
 
-def test_a_full_class_queue_turns_requests_away_with_a_message(workers):
+def test_a_full_class_queue_turns_requests_away_with_a_message(workers, monkeypatch):
+    monkeypatch.setattr(pool, "MAX_IN_HAND", 1)  # the worker runs one request at a time
     running = workers.submit(count_to, 40)  # keeps the one worker busy
     waiting = workers.submit(count_to, 0, max_waiting=1)
     assert waiting.ahead == 0

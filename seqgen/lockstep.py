@@ -1,0 +1,229 @@
+"""The generation loop, and concurrent generations stepped together.
+
+A :class:`Run` is one :meth:`seqgen.sample.Sampler.generate` call's loop: its
+rows (variations), their tokens so far, the recurrent state and the sampling
+rules.  :func:`advance` takes every run it is given one token further: runs
+with the same sampling rules are ranked in one call, and runs of the same model
+share one matrix product per layer.  Alone, a run computes exactly what it
+always did; together, a step of eight verses costs about what two cost alone
+(the weights are read from memory once for all rows).
+
+A server enables :class:`Lockstep` in a process that answers many requests
+at once (a studio worker): from then on every ``generate`` call of that process
+joins one loop in a thread of its own, at the next step, and leaves it when
+done, so a class's requests share their model maths.  Their draws stay each
+request's own (its own random generator), but the shared matrix products round
+differently in the last bit from one row alone, so in rare cases (a draw that
+lands within about 1e-7 of a boundary) a melody made in a busy studio differs
+from the one its seed makes alone from that token on.
+"""
+
+from __future__ import annotations
+
+import contextvars
+import threading
+from collections import defaultdict
+from typing import Callable
+
+import numpy as np
+
+from seqgen.numpy_lstm import State
+from seqgen.sampling import Candidates, Ranked, SamplingOptions, rank
+
+EXPLAIN_RUN = 64  # steps explained at once: vectorised, and a bounded copy of their distributions
+
+
+class Run:
+    """One generation loop: ``batch`` rows continuing the same primer for ``length`` tokens.
+
+    ``history[:, :window]`` holds the (left-padded) primer ids and the generated
+    ids follow.  ``probs`` are the next-token probabilities of every row (from
+    the primer at first); ``state`` the recurrent state in stateful mode.
+    """
+
+    def __init__(self, sampler, ids: list[int], length: int, batch: int, sampling: SamplingOptions, rng: np.random.Generator,
+                 mode: str, state: State | None, probs: np.ndarray, explain: int | None = None, layer: int | None = None,
+                 hidden: np.ndarray | None = None, on_token: Callable | None = None):
+        self.sampler, self.length, self.batch, self.sampling, self.rng, self.mode = sampler, length, batch, sampling, rng, mode
+        self.state, self.probs, self.explain, self.layer, self.hidden = state, probs, explain, layer, hidden
+        self.on_token, self.primer_length = on_token, len(ids)
+        window = sampler.window
+        self.pad = window - len(ids)
+        self.history = np.empty((batch, window + length), dtype=np.int64)
+        self.history[:, :self.pad] = ids[0]
+        self.history[:, self.pad:window] = ids
+        self.rows = np.arange(batch)
+        self.step = 0
+        self.chosen: np.ndarray | None = None  # the last tokens drawn, `(batch,)`
+        self.explained: list[Candidates] = []  # with explain: Candidates of runs of steps
+        self._pending: list[tuple[Ranked, np.ndarray]] = []  # the steps not explained yet
+        self.context = contextvars.copy_context()  # on_token runs in the caller's context, from whichever thread steps
+        self.error: BaseException | None = None
+        self.finished = threading.Event()
+
+    @property
+    def done(self) -> bool:
+        return self.error is not None or self.step >= self.length
+
+    @property
+    def generated(self) -> np.ndarray:
+        return self.history[:, self.sampler.window:]
+
+    def recent(self) -> np.ndarray | None:
+        """With a repetition penalty: each row's tokens among the last ``window`` of its context, ``(batch, V)``."""
+        if self.sampling.repetition_penalty == 1:
+            return None
+        end = self.sampler.window + self.step
+        recent = np.zeros((self.batch, self.sampler.vocab_size), dtype=bool)
+        recent[self.rows[:, None], self.history[:, max(self.pad, end - self.sampler.window):end]] = True
+        return recent
+
+    def choose(self, ranked: Ranked) -> np.ndarray:
+        """Draw this step's tokens from ``ranked`` (this run's rows), record them and report them."""
+        places = ranked.pick(self.rng)
+        chosen = ranked.order[self.rows, places]
+        self.history[:, self.sampler.window + self.step] = chosen
+        if self.explain is not None:
+            self._pending.append((ranked, places))
+            if len(self._pending) == EXPLAIN_RUN or self.step + 1 == self.length:
+                self.explained.append(Candidates.of_steps(*zip(*self._pending), self.explain))
+                self._pending.clear()
+        if self.on_token is not None:
+            tokens = self.sampler.vocab.tokens
+            for variation, index in enumerate(chosen):
+                self.context.run(self.on_token, variation, self.step, tokens[index])
+        self.step += 1
+        return chosen
+
+    @property
+    def needs_prediction(self) -> bool:
+        """No prediction is needed after the last token (unless a layer is recorded)."""
+        return self.error is None and (self.step < self.length or (self.layer is not None and self.step == self.length))
+
+    def window_ids(self) -> np.ndarray:
+        """Window mode: each row's last ``window`` tokens, ``(batch, window)``."""
+        end = self.sampler.window + self.step
+        return self.history[:, end - self.sampler.window:end]
+
+
+def _rank_together(runs: list[Run]) -> None:
+    """Every run draws one token; runs with the same sampling rules are ranked in one call."""
+    groups: dict[SamplingOptions, list[Run]] = defaultdict(list)
+    for run in runs:
+        groups[run.sampling].append(run)
+    for sampling, members in groups.items():
+        probs = members[0].probs if len(members) == 1 else np.concatenate([run.probs for run in members])
+        recent = [run.recent() for run in members]
+        ranked = rank(probs, sampling, None if recent[0] is None else np.concatenate(recent))
+        start = 0
+        for run in members:
+            rows = slice(start, start + run.batch)
+            start += run.batch
+            part = ranked if len(members) == 1 else Ranked(ranked.order[rows], ranked.logits[rows], ranked.weights[rows], ranked.greedy)
+            try:
+                run.chosen = run.choose(part)
+            except BaseException as error:  # its on_token stopped it: the others go on
+                run.error = error
+
+
+def _predict_together(runs: list[Run]) -> None:
+    """The next-token probabilities of every run that needs them; one model call per model and mode."""
+    groups: dict[tuple[int, str], list[Run]] = defaultdict(list)
+    for run in runs:
+        if run.needs_prediction:
+            groups[id(run.sampler), run.mode].append(run)
+    for (_, mode), members in groups.items():
+        sampler = members[0].sampler
+        if mode == "window":
+            windows = [run.window_ids() for run in members]
+            probs = sampler.window_probabilities(windows[0] if len(members) == 1 else np.concatenate(windows))
+        elif len(members) == 1:
+            run = members[0]
+            probs = sampler.step(run.state, run.chosen)
+        else:
+            state = State([tuple(np.concatenate([run.state.layers[number][part] for run in members]) for part in (0, 1))
+                           for number in range(len(members[0].state.layers))])
+            probs = sampler.step(state, np.concatenate([run.chosen for run in members]))
+        start = 0
+        for run in members:
+            rows = slice(start, start + run.batch)
+            start += run.batch
+            run.probs = probs[rows]
+            if mode == "stateful":
+                if len(members) > 1:
+                    run.state = State([(h[rows], c[rows]) for h, c in state.layers])
+                if run.layer is not None:
+                    run.hidden[:, run.primer_length + run.step - 1] = run.state.layers[run.layer][0]
+
+
+def advance(runs: list[Run]) -> None:
+    """Take every run one token further (runs that are done are left alone)."""
+    active = [run for run in runs if not run.done]
+    _rank_together(active)
+    _predict_together(active)
+
+
+def drive(run: Run) -> None:
+    """Run a generation to its end: alone, or in the process's :class:`Lockstep` when one is enabled."""
+    lockstep = _LOCKSTEP
+    if lockstep is None:
+        while not run.done:
+            advance([run])
+    else:
+        lockstep.join(run)
+    if run.error is not None:
+        raise run.error
+
+
+class Lockstep:
+    """One thread that steps every generation of this process together (see the module's docstring)."""
+
+    def __init__(self):
+        self._lock = threading.Condition()
+        self._arrivals: list[Run] = []
+        self._thread: threading.Thread | None = None
+
+    def join(self, run: Run) -> None:
+        """Add ``run`` to the loop at its next step and wait until it is done."""
+        with self._lock:
+            self._arrivals.append(run)
+            if self._thread is None:
+                self._thread = threading.Thread(target=self._loop, name="seqgen-lockstep", daemon=True)
+                self._thread.start()
+            self._lock.notify()
+        run.finished.wait()
+
+    def _loop(self) -> None:
+        runs: list[Run] = []
+        while True:
+            with self._lock:
+                while not runs and not self._arrivals:
+                    self._lock.wait()
+                runs += self._arrivals
+                self._arrivals.clear()
+            try:
+                advance(runs)
+            except BaseException as error:  # a model call failed: every run in it fails, the loop goes on
+                for run in runs:
+                    run.error = run.error or error
+            for run in [run for run in runs if run.done]:
+                runs.remove(run)
+                run.finished.set()
+
+
+_LOCKSTEP: Lockstep | None = None
+
+
+def enable() -> None:
+    """From now on, this process's generations are stepped together (a server's worker calls this once).
+
+    The process keeps BLAS to one thread from then on: the loop's thread does
+    every matrix product, and each generation's own one-thread limit (entered
+    and left by many threads at once) must not restore more threads under it.
+    """
+    global _LOCKSTEP
+    if _LOCKSTEP is None:
+        from seqgen.sample import blas_limit
+
+        blas_limit(1).__enter__()  # never left: for the process's life
+        _LOCKSTEP = Lockstep()
