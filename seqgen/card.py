@@ -278,7 +278,8 @@ def model_card(config: dict, history: list[dict], quality: dict | None = None, s
         f"| corpus | {corpus.get('name')} ({corpus.get('items')} items, {corpus.get('tokens'):,} tokens after filtering) |",
         f"| filter | {corpus.get('filter')}, min-count {corpus.get('min_count')} |",
         f"| training | {training['loss']}, {training['optimizer']} at {training['learning_rate']}, batch {training['batch_size']} |",
-        f"| windows | {training.get('train_windows'):,} train, {training.get('validation_windows'):,} validation, {training.get('seed_windows'):,} seed |",
+        f"| windows | {training.get('train_windows'):,} train, {training.get('validation_windows'):,} validation, {training.get('seed_windows'):,} seed"
+        + (f", starting every {training['stride']} tokens" if training.get("stride", 1) > 1 else "") + " |",
         f"| validation split | `{split}`: {SPLITS[split]} |",
         f"| epochs | {len(history)}{f', {stopped}' if stopped else ''} |",
         f"| training wall time | {seconds:.0f} s |",

@@ -137,7 +137,7 @@ def training_config(args):
         kind=args.kind or "music", preset=args.preset, tokenizer=args.tokenizer, window=args.window,
         min_count=args.min_count, filter=args.filter, epochs=args.epochs, batch_size=args.batch_size,
         loss=getattr(args, "loss", None), optimizer=getattr(args, "optimizer", None), learning_rate=args.learning_rate,
-        max_windows=args.max_windows, validation_fraction=args.validation_fraction, split=args.split, seed=args.seed,
+        max_windows=args.max_windows, stride=args.stride, validation_fraction=args.validation_fraction, split=args.split, seed=args.seed,
         early_stopping=args.early_stopping, strategy=args.strategy, max_minutes=args.max_minutes,
     )
 
@@ -344,6 +344,9 @@ def add_training_arguments(parser, study: bool = False) -> None:
         parser.add_argument("--optimizer", help="optimizer name, e.g. adam or adamax (default: the preset's)")
     parser.add_argument("--learning-rate", type=float, help="learning rate (default: the preset's; in a study, each optimizer's Keras default)")
     parser.add_argument("--max-windows", type=positive_int, help="train on a random subset of this many windows")
+    parser.add_argument("--stride", type=positive_int, default=1,
+                        help="tokens between window starts (default: 1, every window; presets that learn every position "
+                             "still see every token with a larger stride, in fewer steps per epoch)")
     parser.add_argument("--validation-fraction", type=float, default=0.1, help="share of non-seed windows held out (default: 0.1)")
     parser.add_argument("--split", choices=SPLITS, help="validation split: random (the reference's, overlapping windows) or blocks "
                         "(held-out blocks, no shared token); default: the preset's (random for seed presets)")

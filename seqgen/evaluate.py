@@ -236,7 +236,7 @@ def generalisation_gap(bundle: Bundle, windows: int = GAP_WINDOWS, rng_seed: int
     """
     training, window, ids = bundle.config["training"], bundle.config["window"], bundle.corpus_ids
     split, seed = training.get("split", "random"), training.get("seed", 42)
-    starts = window_starts(len(ids), window, training.get("max_windows"), seed)
+    starts = window_starts(len(ids), window, training.get("max_windows"), seed, training.get("stride", 1))
     splits = make_splits(split, starts, len(ids), window, training.get("seed_fraction", 0.2), training.get("validation_fraction", 0.1), seed)
     if not len(splits.validation):
         return None

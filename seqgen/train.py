@@ -53,6 +53,7 @@ class TrainConfig:
     optimizer: str | None = None  # None = the preset's default
     learning_rate: float | None = None  # None = the preset's default
     max_windows: int | None = None  # random subset of windows, for quick runs
+    stride: int = 1  # tokens between window starts (1: every window, the reference)
     validation_fraction: float = 0.1  # of the non-seed windows, for model selection
     seed_fraction: float = 0.2  # the reference's train_test_split(test_size=0.2)
     split: str | None = None  # "random" (the reference's, overlapping) or held-out "blocks"; None = the preset's
@@ -93,6 +94,8 @@ class TrainConfig:
             raise SeqgenError(f"Learning rate must be a positive number (got {config.learning_rate}).")
         if config.window < 1:
             raise SeqgenError(f"The window must be at least 1 token (got {config.window}).")
+        if not isinstance(config.stride, int) or config.stride < 1:
+            raise SeqgenError(f"The stride must be a positive whole number of tokens (got {config.stride}).")
         if config.max_windows is not None and config.max_windows < 10:
             raise SeqgenError(f"max-windows must be at least 10 (got {config.max_windows}).")
         if config.max_minutes is not None and not (math.isfinite(config.max_minutes) and config.max_minutes > 0):
@@ -155,7 +158,7 @@ def prepare_data(corpus: Corpus, config: TrainConfig, vocab: Vocab | None = None
     if len(vocab) < 2:
         raise SeqgenError(f"Corpus {corpus.name!r} has only one distinct token after filtering; nothing to learn.")
     ids = np.asarray(vocab.encode(kept), dtype=np.int32)
-    starts = window_starts(len(ids), config.window, config.max_windows, config.seed)
+    starts = window_starts(len(ids), config.window, config.max_windows, config.seed, config.stride)
     splits = make_splits(config.split, starts, len(ids), config.window, config.seed_fraction, config.validation_fraction, config.seed)
     description = {
         "name": corpus.name,
@@ -265,7 +268,7 @@ def resolve_run(corpus: Corpus, out_dir: Path, config: TrainConfig, resume: bool
             min_count=saved["corpus"]["min_count"], filter=saved["corpus"]["filter"],
             **{key: saved["training"][key] if getattr(config, key) is None else getattr(config, key)
                for key in ("loss", "optimizer", "learning_rate", "batch_size")},
-            **{key: saved["training"][key] for key in ("max_windows", "validation_fraction", "seed_fraction", "seed")
+            **{key: saved["training"][key] for key in ("max_windows", "stride", "validation_fraction", "seed_fraction", "seed")
                if key in saved["training"]},
             split=saved["training"].get("split", "random"),
         )

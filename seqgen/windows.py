@@ -28,7 +28,7 @@ def count_windows(num_tokens: int, window: int) -> int:
     return max(0, num_tokens - window)
 
 
-def window_starts(num_tokens: int, window: int, max_windows: int | None = None, seed: int = 0) -> np.ndarray:
+def window_starts(num_tokens: int, window: int, max_windows: int | None = None, seed: int = 0, stride: int = 1) -> np.ndarray:
     """Start positions of the windows a corpus gives, all or a random subset.
 
     Args:
@@ -36,21 +36,28 @@ def window_starts(num_tokens: int, window: int, max_windows: int | None = None, 
         window: window length.
         max_windows: keep a random subset of this many (sorted); None keeps all.
         seed: seeds the subset.
+        stride: tokens between window starts.  1 (the reference) gives every
+            window; a model trained on every position still learns every
+            token with a larger stride (the windows tile the corpus), in a
+            ``stride``-th of the steps per epoch.
 
     Returns:
         Start positions, shape ``(num_windows,)``, ascending.
     """
     if window < 1:
         raise SeqgenError(f"The window must be at least 1 token (got {window}).")
+    if stride < 1:
+        raise SeqgenError(f"The stride must be at least 1 token (got {stride}).")
     total = count_windows(num_tokens, window)
     if total == 0:
         raise SeqgenError(
             f"The window ({window} tokens) is not shorter than the corpus ({num_tokens} tokens after filtering): "
             "no training sequence fits. Use a smaller window, a lower min-count, or a larger corpus."
         )
-    if max_windows is not None and max_windows < total:
-        return np.sort(np.random.default_rng(seed).choice(total, size=max_windows, replace=False))
-    return np.arange(total)
+    starts = np.arange(0, total, stride)
+    if max_windows is not None and max_windows < len(starts):
+        return np.sort(np.random.default_rng(seed).choice(starts, size=max_windows, replace=False))
+    return starts
 
 
 def gather_windows(ids: np.ndarray, starts: np.ndarray, window: int) -> tuple[np.ndarray, np.ndarray]:

@@ -547,3 +547,13 @@ def test_mirrored_strategy_over_two_logical_cpus(mirrored_process):
     assert report["replicas"] == 2
     assert math.isfinite(report["loss"]) and math.isfinite(report["val_loss"])
     assert report["strategy"] == "mirrored"
+
+
+def test_a_stride_keeps_every_token_with_fewer_windows():
+    corpus = melody_corpus()
+    every = prepare_data(corpus, replace(tiny_config(**REFERENCE), kind="music", max_windows=None).resolved())
+    strided = prepare_data(corpus, replace(tiny_config(**REFERENCE), kind="music", max_windows=None, stride=5).resolved())
+    assert np.array_equal(strided.starts, every.starts[::5])
+    assert set(np.concatenate([np.arange(start, start + WINDOW) for start in strided.starts])) >= set(range(len(every.ids) - WINDOW - 5))
+    with pytest.raises(SeqgenError, match="stride must be a positive whole number"):
+        replace(tiny_config(**REFERENCE), kind="music", stride=0).resolved()

@@ -144,3 +144,14 @@ def test_block_split_bad_input():
         block_split(window_starts(200, 40), 200, 40)
     with pytest.raises(SeqgenError, match="Unknown split 'halves'; choose one of: random, blocks"):
         make_splits("halves", window_starts(200, 40), 200, 40)
+
+
+def test_a_stride_tiles_the_corpus_with_fewer_windows():
+    from seqgen.windows import window_starts
+
+    starts = window_starts(100, 10, stride=10)
+    assert starts.tolist() == list(range(0, 90, 10))  # every token is in exactly one window (but the tail's last)
+    subset = window_starts(1000, 10, max_windows=5, seed=1, stride=7)
+    assert len(subset) == 5 and all(start % 7 == 0 for start in subset)
+    with pytest.raises(SeqgenError, match="stride must be at least 1"):
+        window_starts(100, 10, stride=0)
