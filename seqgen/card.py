@@ -67,6 +67,8 @@ def describe_sampling(sampling: dict) -> str:
         parts.append(f"top-k {sampling['top_k']}")
     if sampling.get("repetition_penalty", 1) != 1:
         parts.append(f"repetition penalty {sampling['repetition_penalty']:g}")
+    if sampling.get("max_copy"):
+        parts.append(f"copying at most {sampling['max_copy'] - 1} corpus tokens in a row")
     return ", ".join(parts)
 
 
@@ -109,7 +111,8 @@ def sweep_section(kind: str, sampling: dict) -> list[str]:
         "## Sampling sweep",
         "",
         f"`seqgen evaluate --sweep` made {sweep['generations']} generations at each temperature × top-p pair, with the same "
-        "primers and seeds. Distance: the mean over the measures of |generated − corpus windows| in units of the "
+        "primers and seeds" + (f", each with the copy guard (no {settings['max_copy']} tokens in a row from the corpus)"
+                               if settings.get("max_copy") else "") + ". Distance: the mean over the measures of |generated − corpus windows| in units of the "
         "unigram-to-corpus gap (0 = like the corpus, 1 = as far as the unigram sampler). Eligible: "
         + ("no more repetition than the corpus + 0.10 and no replayed corpus (the first and third checks of the quality bar)."
            if kind == "music" else "no line more than twice in every completion.")

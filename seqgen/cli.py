@@ -230,7 +230,8 @@ def command_generate(args) -> int:
     from seqgen.generate import DEFAULT_SEED_LINE, complete_lyrics, describe_melodies, generate_melody, to_json
     from seqgen.sampling import SamplingOptions
 
-    fields = {name: getattr(args, name) for name in ("temperature", "top_k", "top_p", "repetition_penalty") if getattr(args, name) is not None}
+    fields = {name: getattr(args, name) for name in ("temperature", "top_k", "top_p", "repetition_penalty", "max_copy")
+              if getattr(args, name) is not None}
     SamplingOptions(**fields)  # bad options fail before TensorFlow loads
     bundle = load_bundle(resolve_bundle(args.bundle))
     sampling = bundle.default_sampling(**fields)  # the bundle's recommended settings under what the user set
@@ -417,6 +418,8 @@ def build_parser() -> argparse.ArgumentParser:
     generate.add_argument("--top-k", type=positive_int, help="sample among the k most likely tokens")
     generate.add_argument("--top-p", type=float, help="sample within this probability mass (0 < p <= 1)")
     generate.add_argument("--repetition-penalty", type=float, help=">= 1; discourages recent tokens (default: 1, off)")
+    generate.add_argument("--max-copy", type=int, help="the copy guard: never copy this many tokens in a row from the "
+                          "training corpus (0: off; default: the model's recommended setting)")
     source = generate.add_mutually_exclusive_group()
     source.add_argument("--seed-text", help="lyrics: the line to complete")
     source.add_argument("--primer", help="melody: a MIDI or score file to continue (default: a random seed window)")

@@ -324,7 +324,10 @@ def sweep_sampling(bundle: Bundle, generations: int = GENERATIONS, rng_seed: int
     _check_bundle(bundle, generations)
     kind = bundle.config["kind"]
     temperatures, top_ps = temperatures or SWEEP_GRID[kind][0], top_ps or SWEEP_GRID[kind][1]
-    grid = [SamplingOptions.for_kind(kind, temperature=temperature, top_p=None if top_p == 1 else top_p)
+    # Melodies are sampled with the copy guard: none copies COPY_LIMIT tokens of the corpus, so a low temperature is
+    # judged on what it composes, not ruled out for what it replays.
+    guard = {"max_copy": COPY_LIMIT} if kind == "music" else {}
+    grid = [SamplingOptions.for_kind(kind, temperature=temperature, top_p=None if top_p == 1 else top_p, **guard)
             for temperature in temperatures for top_p in top_ps]  # bad values fail before any generation
     started = time.perf_counter()
     references = _references(bundle, generations, rng_seed)
@@ -340,4 +343,4 @@ def sweep_sampling(bundle: Bundle, generations: int = GENERATIONS, rng_seed: int
     reference = {name: {"corpus": row["corpus"], "unigram": row["unigram"]} for name, row in closeness.items()}
     sweep = {"generations": generations, "rng_seed": rng_seed, "rows": rows, "best": best, "reference": reference,
              "seconds": time.perf_counter() - started}
-    return {"temperature": rows[best]["temperature"], "top_p": rows[best]["top_p"]}, sweep
+    return {"temperature": rows[best]["temperature"], "top_p": rows[best]["top_p"], **guard}, sweep

@@ -78,6 +78,21 @@ class Run:
         recent[self.rows[:, None], self.history[:, max(self.pad, end - self.sampler.window):end]] = True
         return recent
 
+    def blocked(self) -> np.ndarray | None:
+        """With the copy guard (``max_copy`` n): each row's tokens that would make its last n generated tokens a
+        passage of the training corpus, ``(batch, V)``; None before n - 1 tokens are generated."""
+        n = self.sampling.max_copy
+        if not n or self.step < n - 1:
+            return None
+        continuations = self.sampler.corpus_continuations(n - 1)
+        end = self.sampler.window + self.step
+        blocked = np.zeros((self.batch, self.sampler.vocab_size), dtype=bool)
+        for row, context in enumerate(self.history[:, end - n + 1:end]):
+            following = continuations.get(context.tobytes())
+            if following is not None:
+                blocked[row, following] = True
+        return blocked
+
     def choose(self, ranked: Ranked) -> np.ndarray:
         """Draw this step's tokens from ``ranked`` (this run's rows), record them and report them."""
         places = ranked.pick(self.rng)
@@ -113,8 +128,13 @@ def _rank_together(runs: list[Run]) -> None:
         groups[run.sampling].append(run)
     for sampling, members in groups.items():
         probs = members[0].probs if len(members) == 1 else np.concatenate([run.probs for run in members])
-        recent = [run.recent() for run in members]
-        ranked = rank(probs, sampling, None if recent[0] is None else np.concatenate(recent))
+        recent, blocked = [run.recent() for run in members], [run.blocked() for run in members]
+        if any(mask is not None for mask in blocked):
+            blocked = np.concatenate([np.zeros((run.batch, run.sampler.vocab_size), bool) if mask is None else mask
+                                      for run, mask in zip(members, blocked)])
+        else:
+            blocked = None
+        ranked = rank(probs, sampling, None if recent[0] is None else np.concatenate(recent), blocked)
         start = 0
         for run in members:
             rows = slice(start, start + run.batch)

@@ -187,6 +187,7 @@ class Sampler:
         self.blas_threads = blas_threads
         self.stack = NumpyStack(self.model, self.input_mode, self.vocab_size, dtype=dtype)
         self._keras_function = None
+        self._continuations: dict[int, dict[bytes, np.ndarray]] = {}
         self._lock = threading.Lock()
 
     # -- building blocks -------------------------------------------------
@@ -280,6 +281,21 @@ class Sampler:
             Next-token probabilities, `(batch, V)`, float64.
         """
         return np.asarray(self.stack.step(np.asarray(ids, dtype=np.int64), state), dtype=np.float64)
+
+    def corpus_continuations(self, context: int) -> dict[bytes, np.ndarray]:
+        """For the copy guard: every ``context``-token passage of the training corpus (int64 ids, as bytes) → the ids
+        that follow it there.  Built once per length."""
+        with self._lock:
+            if context not in self._continuations:
+                ids = getattr(self.bundle, "corpus_ids", None)
+                if ids is None:
+                    raise SeqgenError("This model carries no training corpus, so the copy guard (max_copy) cannot run: set it to 0.")
+                passages = np.lib.stride_tricks.sliding_window_view(np.asarray(ids, dtype=np.int64), context + 1)
+                following: dict[bytes, set] = {}
+                for passage in passages:
+                    following.setdefault(passage[:-1].tobytes(), set()).add(int(passage[-1]))
+                self._continuations[context] = {key: np.fromiter(values, dtype=np.int64) for key, values in following.items()}
+            return self._continuations[context]
 
     def layer_index(self, name: str) -> int:
         """The position of LSTM layer `name` ("lstm_1", …; "top": the last) in the stack; SeqgenError naming the layers otherwise."""

@@ -40,12 +40,16 @@ class SamplingOptions:
         top_k: Keep only the k most likely tokens; None keeps all.
         top_p: Nucleus threshold in (0, 1]; None (or 1) keeps all.
         repetition_penalty: >= 1; divides the probability of recent tokens; 1 turns it off.
+        max_copy: 0 (off) or n >= 2: never draw a token that would make the last
+            n generated tokens a passage of the training corpus, so a generation
+            copies at most n - 1 tokens in a row (see :mod:`seqgen.lockstep`).
     """
 
     temperature: float = 1.0
     top_k: int | None = None
     top_p: float | None = None
     repetition_penalty: float = 1.0
+    max_copy: int = 0
 
     def __post_init__(self):
         if not _is_number(self.temperature) or not math.isfinite(self.temperature) or self.temperature < 0:
@@ -60,6 +64,9 @@ class SamplingOptions:
         penalty = self.repetition_penalty
         if not _is_number(penalty) or not penalty >= 1 or not math.isfinite(penalty):
             raise SeqgenError(f"repetition_penalty must be a finite number >= 1 (1 turns it off), got {penalty!r}.")
+        copy = self.max_copy
+        if isinstance(copy, (bool, np.bool_)) or not isinstance(copy, (int, np.integer)) or copy < 0 or copy == 1:
+            raise SeqgenError(f"max_copy must be 0 (off) or a whole number of tokens >= 2, got {copy!r}.")
 
     @classmethod
     def for_kind(cls, kind: str, **fields) -> "SamplingOptions":
@@ -216,7 +223,7 @@ def _top(order: np.ndarray, logits: np.ndarray, weights: np.ndarray, k: int, pla
     return candidates
 
 
-def rank(probs, options: SamplingOptions, recent=None) -> Ranked:
+def rank(probs, options: SamplingOptions, recent=None, blocked: np.ndarray | None = None) -> Ranked:
     """Applies the sampling rules to a batch of next-token distributions.
 
     The steps, in order (as in Hugging Face's logits processors):
@@ -229,10 +236,12 @@ def rank(probs, options: SamplingOptions, recent=None) -> Ranked:
        log-probabilities (always <= 0) that would raise them, so the penalty
        is applied to the probability mass instead.  A token counts once
        however often it recurs;
-    3. sort from the most likely token down (stable: ties keep index order);
-    4. temperature 0: all the weight on the first token (the argmax, ties →
+    3. the copy guard: tokens flagged in ``blocked`` (they would extend a copy
+       of the training corpus to ``max_copy`` tokens) get probability 0;
+    4. sort from the most likely token down (stable: ties keep index order);
+    5. temperature 0: all the weight on the first token (the argmax, ties →
        lowest index, like ``numpy.argmax`` in the reference);
-    5. otherwise divide by ``temperature`` (the penalty is thus raised to
+    6. otherwise divide by ``temperature`` (the penalty is thus raised to
        the power ``1 / temperature``), keep the ``top_k`` most likely tokens,
        then the smallest set of the most likely tokens whose probability
        reaches ``top_p`` (the most likely token is always kept).
@@ -244,6 +253,7 @@ def rank(probs, options: SamplingOptions, recent=None) -> Ranked:
         options: The sampling rules (already validated).
         recent: Tokens to penalise: a boolean array `(batch, V)` or one
             sequence of indices per row; None penalises nothing.
+        blocked: Tokens the copy guard rules out, a boolean array `(batch, V)`; None rules out nothing.
 
     Returns:
         The :class:`Ranked` distributions.
@@ -263,6 +273,9 @@ def rank(probs, options: SamplingOptions, recent=None) -> Ranked:
         logits = np.log(probs)
     if options.repetition_penalty != 1 and recent is not None:
         logits = np.where(_recent_mask(recent, probs.shape), logits - math.log(options.repetition_penalty), logits)
+    if blocked is not None:  # the copy guard; a row it would leave with no possible token keeps every token
+        guarded = np.where(blocked, -np.inf, logits)
+        logits = np.where(np.isfinite(guarded).any(axis=1, keepdims=True), guarded, logits)
     order = np.argsort(-logits, axis=1, kind="stable")
     ranked = np.take_along_axis(logits, order, axis=1)
     if options.temperature == 0:

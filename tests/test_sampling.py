@@ -212,3 +212,29 @@ def test_steps_explained_together_equal_steps_explained_one_by_one():
     for variation in range(3):
         one_by_one = [ranked.explain(3, NAMES, picked)[variation] for ranked, picked in zip(rankings, places)]
         assert together.row(variation).to_dicts(NAMES) == one_by_one
+
+
+def test_the_copy_guard_rules_tokens_out_and_never_empties_a_row():
+    from seqgen.sampling import SamplingOptions, rank
+
+    probs = np.array([[0.5, 0.3, 0.2], [0.6, 0.3, 0.1]])
+    blocked = np.array([[True, False, False], [True, True, True]])
+    ranked = rank(probs, SamplingOptions(temperature=0), blocked=blocked)
+    assert ranked.order[0, 0] == 1  # the likeliest token is ruled out: argmax falls to the next
+    assert ranked.order[1, 0] == 0  # nothing left: the row keeps every token
+    weights = rank(probs, SamplingOptions(), blocked=blocked).weights
+    assert weights[0, 2] == 0 and weights[0, :2].all() and weights[1].all()
+    with pytest.raises(SeqgenError, match="max_copy must be 0"):
+        SamplingOptions(max_copy=1)
+
+
+@pytest.mark.parametrize("mode", ["stateful", "window"])
+def test_with_the_copy_guard_a_generation_never_replays_that_much_of_its_corpus(music_bundle, mode):
+    from seqgen.quality import longest_copied_ngram
+
+    sampler, primer = music_bundle.sampler, music_bundle.seeds[0]
+    greedy = sampler.generate(primer, 60, temperature=0, mode=mode)  # the tiny model replays bits of its looping tune
+    assert longest_copied_ngram(greedy.ids[0], music_bundle.corpus_ids) >= 4
+    for variations in (1, 3):
+        guarded = sampler.generate(primer, 60, temperature=0, max_copy=3, variations=variations, mode=mode)
+        assert all(longest_copied_ngram(ids, music_bundle.corpus_ids) <= 2 for ids in guarded.ids)
