@@ -4,9 +4,10 @@
 its events to stdout as JSON lines, ending with a ``result`` or an ``error``
 event.  SIGINT or SIGTERM asks it to stop at the next batch (the best epoch is
 kept); a crash or ``kill -9`` leaves the last complete checkpoint, because the
-bundle is written atomically.  The process lowers its own CPU priority and
-caps its threads before TensorFlow starts, so a class generating melodies on
-the same machine keeps a core.
+bundle is written atomically.  The process lowers its own CPU priority (to
+SCHED_IDLE on Linux: it runs only on CPU the class leaves free) and caps its
+threads before TensorFlow starts, so a class generating melodies on the same
+machine keeps the cores.
 
 A job: ``{"command": "train" | "study", "corpus": NAME_OR_PATH, "tokenizer",
 "text_column", "kind", "out": FOLDER, "config": TrainConfig fields, and for a
@@ -138,9 +139,23 @@ def _run(job: dict) -> dict:
     return asdict(train(corpus, Path(job["out"]), config, listener=_emit, stop=stop))
 
 
-def main() -> int:
+def lower_priority() -> str:
+    """Let this process (and the threads it starts later) run only on CPU nobody else wants: Linux's SCHED_IDLE,
+    else ``NICE`` steps of niceness.  Returns which one it got."""
+    if hasattr(os, "sched_setscheduler") and hasattr(os, "SCHED_IDLE"):
+        try:
+            os.sched_setscheduler(0, os.SCHED_IDLE, os.sched_param(0))
+            return "idle"
+        except OSError:
+            pass
     if hasattr(os, "nice"):
         os.nice(NICE)
+        return "nice"
+    return "normal"
+
+
+def main() -> int:
+    lower_priority()
     from seqgen.errors import SeqgenError
 
     try:

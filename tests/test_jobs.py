@@ -3,6 +3,7 @@
 import os
 import signal
 from dataclasses import asdict
+from pathlib import Path
 
 import pytest
 
@@ -73,3 +74,14 @@ def test_a_job_reports_a_user_error_and_its_inputs_go_when_it_ends(verses, tmp_p
     assert process.result is None
     assert process.error == "The corpus is lyrics, but the model kind is music: switch the kind or pick another corpus."
     assert not (tmp_path / "bundle").exists()
+
+
+def test_a_job_runs_only_on_cpu_the_class_leaves_free(tmp_path):
+    """The job process asks for SCHED_IDLE (Linux), so training never takes a core from the generation workers."""
+    import subprocess
+    import sys
+
+    script = "import os; from seqgen.jobs import lower_priority; print(lower_priority(), os.sched_getscheduler(0) == os.SCHED_IDLE)"
+    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=60,
+                          cwd=str(Path(__file__).resolve().parents[1]))
+    assert done.stdout.split() == ["idle", "True"], done.stderr
