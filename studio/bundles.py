@@ -84,7 +84,7 @@ def load(entry: BundleEntry):
 
 
 def warm_up() -> None:
-    """Load FluidSynth's SoundFont and the default models (TensorFlow included), so the first request is quick."""
+    """Load FluidSynth's SoundFont and the default models, and make one tiny output with each, so the first request is quick."""
     from seqgen import audio
 
     try:
@@ -95,9 +95,27 @@ def warm_up() -> None:
         entries = [entry for entry in list_bundles(kind) if entry.label == label]
         try:
             for entry in entries:
-                load(entry).sampler  # noqa: B018 - builds and caches the sampler
+                rehearse(load(entry))
         except Exception:  # noqa: BLE001 - a request will report the same problem properly
             LOG.exception("warm-up of %s failed", label)
+
+
+def rehearse(bundle) -> None:
+    """A tiny melody (rendered and engraved) or verse, thrown away: the modules a first request needs are imported
+    and the sampler built before a class arrives, not in its first requests."""
+    import shutil
+    import tempfile
+
+    from seqgen.generate import DEFAULT_SEED_LINE, complete_lyrics, describe_melodies, generate_melody
+
+    if bundle.config["kind"] == "lyrics":
+        complete_lyrics(bundle, DEFAULT_SEED_LINE, length=8, rng_seed=0)
+        return
+    folder = tempfile.mkdtemp(prefix="seqgen-warm-up-")
+    try:
+        describe_melodies(bundle, generate_melody(bundle, folder, length=8, rng_seed=0, primer_first=True))
+    finally:
+        shutil.rmtree(folder, ignore_errors=True)
 
 
 def dropdown_update(kind: str, current: str | None = None):
