@@ -109,7 +109,7 @@ def melody_in_worker(entry, out_dir, options: dict, sheet_music: bool):
     from seqgen.generate import describe_melodies, generate_melody
 
     loaded = bundles.load(entry)
-    return describe_melodies(loaded, generate_melody(loaded, out_dir, **options), engrave=sheet_music)
+    return describe_melodies(loaded, generate_melody(loaded, out_dir, **bundles.with_copy_guard(loaded, options)), engrave=sheet_music)
 
 
 def build() -> None:

@@ -10,6 +10,7 @@ from __future__ import annotations
 import logging
 import threading
 from collections import OrderedDict
+from dataclasses import replace
 
 import gradio as gr
 
@@ -98,6 +99,15 @@ def warm_up() -> None:
                 rehearse(load(entry))
         except Exception:  # noqa: BLE001 - a request will report the same problem properly
             LOG.exception("warm-up of %s failed", label)
+
+
+def with_copy_guard(bundle, options: dict) -> dict:
+    """A melody request's ``options`` with the model's copy guard kept under sampling fields the user set (the
+    studio has no field for it; untouched fields already mean the model's recommended settings)."""
+    sampling = options.get("sampling")
+    if sampling is None or sampling.max_copy:
+        return options
+    return {**options, "sampling": replace(sampling, max_copy=bundle.default_sampling().max_copy)}
 
 
 def rehearse(bundle) -> None:

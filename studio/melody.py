@@ -143,8 +143,9 @@ def generate_in_worker(entry, out_dir, options: dict, play_primer: bool):
     def on_render(number, count):
         pool.emit(("rendering audio", number - 1, count))
 
-    output = generate_melody(bundles.load(entry), out_dir, on_token=on_token, on_render=on_render, primer_first=play_primer,
-                             **options)
+    bundle = bundles.load(entry)
+    output = generate_melody(bundle, out_dir, on_token=on_token, on_render=on_render, primer_first=play_primer,
+                             **bundles.with_copy_guard(bundle, options))
     return output, [melody.primed_wav or melody.wav for melody in output.melodies]
 
 

@@ -660,3 +660,17 @@ def test_the_queue_is_bounded(monkeypatch):
     monkeypatch.setenv("SEQGEN_QUEUE_SIZE", "lots")
     with pytest.raises(SystemExit, match="SEQGEN_QUEUE_SIZE must be a positive whole number"):
         common.queue_size()
+
+
+def test_the_studio_keeps_the_models_copy_guard_under_the_users_sampling(music_bundle_dir):
+    from dataclasses import replace
+
+    from seqgen.bundle import load_bundle
+    from seqgen.sampling import SamplingOptions
+    from studio import bundles
+
+    bundle = load_bundle(music_bundle_dir)
+    assert bundles.with_copy_guard(bundle, {"sampling": None}) == {"sampling": None}  # untouched: the model's settings
+    guarded = replace(bundle, recommended_sampling={"settings": {"temperature": 0.8, "max_copy": 16}})
+    options = bundles.with_copy_guard(guarded, {"sampling": SamplingOptions(temperature=1.2), "length": 5})
+    assert options == {"sampling": SamplingOptions(temperature=1.2, max_copy=16), "length": 5}
