@@ -180,7 +180,7 @@ def test_musicality_compares_generations_corpus_windows_and_unigram_draws(timed_
     assert row["gap_closed"] == gap_closed(row["generated"], row["corpus"], row["unigram"])
     # The toy corpus is a periodic tune: its own windows overlap its interval distribution far better than random draws.
     assert closeness["interval_overlap"]["corpus"] > closeness["interval_overlap"]["unigram"]
-    assert timed_quality["sampling"] == {"temperature": 1.0, "top_k": None, "top_p": None, "repetition_penalty": 1.0}
+    assert timed_quality["sampling"] == {"temperature": 1.0, "top_k": None, "top_p": None, "repetition_penalty": 1.0, "max_copy": 0}
     assert timed_quality["recommended"] is False
 
 
@@ -234,7 +234,8 @@ def test_the_sweep_picks_the_best_grid_point(timed_bundle):
     assert all(row["eligible"] == (row["failed"] == []) for row in rows)
     eligible = [row["distance"] for row in rows if row["eligible"]] or [row["distance"] for row in rows]
     assert rows[sweep["best"]]["distance"] == min(eligible) and sweep["best"] == best_row(rows)
-    assert settings == {"temperature": rows[sweep["best"]]["temperature"], "top_p": rows[sweep["best"]]["top_p"]}
+    # Melodies are swept with the copy guard on: none replays COPY_LIMIT tokens of its corpus.
+    assert settings == {"temperature": rows[sweep["best"]]["temperature"], "top_p": rows[sweep["best"]]["top_p"], "max_copy": COPY_LIMIT}
     for row in rows:
         assert row["distance"] == pytest.approx(corpus_distance(
             {name: {"generated": measure["generated"], **sweep["reference"][name]} for name, measure in row["measures"].items()}))
@@ -257,8 +258,10 @@ def test_evaluate_sweep_stores_the_recommendation_and_the_card_shows_it(timed_bu
     assert quality["recommended"] is True and quality["sampling"]["temperature"] == settings["temperature"]
     card = (folder / "README.md").read_text()
     assert "## Sampling sweep" in card and "**recommended**" in card and "### Musicality" in card
-    assert f"at temperature {settings['temperature']:g} (the recommended settings)" in card
+    assert (f"at temperature {settings['temperature']:g}, copying at most {COPY_LIMIT - 1} corpus tokens in a row "
+            "(the recommended settings)") in card
     assert bundle.default_sampling().temperature == settings["temperature"]
+    assert bundle.default_sampling().max_copy == COPY_LIMIT  # the CLI and the studio generate with the guard
     assert bundle.default_sampling(temperature=0.1).temperature == 0.1
 
 
