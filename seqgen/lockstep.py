@@ -37,16 +37,18 @@ class Run:
     """One generation loop: ``batch`` rows continuing the same primer for ``length`` tokens.
 
     ``history[:, :window]`` holds the (left-padded) primer ids and the generated
-    ids follow.  ``probs`` are the next-token probabilities of every row (from
-    the primer at first); ``state`` the recurrent state in stateful mode.
+    ids follow.  The caller primes the run: ``probs``, the next-token
+    probabilities of every row; in stateful mode ``state``, the recurrent state;
+    with a recorded ``layer``, ``hidden`` (its states over primer and generation).
     """
 
     def __init__(self, sampler, ids: list[int], length: int, batch: int, sampling: SamplingOptions, rng: np.random.Generator,
-                 mode: str, state: State | None, probs: np.ndarray, explain: int | None = None, layer: int | None = None,
-                 hidden: np.ndarray | None = None, on_token: Callable | None = None):
+                 mode: str, explain: int | None = None, layer: int | None = None, on_token: Callable | None = None):
         self.sampler, self.length, self.batch, self.sampling, self.rng, self.mode = sampler, length, batch, sampling, rng, mode
-        self.state, self.probs, self.explain, self.layer, self.hidden = state, probs, explain, layer, hidden
-        self.on_token, self.primer_length = on_token, len(ids)
+        self.explain, self.layer, self.on_token, self.primer_length = explain, layer, on_token, len(ids)
+        self.probs: np.ndarray | None = None
+        self.state: State | None = None
+        self.hidden: np.ndarray | None = None
         window = sampler.window
         self.pad = window - len(ids)
         self.history = np.empty((batch, window + length), dtype=np.int64)
@@ -93,10 +95,10 @@ class Run:
                 blocked[row, following] = True
         return blocked
 
-    def choose(self, ranked: Ranked) -> np.ndarray:
-        """Draw this step's tokens from ``ranked`` (this run's rows), record them and report them."""
+    def choose(self, ranked: Ranked) -> None:
+        """Draw this step's tokens (``chosen``) from ``ranked`` (this run's rows), record them and report them."""
         places = ranked.pick(self.rng)
-        chosen = ranked.order[self.rows, places]
+        self.chosen = chosen = ranked.order[self.rows, places]
         self.history[:, self.sampler.window + self.step] = chosen
         if self.explain is not None:
             self._pending.append((ranked, places))
@@ -108,7 +110,6 @@ class Run:
             for variation, index in enumerate(chosen):
                 self.context.run(self.on_token, variation, self.step, tokens[index])
         self.step += 1
-        return chosen
 
     @property
     def needs_prediction(self) -> bool:
@@ -116,7 +117,7 @@ class Run:
         return self.error is None and (self.step < self.length or (self.layer is not None and self.step == self.length))
 
     def window_ids(self) -> np.ndarray:
-        """Window mode: each row's last ``window`` tokens, ``(batch, window)``."""
+        """Each row's last ``window`` tokens, ``(batch, window)``: the padded primer at first."""
         end = self.sampler.window + self.step
         return self.history[:, end - self.sampler.window:end]
 
@@ -141,7 +142,7 @@ def _rank_together(runs: list[Run]) -> None:
             start += run.batch
             part = ranked if len(members) == 1 else Ranked(ranked.order[rows], ranked.logits[rows], ranked.weights[rows], ranked.greedy)
             try:
-                run.chosen = run.choose(part)
+                run.choose(part)
             except BaseException as error:  # its on_token stopped it: the others go on
                 run.error = error
 

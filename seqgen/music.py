@@ -298,6 +298,16 @@ def tokens_to_stream(tokens: list[str], tokenizer: str, tempo_bpm: float = 120.0
     return part
 
 
+def _note_ticks(tokens: list[str], tokenizer: str, start_quarters: float = 0.0) -> list[tuple[int, int, int]]:
+    """``(start tick, end tick, MIDI number)`` of every note ``tokens`` play (:func:`soundings`), from ``start_quarters``."""
+    ticks = []
+    for sounding in soundings(tokens, tokenizer):
+        start = int(round((start_quarters + sounding.offset) * MIDI_TICKS_PER_QUARTER))
+        end = int(round((start_quarters + sounding.offset + sounding.quarter_length) * MIDI_TICKS_PER_QUARTER))
+        ticks += [(start, end, number) for number in sounding.midi]
+    return ticks
+
+
 def midi_notes(tokens: list[str], tokenizer: str, tempo_bpm: float = 120.0, instrument_program: int = 0,
                start_quarters: float = 0.0) -> list:
     """The notes :func:`write_midi` writes for ``tokens``, as :class:`seqgen.synth.MidiNote` (times in seconds,
@@ -305,13 +315,8 @@ def midi_notes(tokens: list[str], tokenizer: str, tempo_bpm: float = 120.0, inst
     from seqgen.synth import MidiNote
 
     seconds_per_tick = 60.0 / float(tempo_bpm) / MIDI_TICKS_PER_QUARTER
-    notes = []
-    for sounding in soundings(tokens, tokenizer):
-        start = int(round((start_quarters + sounding.offset) * MIDI_TICKS_PER_QUARTER))
-        end = int(round((start_quarters + sounding.offset + sounding.quarter_length) * MIDI_TICKS_PER_QUARTER))
-        notes += [MidiNote(start * seconds_per_tick, end * seconds_per_tick, number, MIDI_VELOCITY, 1, int(instrument_program))
-                  for number in sounding.midi]
-    return notes
+    return [MidiNote(start * seconds_per_tick, end * seconds_per_tick, number, MIDI_VELOCITY, 1, int(instrument_program))
+            for start, end, number in _note_ticks(tokens, tokenizer, start_quarters)]
 
 
 def write_midi(tokens: list[str], path: Path, tokenizer: str, tempo_bpm: float = 120.0, instrument_program: int = 0) -> Path:
@@ -327,16 +332,12 @@ def write_midi(tokens: list[str], path: Path, tokenizer: str, tempo_bpm: float =
 
     from seqgen.files import write_atomic
 
-    played = soundings(tokens, tokenizer)
     track = midi.MidiTrack(index=1)
     header = [*translate.getStartEvents(track, 1, instrument.instrumentFromMidiProgram(int(instrument_program))),
               *translate.tempoToMidiEvents(tempo.MetronomeMark(number=float(tempo_bpm)))]
     timeline = []  # (tick, note-on?, pitch): note-offs sort first, so a repeated pitch sounds again
-    for sounding in played:
-        start = int(round(sounding.offset * MIDI_TICKS_PER_QUARTER))
-        end = int(round((sounding.offset + sounding.quarter_length) * MIDI_TICKS_PER_QUARTER))
-        for number in sounding.midi:
-            timeline += [(start, True, number), (end, False, number)]
+    for start, end, number in _note_ticks(tokens, tokenizer):
+        timeline += [(start, True, number), (end, False, number)]
     timeline.sort(key=lambda event: event[:2])
     events, now = [], 0
     for tick, is_on, number in timeline:

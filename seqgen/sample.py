@@ -391,18 +391,15 @@ class Sampler:
         ids, tokens = ids[-window:], tokens[-window:]
         rng = np.random.default_rng(rng_seed)
 
+        run = Run(self, ids, length, batch, sampling, rng, mode, explain, layer, on_token)
         with blas_limit(self.blas_threads):
             if mode == "stateful":
-                state, probs, primer_hidden = self._prime(ids, batch)
+                run.state, run.probs, primer_hidden = self._prime(ids, batch)
             else:
-                pad = window - len(ids)
-                windows = np.asarray([ids[0]] * pad + list(ids), dtype=np.int64)[None].repeat(batch, axis=0)
-                state, probs = None, self.window_probabilities(windows)
-            hidden = None
+                run.probs = self.window_probabilities(run.window_ids())
             if layer is not None:
-                hidden = np.empty((batch, len(ids) + length, self.stack.lstms[layer].units), self.stack.dtype)
-                hidden[:, :len(ids)] = primer_hidden[layer]
-            run = Run(self, ids, length, batch, sampling, rng, mode, state, probs, explain, layer, hidden, on_token)
+                run.hidden = np.empty((batch, len(ids) + length, self.stack.lstms[layer].units), self.stack.dtype)
+                run.hidden[:, :len(ids)] = primer_hidden[layer]
             primed = time.perf_counter()
             drive(run)
         steps = None
@@ -424,5 +421,5 @@ class Sampler:
             mode=mode,
             sampling=sampling,
             steps=steps,
-            hidden=hidden if layer is not None else None,
+            hidden=run.hidden,
         )

@@ -47,7 +47,7 @@ from seqgen.errors import SeqgenError
 LOG = logging.getLogger("seqgen.studio")
 WORKERS_ENV = "SEQGEN_GENERATION_WORKERS"
 MAX_DEFAULT_WORKERS = 4  # each worker holds its own models and SoundFont (several hundred MB)
-MAX_IN_HAND = int(os.environ.get("SEQGEN_MAX_IN_HAND", 16))  # requests one worker runs at once (a thread each; their generations step together)
+MAX_IN_HAND = 16  # requests one worker runs at once (a thread each; their generations step together)
 QUEUE_FULL = "The class queue is full ({waiting} requests are waiting for a generator). Try again in a minute."
 WORKER_DIED = ("A generation worker stopped unexpectedly (out of memory, or a crash in a native library). "
                "The studio has started a new one: try again.")
