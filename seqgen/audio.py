@@ -155,9 +155,12 @@ def find_soundfont() -> Path | None:
 
 
 def _write_wav_atomically(data: np.ndarray, wav_path: Path, sample_rate: int) -> None:
-    """Write a 16-bit WAV via a temporary file, so ``wav_path`` is never left half written."""
+    """Write a 16-bit WAV via a temporary file, so ``wav_path`` is never left half written.  Float samples (in
+    [-1, 1]) are converted here: soundfile writes 16-bit integers as they are, 4 times faster than it converts."""
     import soundfile
 
+    if data.dtype != np.int16:
+        data = np.clip(np.round(data * 32767.0), -32767, 32767).astype(np.int16)
     wav_path.parent.mkdir(parents=True, exist_ok=True)
     handle, temporary = tempfile.mkstemp(suffix=".wav", dir=wav_path.parent, prefix=f".{wav_path.stem}-")
     os.close(handle)

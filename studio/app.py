@@ -53,6 +53,11 @@ DEFAULT_MAX_FILE_SIZE = "50mb"
 AUTH_ENV = "SEQGEN_AUTH"
 
 
+def refresh_play(melody_bundle=None, lyrics_bundle=None):
+    """The Play tab's model lists and their notices, with the models on disk now (keeping the chosen ones)."""
+    return (*melody.refresh(melody_bundle), *lyrics.refresh(lyrics_bundle))
+
+
 def build_demo() -> gr.Blocks:
     """The studio's Blocks: Play (melody and verse) first, then the lessons, each opening with a few sentences for students."""
     gr.set_static_paths([common.served_root()])
@@ -78,8 +83,12 @@ def build_demo() -> gr.Blocks:
         # New bundles appear without a restart: lists refresh when a tab opens and after training.
         melody_outputs = [melodic["bundle"], melodic["notice"]]
         lyrics_outputs = [lyrical["bundle"], lyrical["notice"]]
-        play_tab.select(melody.refresh, melodic["bundle"], melody_outputs, api_visibility="private", queue=False).then(
-            lyrics.refresh, lyrical["bundle"], lyrics_outputs, api_visibility="private", queue=False)
+        play_lists = melody_outputs + lyrics_outputs
+        play_tab.select(refresh_play, [melodic["bundle"], lyrical["bundle"]], play_lists, api_visibility="private", queue=False)
+        # Opening the page refreshes the lists too; it is also the session's first event, so Gradio builds the
+        # session's state (a config for each of the page's ~300 blocks, about 40 ms of server CPU) while the page
+        # opens, not when a class presses Generate.  Undocumented: bench/load.py's students open the page with it.
+        demo.load(refresh_play, None, play_lists, api_name="open_page", api_visibility="undocumented", queue=False)
         models_tab.select(models.refresh, listed["bundle"], listed["bundle"], api_visibility="private", queue=False).then(
             listed["show"], listed["bundle"], listed["outputs"], api_visibility="private")
         trained["event"].then(melody.refresh, melodic["bundle"], melody_outputs, api_visibility="private").then(

@@ -25,6 +25,7 @@ Press **Generate**: a model continues a few bars of music (the **primer**, heard
 0 always takes the model's likeliest next note and soon repeats itself; 1 follows the model; higher gets wilder.
 """
 MAX_SLOTS = 4  # variations shown (each with its player, piano roll and score)
+PROGRESS_EVERY_S = 0.25  # how often the progress bar moves: each move is a message the server builds and sends
 PRIMERS = ("random seed window", "uploaded MIDI", "tokens")
 # Primer examples in each tokenizer's format, made of tokens the shipped models know.
 PRIMER_EXAMPLES = {"timed": "C4_4 E4_4 G4_4 E4.G4_2 C4_8 R_2", "seed": "C4 E4 G4 4.7.11"}
@@ -118,7 +119,7 @@ def run_melody(bundle=None, primer_source=None, primer_file=None, primer_tokens=
     options.update(insight.GENERATION_OPTIONS)
     call = pool.submit(generate_in_worker, entry, request_dir("melody", served=True), options, bool(play_primer), max_waiting=queue_size())
     progress(0, desc=f"waiting for a generator ({call.ahead} ahead)" if call.ahead else "starting")
-    for batch in call.events():
+    for batch in call.events(PROGRESS_EVERY_S):
         stage, done, total = batch[-1]
         progress((done, total), desc=stage, unit="tokens" if stage == "generating" else "melodies")
     output, heard = call.result()

@@ -169,6 +169,14 @@ def test_import_is_fast_and_lazy():
     assert result.stdout.strip().splitlines()[-1] == "[]"
 
 
+def test_opening_the_page_lists_the_models_on_disk(client):
+    """The page's load event (what a browser runs when the page opens) gives both Play lists their current models."""
+    melody_list, melody_notice, lyrics_list, lyrics_notice = client.predict(api_name="/open_page")
+    assert "debug-music" in [choice[1] for choice in melody_list["choices"]], melody_list
+    assert "debug-lyrics" in [choice[1] for choice in lyrics_list["choices"]], lyrics_list
+    assert melody_notice["visible"] is False and lyrics_notice["visible"] is False
+
+
 def test_every_tab_has_its_endpoint(client):
     endpoints = client.view_api(print_info=False, return_format="dict")["named_endpoints"]
     for name in ("/explore", "/train", "/study", "/generate_melody", "/describe_melody", "/complete_lyrics", "/models", "/stop_training"):
