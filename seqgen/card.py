@@ -105,7 +105,7 @@ def _generalisation_lines(gap: dict) -> list[str]:
 def sweep_section(kind: str, sampling: dict) -> list[str]:
     """The sampling sweep that chose the recommended settings."""
     sweep, settings = sampling["sweep"], sampling["settings"]
-    names = list(sweep["reference"])
+    names, best = list(sweep["reference"]), sweep["rows"][sweep["best"]]
     lines = [
         "",
         "## Sampling sweep",
@@ -116,8 +116,12 @@ def sweep_section(kind: str, sampling: dict) -> list[str]:
         "unigram-to-corpus gap (0 = like the corpus, 1 = as far as the unigram sampler). Eligible: "
         + ("no more repetition than the corpus + 0.10 and no replayed corpus (the first and third checks of the quality bar)."
            if kind == "music" else "no line more than twice in every completion.")
-        + f" Recommended: **{describe_sampling(settings)}**, the eligible pair closest to the corpus; the CLI and the "
-        f"studio use it unless you set your own. The sweep took {sweep['seconds']:.0f} s.",
+        + (f" In key: closes at least {sweep['in_key_share'] * 100:.0f} % of the key-consistency gap; eligible pairs in key come first."
+           if "in_key_share" in sweep else "")
+        + f" Recommended: **{describe_sampling(settings)}**, the eligible pair closest to the corpus"
+        + (" among those in key" if "in_key_share" in sweep and best.get("in_key", True) and any(not row.get("in_key", True) for row in sweep["rows"])
+           else "")
+        + f"; the CLI and the studio use it unless you set your own. The sweep took {sweep['seconds']:.0f} s.",
         "",
         "| temperature | top-p | " + " | ".join(f"{SWEEP_COLUMNS[name]} (gap closed)" for name in names) + " | distance | eligible |",
         "|---|---|" + "---|" * (len(names) + 2),
@@ -129,7 +133,7 @@ def sweep_section(kind: str, sampling: dict) -> list[str]:
                               if name in row["measures"] else "n/a" for name in names)
         mark = " **recommended**" if index == sweep["best"] else ""
         top_p = "off" if row["top_p"] is None else f"{row['top_p']:g}"
-        eligible = "yes" if row["eligible"] else f"no: {', '.join(row['failed'])}"
+        eligible = ("yes" if row.get("in_key", True) else "yes, off key") if row["eligible"] else f"no: {', '.join(row['failed'])}"
         lines.append(f"| {row['temperature']:g} | {top_p} | {measures} | {_number(row['distance'], 3)} | {eligible}{mark} |")
     return lines
 

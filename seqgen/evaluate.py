@@ -18,7 +18,7 @@ the generalisation gap on the bundle's own training and validation windows.
 
 `sweep_sampling` generates at every temperature × top-p pair of a small grid
 and recommends the pair closest to the corpus among those that do not loop
-or replay the corpus.  :mod:`seqgen.bundle` stores both results.
+or replay the corpus, preferring (music) those that keep the key.  :mod:`seqgen.bundle` stores both results.
 """
 
 from __future__ import annotations
@@ -45,6 +45,10 @@ REPETITION_MARGIN = 0.10
 KNOWN_WORDS_TARGET = 0.85
 MAX_LINE_REPEATS = 2
 KEY_GAP_TARGET = 0.5  # share of the unigram-to-corpus key-consistency gap a melody model must close
+# A sweep prefers settings that keep the key: notes out of key are what a listener hears first, and the other
+# measures trade against it (a lower temperature stays in key but narrows the range), so "closest to the corpus"
+# alone would buy range with wrong notes.
+IN_KEY_SHARE = 0.95
 MIN_GAP = 0.05  # a unigram sampler within 5 % of the corpus windows leaves no gap to measure
 GAP_WINDOWS = 400  # training and validation windows the generalisation gap is measured on
 INVENTED_EXAMPLES = 12
@@ -304,9 +308,17 @@ def evaluate_bundle(bundle: Bundle, generations: int = GENERATIONS, rng_seed: in
     return quality
 
 
+def keeps_key(closeness: dict) -> bool:
+    """Whether generations close at least ``IN_KEY_SHARE`` of the key-consistency gap (True without a key measure)."""
+    key = closeness.get("key_consistency")
+    return key is None or key["gap_closed"] is None or key["gap_closed"] >= IN_KEY_SHARE
+
+
 def best_row(rows: list[dict]) -> int:
-    """Index of the recommended grid point: eligible first, then the smallest distance to the corpus, then grid order."""
-    return min(range(len(rows)), key=lambda index: (not rows[index]["eligible"], rows[index]["distance"], index))
+    """Index of the recommended grid point: eligible first, then keeping the key, then the smallest distance to the
+    corpus, then grid order."""
+    return min(range(len(rows)), key=lambda index: (not rows[index]["eligible"], not rows[index].get("in_key", True),
+                                                    rows[index]["distance"], index))
 
 
 def sweep_sampling(bundle: Bundle, generations: int = GENERATIONS, rng_seed: int = 0,
@@ -315,7 +327,8 @@ def sweep_sampling(bundle: Bundle, generations: int = GENERATIONS, rng_seed: int
 
     Every pair uses the same primers and generator seeds, so the pairs differ
     only in their settings.  A pair is eligible when it passes
-    :func:`guard_checks`; the recommendation is :func:`best_row`.
+    :func:`guard_checks`; the recommendation is :func:`best_row` (eligible
+    pairs that keep the key, :func:`keeps_key`, first).
 
     Returns:
         ``(settings, sweep)``: the recommended ``temperature`` and ``top_p``
@@ -338,9 +351,10 @@ def sweep_sampling(bundle: Bundle, generations: int = GENERATIONS, rng_seed: int
         failed = [failure for failure, check in guard_checks(kind, summaries).items() if not check["passed"]]
         rows.append({"temperature": sampling.temperature, "top_p": sampling.top_p,
                      "measures": {name: {"generated": row["generated"], "gap_closed": row["gap_closed"]} for name, row in closeness.items()},
-                     "distance": corpus_distance(closeness), "failed": failed, "eligible": not failed})
+                     "distance": corpus_distance(closeness), "failed": failed, "eligible": not failed,
+                     "in_key": keeps_key(closeness)})
     best = best_row(rows)
     reference = {name: {"corpus": row["corpus"], "unigram": row["unigram"]} for name, row in closeness.items()}
     sweep = {"generations": generations, "rng_seed": rng_seed, "rows": rows, "best": best, "reference": reference,
-             "seconds": time.perf_counter() - started}
+             "seconds": time.perf_counter() - started, **({"in_key_share": IN_KEY_SHARE} if kind == "music" else {})}
     return {"temperature": rows[best]["temperature"], "top_p": rows[best]["top_p"], **guard}, sweep

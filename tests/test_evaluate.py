@@ -16,8 +16,8 @@ import pytest
 from conftest import debug_config, run_seqgen
 from seqgen.bundle import load_bundle, write_quality, write_sampling
 from seqgen.errors import SeqgenError
-from seqgen.evaluate import (COPY_LIMIT, LYRICS_LENGTH, MELODY_LENGTH, _unigram_draws, _with_primer_distance, best_row, corpus_distance,
-                             evaluate_bundle, gap_closed, generalisation_gap, quality_checks, sweep_sampling)
+from seqgen.evaluate import (COPY_LIMIT, IN_KEY_SHARE, LYRICS_LENGTH, MELODY_LENGTH, _unigram_draws, _with_primer_distance, best_row,
+                             corpus_distance, evaluate_bundle, gap_closed, generalisation_gap, keeps_key, quality_checks, sweep_sampling)
 from seqgen.quality import histogram_distance, pitch_class_histogram, repetition_rate
 
 
@@ -225,6 +225,22 @@ def test_best_row_prefers_eligible_settings_then_the_smallest_distance():
             {"eligible": True, "distance": 0.2}, {"eligible": True, "distance": 0.2}]
     assert best_row(rows) == 2  # the looping (ineligible) row is closer but never recommended; ties keep grid order
     assert best_row([{"eligible": False, "distance": 0.3}, {"eligible": False, "distance": 0.2}]) == 1
+
+
+def test_best_row_prefers_settings_that_keep_the_key_among_eligible_ones():
+    rows = [{"eligible": True, "in_key": False, "distance": 0.1}, {"eligible": True, "in_key": True, "distance": 0.4},
+            {"eligible": False, "in_key": True, "distance": 0.05}, {"eligible": True, "in_key": True, "distance": 0.3}]
+    assert best_row(rows) == 3  # closer rows are off key or loop
+    assert best_row([{"eligible": True, "in_key": False, "distance": 0.3}, {"eligible": True, "in_key": False, "distance": 0.2}]) == 1
+
+
+def test_keeps_key_compares_the_key_gap_closed_with_the_in_key_share():
+    def closeness(share):
+        return {"key_consistency": {"generated": 0.9, "corpus": 0.92, "unigram": 0.82, "gap_closed": share}}
+
+    assert keeps_key(closeness(IN_KEY_SHARE)) and keeps_key(closeness(1.2))
+    assert not keeps_key(closeness(IN_KEY_SHARE - 0.01))
+    assert keeps_key({"known_word_share": {"gap_closed": 0.1}})  # lyrics have no key
 
 
 def test_the_sweep_picks_the_best_grid_point(timed_bundle):
