@@ -213,8 +213,24 @@ def standing(config: dict) -> int | None:
 STANDINGS = ("still at the unigram baseline", "a little below the unigram baseline", "well below the unigram baseline")
 
 
+# What the reference report's own run of its architecture reached (docs: ../shared/GUIDE.md), beside a seed bundle's.
+REPORT_RUNS = {"music": ("200 epochs", "the report trained this architecture for 200 epochs (Adamax at 0.01, batch 256)"),
+               "lyrics": ("about 50 % accuracy", "the report's run of this architecture reached about 50 % validation accuracy, "
+                                                  "with little gain after about 10 epochs")}
+
+
+def report_run(config: dict, epochs: int) -> str | None:
+    """For a reference-architecture bundle, the sentence on what the report's run reached beside this one; else None."""
+    if not config.get("preset", "").startswith("seed") or config.get("kind") not in REPORT_RUNS:
+        return None
+    accuracy = (config.get("best") or {}).get("val_accuracy")
+    return (f"Reference architecture: {REPORT_RUNS[config['kind']][1]}; this bundle trained {epochs} "
+            f"epoch{'' if epochs == 1 else 's'}" + (f" and reached {accuracy * 100:.1f} % validation accuracy." if accuracy is not None else "."))
+
+
 def model_label(name: str, config: dict, epochs: int) -> str:
-    """A dropdown label that says what the model is: ``mozart-seed — reference architecture, 8 epochs, still at the unigram baseline``."""
+    """A dropdown label that says what the model is: ``mozart-seed — reference architecture, pitches only, 8 epochs, still at
+    the unigram baseline (the report: 200 epochs)``."""
     level, preset = standing(config), config.get("preset", "?")
     if preset == "embed" and level == 2:
         what = "recommended"
@@ -225,7 +241,8 @@ def model_label(name: str, config: dict, epochs: int) -> str:
     if config.get("kind") == "music":
         what += ", with rhythm" if config.get("tokenizer") == "timed" else ", pitches only"
     trained = f"{epochs} epoch{'' if epochs == 1 else 's'}"
-    return f"{name} — {what}, {trained}, {STANDINGS[level] if level is not None else 'not measured yet'}"
+    report = f" (the report: {REPORT_RUNS[config['kind']][0]})" if report_run(config, epochs) else ""
+    return f"{name} — {what}, {trained}, {STANDINGS[level] if level is not None else 'not measured yet'}{report}"
 
 
 def plain_summary(config: dict) -> str:
@@ -275,7 +292,7 @@ def model_card(config: dict, history: list[dict], quality: dict | None = None, s
     lines = [
         f"# {config.get('name', Path('.').name)}",
         "",
-        plain_summary(config),
+        " ".join(filter(None, [plain_summary(config), report_run(config, len(history))])),
         "",
         f"A seqgen {config['kind']} model: preset `{config['preset']}`, tokenizer `{config['tokenizer']}`, "
         f"window {config['window']}, vocabulary {config['vocab_size']}, {config['parameters']:,} parameters.",
