@@ -74,6 +74,12 @@ def settings_differences(shipped) -> list[str]:
         expected["min_count"] = (config["corpus"]["min_count"], args.min_count)
     if args.batch_size is not None:
         expected["batch_size"] = (training["batch_size"], args.batch_size)
+    if args.optimizer is not None:
+        expected["optimizer"] = (training["optimizer"], args.optimizer)
+    if args.learning_rate is not None:
+        expected["learning_rate"] = (training["learning_rate"], args.learning_rate)
+    if args.max_minutes is not None:
+        expected["max_minutes"] = (training.get("max_minutes"), args.max_minutes)
     return [f"{key}: {found!r}, script {wanted!r}" for key, (found, wanted) in expected.items() if found != wanted]
 
 
