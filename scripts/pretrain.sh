@@ -35,7 +35,7 @@ declare -A SETTINGS=(
   [songs-poems-seed]="songs-poems --preset seed --epochs 6 --max-minutes 70"
 )
 # Generations at each sweep point and on the card: 100 for the melody models, whose settings differ by less than
-# 20 generations can tell apart (with 20, a setting's key consistency moved by 10-15 % of the unigram-to-corpus gap
+# 20 generations can tell apart (with 20, a setting's key consistency moved by up to 15 % of the unigram-to-corpus gap
 # and neighbouring settings swapped places); 20 for the lyrics models.
 declare -A GENERATIONS=([bach-timed]=100 [songs-poems-embed]=20 [mozart-seed]=100 [songs-poems-seed]=20)
 ORDER=(bach-timed songs-poems-embed mozart-seed songs-poems-seed)
