@@ -28,6 +28,9 @@ SCRIPT = (REPO_ROOT / "scripts" / "pretrain.sh").read_text()
 SETTINGS_BLOCK = re.search(r"^declare -A SETTINGS=\((.*?)^\)", SCRIPT, flags=re.M | re.S).group(1)
 SETTINGS = dict(re.findall(r'^\s*\[([\w-]+)\]="([^"]*)"', SETTINGS_BLOCK, flags=re.M))
 ORDER = re.search(r"^ORDER=\(([^)]*)\)", SCRIPT, flags=re.M).group(1).split()
+# Bundles the script continues with --resume after their first run, and that run's settings.
+RESUME = dict(re.findall(r'^\s*\[([\w-]+)\]="([^"]*)"', re.search(r"^declare -A RESUME=\((.*?)^\)", SCRIPT, flags=re.M | re.S).group(1),
+                         flags=re.M))
 GENERATIONS = {name: int(count) for name, count in re.findall(r"\[([\w-]+)\]=(\d+)", re.search(r"^declare -A GENERATIONS=\((.*?)\)",
                                                                                                    SCRIPT, flags=re.M).group(1))}
 # What ships: every bundle in checkpoints/.
@@ -62,10 +65,15 @@ def test_the_script_the_readme_and_checkpoints_name_the_same_models():
 
 def settings_differences(shipped) -> list[str]:
     """What in the bundle differs from the settings scripts/pretrain.sh gives it."""
-    args = build_parser().parse_args(["train", *SETTINGS[shipped.folder.name].split(), "--out", "x"])
+    name = shipped.folder.name
+    args = build_parser().parse_args(["train", *SETTINGS[name].split(), "--out", "x"])
+    # A continued bundle's config.json holds its last run's epochs and time cap; its history holds every epoch.
+    resumed = build_parser().parse_args(["train", args.corpus, "--resume", "x", *RESUME[name].split()]) if name in RESUME else None
+    last = resumed or args
     config, training = shipped.config, shipped.config["training"]
     expected = {"corpus": (config["corpus"]["name"], args.corpus), "preset": (config["preset"], args.preset),
-                "epochs": (training["epochs"], args.epochs), "max_windows": (training["max_windows"], args.max_windows),
+                "epochs": (training["epochs"], last.epochs), "max_windows": (training["max_windows"], args.max_windows),
+                "epochs trained": (len(shipped.history), args.epochs + (resumed.epochs if resumed else 0)),
                 "early_stopping": (training["early_stopping"], args.early_stopping), "seed": (training["seed"], 42),
                 "split": (training.get("split", "random"), args.split or get_preset(config["kind"], args.preset).split)}
     if config["kind"] == "music":
@@ -78,8 +86,8 @@ def settings_differences(shipped) -> list[str]:
         expected["optimizer"] = (training["optimizer"], args.optimizer)
     if args.learning_rate is not None:
         expected["learning_rate"] = (training["learning_rate"], args.learning_rate)
-    if args.max_minutes is not None:
-        expected["max_minutes"] = (training.get("max_minutes"), args.max_minutes)
+    if last.max_minutes is not None:
+        expected["max_minutes"] = (training.get("max_minutes"), last.max_minutes)
     return [f"{key}: {found!r}, script {wanted!r}" for key, (found, wanted) in expected.items() if found != wanted]
 
 
