@@ -25,14 +25,18 @@ from seqgen.presets import get_preset
 REPO_ROOT = Path(__file__).resolve().parents[1]
 CHECKPOINTS = REPO_ROOT / "checkpoints"
 SCRIPT = (REPO_ROOT / "scripts" / "pretrain.sh").read_text()
-SETTINGS_BLOCK = re.search(r"^declare -A SETTINGS=\((.*?)^\)", SCRIPT, flags=re.M | re.S).group(1)
-SETTINGS = dict(re.findall(r'^\s*\[([\w-]+)\]="([^"]*)"', SETTINGS_BLOCK, flags=re.M))
+
+
+def script_table(name: str) -> dict[str, str]:
+    """The script's ``declare -A NAME=(…)`` table, by bundle: entries ``[bundle]="value"`` or ``[bundle]=value``."""
+    block = re.search(rf"^declare -A {name}=\((.*?)\)$", SCRIPT, flags=re.M | re.S).group(1)
+    return {key: quoted or plain for key, quoted, plain in re.findall(r'\[([\w-]+)\]=(?:"([^"]*)"|([^\s")]+))', block)}
+
+
+SETTINGS = script_table("SETTINGS")
 ORDER = re.search(r"^ORDER=\(([^)]*)\)", SCRIPT, flags=re.M).group(1).split()
-# Bundles the script continues with --resume after their first run, and that run's settings.
-RESUME = dict(re.findall(r'^\s*\[([\w-]+)\]="([^"]*)"', re.search(r"^declare -A RESUME=\((.*?)^\)", SCRIPT, flags=re.M | re.S).group(1),
-                         flags=re.M))
-GENERATIONS = {name: int(count) for name, count in re.findall(r"\[([\w-]+)\]=(\d+)", re.search(r"^declare -A GENERATIONS=\((.*?)\)",
-                                                                                                   SCRIPT, flags=re.M).group(1))}
+RESUME = script_table("RESUME")  # bundles the script continues with --resume after their first run, and that run's settings
+GENERATIONS = {name: int(count) for name, count in script_table("GENERATIONS").items()}
 # What ships: every bundle in checkpoints/.
 NAMES = [entry.label for entry in scan_bundles(CHECKPOINTS, "shipped")]
 MAX_BUNDLE_BYTES = 25 * 1024 * 1024
