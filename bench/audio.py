@@ -4,11 +4,16 @@
 
 The melody is the reference project's output shape: 100 seed tokens (notes and
 a few chords), one quarter note apart, at 120 bpm (about 50 s of audio).
-Prints {"seconds_audio", "fluidsynth_rtf", "builtin_rtf"}: rtf (real-time
-factor) is render wall time / audio duration, the median of the repeats
-(below 1 = faster than real time), 22.05 kHz mono WAV.  FluidSynth runs
-in-process and loads its SoundFont once, in the first repeat; fluidsynth_rtf
-is null when FluidSynth or a SoundFont is missing.
+Prints {"seconds_audio", "fluidsynth_rtf", "fluidsynth_first_rtf",
+"fluidsynth_one_pass_rtf", "builtin_rtf"}: rtf (real-time factor) is render
+wall time / audio duration, the median of the repeats (below 1 = faster than
+real time), 22.05 kHz mono WAV.  FluidSynth runs in-process with its SoundFont
+loaded before the clock starts.  ``fluidsynth_rtf`` is the renderer as the
+studio runs it, from notes it has already played (:mod:`seqgen.fluid` keeps
+them); ``fluidsynth_first_rtf`` its first render, every note played anew;
+``fluidsynth_one_pass_rtf`` the synthesizer fed every event in one pass
+(:func:`seqgen.fluid.play_through`), the samples the other two add up to.  The
+FluidSynth figures are null when FluidSynth or a SoundFont is missing.
 """
 
 import argparse
@@ -23,7 +28,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 import numpy as np  # noqa: E402
 
-from seqgen import audio, synth  # noqa: E402
+from seqgen import audio, fluid, synth  # noqa: E402
 from seqgen.music import write_midi  # noqa: E402
 
 # A C-major-ish palette: pitch names for notes, pitch-class normal orders for chords.
@@ -61,13 +66,26 @@ def main() -> None:
         midi_path = write_midi(melody(args.tokens), Path(folder) / "melody.mid", "seed", tempo_bpm=args.tempo)
         seconds_audio = synth.midi_duration(midi_path)
         builtin_rtf, builtin_seconds = real_time_factor(midi_path, Path(folder) / "builtin.wav", "builtin", args.repeats)
-        fluidsynth_rtf = fluidsynth_seconds = None
-        if audio.fluidsynth_available() and audio.find_soundfont() is not None:
+        fluidsynth_rtf = fluidsynth_seconds = first_rtf = one_pass_rtf = None
+        soundfont = audio.find_soundfont()
+        if audio.fluidsynth_available() and soundfont is not None:
+            fluid.load(soundfont, audio.DEFAULT_SAMPLE_RATE)
+            first_rtf = real_time_factor(midi_path, Path(folder) / "first.wav", "fluidsynth", 1)[0]
             fluidsynth_rtf, fluidsynth_seconds = real_time_factor(
                 midi_path, Path(folder) / "fluidsynth.wav", "fluidsynth", args.repeats)
+            notes = synth.read_midi_notes(midi_path)
+            one_pass = []
+            for _ in range(args.repeats):
+                start = time.perf_counter()
+                fluid.play_through(notes, soundfont, audio.DEFAULT_SAMPLE_RATE)
+                one_pass.append((time.perf_counter() - start) / fluidsynth_seconds)
+            one_pass_rtf = statistics.median(one_pass)
+    rounded = lambda value: None if value is None else round(value, 4)  # noqa: E731
     results = {
         "seconds_audio": round(seconds_audio, 3),
-        "fluidsynth_rtf": None if fluidsynth_rtf is None else round(fluidsynth_rtf, 4),
+        "fluidsynth_rtf": rounded(fluidsynth_rtf),
+        "fluidsynth_first_rtf": rounded(first_rtf),
+        "fluidsynth_one_pass_rtf": rounded(one_pass_rtf),
         "builtin_rtf": round(builtin_rtf, 4),
     }
     if args.json:
@@ -78,7 +96,8 @@ def main() -> None:
     if fluidsynth_rtf is None:
         print("fluidsynth: unavailable (install fluidsynth and a General MIDI SoundFont, or set SEQGEN_SOUNDFONT)")
     else:
-        print(f"fluidsynth: rtf {fluidsynth_rtf:.4f} (WAV {fluidsynth_seconds:.2f} s, SoundFont {audio.find_soundfont()})")
+        print(f"fluidsynth: rtf {fluidsynth_rtf:.4f} (WAV {fluidsynth_seconds:.2f} s, SoundFont {audio.find_soundfont()}); "
+              f"first render {first_rtf:.4f}, one pass through the synthesizer {one_pass_rtf:.4f}")
 
 
 if __name__ == "__main__":
