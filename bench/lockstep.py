@@ -7,6 +7,11 @@ studio's sampling and explanations), ``--requests`` requests (half melodies, hal
 one after the other, then all at once in threads while seqgen.lockstep steps them together, as in a studio worker.
 Prints the CPU milliseconds per request of sampling alone and together, and the share of requests whose tokens are the
 same both ways (they differ only where float32 rounding of the shared matrix products tips a draw).
+
+    python bench/lockstep.py --products [--json]
+
+Times one product of a few rows with each LSTM weight matrix of the two models, as one matrix product and in
+column slices (seqgen.numpy_lstm.SMALL_PRODUCT): microseconds, the best of 5 repeats, one BLAS thread.
 """
 
 from __future__ import annotations
@@ -18,6 +23,8 @@ import sys
 import threading
 import time
 from pathlib import Path
+
+import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
@@ -55,12 +62,45 @@ def together(batch: list[tuple]) -> list:
     return results
 
 
+def best_us(function, calls: int = 300, repeats: int = 5) -> float:
+    function()
+    best = float("inf")
+    for _ in range(repeats):
+        started = time.perf_counter()
+        for _ in range(calls):
+            function()
+        best = min(best, (time.perf_counter() - started) / calls)
+    return round(best * 1e6, 1)
+
+
+def products() -> dict:
+    """Microseconds of ``rows @ weights`` as one product and in slices, per model layer and row count."""
+    from seqgen.sample import blas_limit
+
+    timings = {}
+    with blas_limit(1):
+        for name in ("bach-timed", "songs-poems-embed"):
+            stack = load_bundle(REPO_ROOT / "checkpoints" / name).sampler.stack
+            for layer, lstm in zip(stack.layer_names, stack.lstms):
+                for label, weights in (("recurrent", lstm.recurrent), ("stacked", lstm.stacked)):
+                    for rows in (1, 2, 4, 8, 16):
+                        x = np.random.default_rng(0).random((rows, weights.matrix.shape[0]), dtype=np.float32)
+                        timings[f"{name} {layer} {label} {weights.matrix.shape} x{rows}"] = {
+                            "one_product_us": best_us(lambda: x @ weights.matrix), "sliced_us": best_us(lambda: weights.times(x))}
+    return timings
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--requests", type=int, default=16)
     parser.add_argument("--rounds", type=int, default=4)
+    parser.add_argument("--products", action="store_true", help="time the weight products alone (see the docstring)")
     parser.add_argument("--json", action="store_true")
     args = parser.parse_args()
+    if args.products:
+        report = {"machine": f"{__import__('os').cpu_count()} CPU cores", "products": products()}
+        print(json.dumps(report) if args.json else json.dumps(report, indent=1))
+        return
     alone_ms, together_ms, same = [], [], []
     for round_number in range(args.rounds):
         batch = requests(args.requests, round_number)

@@ -105,6 +105,20 @@ def test_window_mode_equals_predict_on_the_seed_architecture():
     np.testing.assert_allclose(primed[0], expected[0], atol=1e-5, rtol=0)
 
 
+@pytest.mark.parametrize("kind, preset", [("music", "seed"), ("lyrics", "embed")])
+def test_stateful_steps_of_a_class_equal_each_row_stepped_alone(kind, preset):
+    """Rows stepped together (products in column slices, see seqgen.numpy_lstm) give each row's own probabilities."""
+    bundle = fake_bundle(kind, preset, [f"t{index:03d}" for index in range(60)], window=40)
+    sampler = Sampler(bundle, mode="stateful")
+    ids = random_windows(bundle, 8, seed=3)
+    together, _ = sampler.prime(ids[0, :5], batch=8)
+    alone = [sampler.prime(ids[0, :5])[0] for _ in range(8)]
+    for position in range(5, 12):
+        expected = [sampler.step(state, [ids[row, position]])[0] for row, state in enumerate(alone)]
+        probabilities = sampler.step(together, ids[:, position])
+        np.testing.assert_allclose(probabilities, np.stack(expected), atol=1e-6, rtol=0)
+
+
 def test_stateful_mode_equals_the_full_sequence_output(bundles):
     bundle = bundles["debug"]
     window = bundle.config["window"]
