@@ -95,9 +95,9 @@ class Run:
                 blocked[row, following] = True
         return blocked
 
-    def choose(self, ranked: Ranked) -> None:
-        """Draw this step's tokens (``chosen``) from ``ranked`` (this run's rows), record them and report them."""
-        places = ranked.pick(self.rng)
+    def choose(self, ranked: Ranked, places: np.ndarray) -> None:
+        """Take this step's tokens (``chosen``) at ``places`` of ``ranked`` (this run's rows, drawn with
+        :meth:`Ranked.places` from this run's generator), record them and report them."""
         self.chosen = chosen = ranked.order[self.rows, places]
         self.history[:, self.sampler.window + self.step] = chosen
         if self.explain is not None:
@@ -136,13 +136,15 @@ def _rank_together(runs: list[Run]) -> None:
         else:
             blocked = None
         ranked = rank(probs, sampling, None if recent[0] is None else np.concatenate(recent), blocked)
+        # One draw for every row, each run's uniforms from its own generator (in the order it would draw alone).
+        places = ranked.places(None if ranked.greedy else np.concatenate([run.rng.random(run.batch) for run in members]))
         start = 0
         for run in members:
             rows = slice(start, start + run.batch)
             start += run.batch
             part = ranked if len(members) == 1 else Ranked(ranked.order[rows], ranked.logits[rows], ranked.weights[rows], ranked.greedy)
             try:
-                run.choose(part)
+                run.choose(part, places[rows])
             except BaseException as error:  # its on_token stopped it: the others go on
                 run.error = error
 

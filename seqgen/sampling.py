@@ -125,11 +125,15 @@ class Ranked:
     def pick(self, rng: np.random.Generator) -> np.ndarray:
         """One place in each row's ranking, `(batch,)`: 0 when greedy, else an inverse-CDF draw
         with one ``rng.random()`` per row (none when greedy)."""
-        batch = self.order.shape[0]
+        return self.places(None if self.greedy else rng.random(self.order.shape[0]))
+
+    def places(self, uniforms: np.ndarray | None) -> np.ndarray:
+        """:meth:`pick` with its uniform draws in [0, 1) given, one per row (None when greedy): rows of several
+        generations drawn at once, each row's draw from its own generator."""
         if self.greedy:
-            return np.zeros(batch, dtype=np.int64)
+            return np.zeros(self.order.shape[0], dtype=np.int64)
         cumulative = np.cumsum(self.weights, axis=1)
-        draws = rng.random(batch) * cumulative[:, -1]
+        draws = uniforms * cumulative[:, -1]
         # The kept tokens are a prefix of the ranking: clamp the draw into it.
         kept = np.count_nonzero(self.weights, axis=1)
         return np.minimum((cumulative <= draws[:, None]).sum(axis=1), kept - 1)
