@@ -27,7 +27,9 @@ import glob
 import os
 import tempfile
 from dataclasses import dataclass
+from functools import cached_property
 from pathlib import Path
+from typing import Iterable
 
 import numpy as np
 
@@ -154,13 +156,20 @@ def find_soundfont() -> Path | None:
 # --- checking and writing audio ------------------------------------------------------------
 
 
+def _pcm16(data: np.ndarray) -> np.ndarray:
+    """Float samples in [-1, 1] as 16-bit integers: soundfile writes those as they are, 4 times faster than it converts."""
+    scaled = np.multiply(data, np.float32(32767.0), dtype=np.float32)
+    np.rint(scaled, out=scaled)
+    np.clip(scaled, -32767, 32767, out=scaled)
+    return scaled.astype(np.int16)
+
+
 def _write_wav_atomically(data: np.ndarray, wav_path: Path, sample_rate: int) -> None:
-    """Write a 16-bit WAV via a temporary file, so ``wav_path`` is never left half written.  Float samples (in
-    [-1, 1]) are converted here: soundfile writes 16-bit integers as they are, 4 times faster than it converts."""
+    """Write a 16-bit WAV via a temporary file, so ``wav_path`` is never left half written (float samples are converted)."""
     import soundfile
 
     if data.dtype != np.int16:
-        data = np.clip(np.round(data * 32767.0), -32767, 32767).astype(np.int16)
+        data = _pcm16(data)
     wav_path.parent.mkdir(parents=True, exist_ok=True)
     handle, temporary = tempfile.mkstemp(suffix=".wav", dir=wav_path.parent, prefix=f".{wav_path.stem}-")
     os.close(handle)
@@ -193,9 +202,10 @@ def audio_problem(samples: np.ndarray) -> str | None:
     """Why rendered samples are unusable (none, NaN/inf, silent), or None."""
     if samples.size == 0:
         return "it holds no samples"
-    if not np.all(np.isfinite(samples)):
+    energy = float(np.dot(samples.ravel(), samples.ravel()))  # one pass: NaN or inf anywhere makes it so
+    if not np.isfinite(energy):
         return "it holds invalid NaN/inf samples"
-    rms = float(np.sqrt(np.mean(np.square(samples, dtype=np.float64))))
+    rms = float(np.sqrt(energy / samples.size))
     if rms < SILENCE_RMS:
         return f"it is silent (RMS {rms:.2e})"
     return None
@@ -215,12 +225,12 @@ def _fluidsynth_samples(notes, soundfont: Path, sample_rate: int, expected_secon
     problem = audio_problem(samples)
     if problem is not None:
         return None, f"FluidSynth output was unusable: {problem}"
-    level = np.abs(samples)
-    peak = float(level.max())
-    audible = np.flatnonzero(level > peak * 10 ** (TRIM_DB / 20))
-    end = min(max(int(audible[-1]) + 1, int(round(expected_seconds * sample_rate))) + int(TAIL_SECONDS * sample_rate),
-              len(samples))
-    samples = samples[:end] * (PEAK_LEVEL / peak)
+    peak = max(float(samples.max()), -float(samples.min()))
+    expected = min(int(round(expected_seconds * sample_rate)), len(samples))
+    audible = np.flatnonzero(np.abs(samples[expected:]) > peak * 10 ** (TRIM_DB / 20))  # only the tail past the last note
+    end = min(expected + (int(audible[-1]) + 1 if len(audible) else 0) + int(TAIL_SECONDS * sample_rate), len(samples))
+    samples = samples[:end]
+    samples *= np.float32(PEAK_LEVEL / peak)
     fade = min(int(0.02 * sample_rate), end)  # no click where the tail is cut
     samples[end - fade:] *= np.linspace(1.0, 0.0, fade, dtype=samples.dtype)
     return samples, None
@@ -236,9 +246,14 @@ class Rendering:
     fallback_reason: str | None = None
     soundfont: Path | None = None
 
+    @cached_property
+    def pcm(self) -> np.ndarray:
+        """The samples as 16-bit integers, converted once for every file written from them."""
+        return _pcm16(self.samples)
+
     def write(self, wav_path: Path, start_seconds: float = 0.0) -> RenderResult:
         """Write the samples from ``start_seconds`` on as a 16-bit WAV file (atomically)."""
-        samples = self.samples[int(round(start_seconds * self.sample_rate)):]
+        samples = self.pcm[int(round(start_seconds * self.sample_rate)):]
         wav_path = Path(wav_path)
         _write_wav_atomically(samples, wav_path, self.sample_rate)
         return RenderResult(wav_path, self.renderer, len(samples) / self.sample_rate, self.fallback_reason, self.soundfont)
@@ -319,11 +334,15 @@ def render(midi_path: Path, wav_path: Path, renderer: str = "auto", sample_rate:
     return play_notes(notes, renderer, sample_rate, max_seconds, midi_path.name).write(wav_path)
 
 
-def warm_up(sample_rate: int = DEFAULT_SAMPLE_RATE) -> None:
-    """Load FluidSynth and the SoundFont now (a server calls this at start-up); a no-op when either is missing."""
+def warm_up(sample_rate: int = DEFAULT_SAMPLE_RATE, rehearsed: Iterable[list] = ()) -> None:
+    """Load FluidSynth and the SoundFont now (a server calls this at start-up), and play each list of notes in
+    ``rehearsed`` once, so FluidSynth keeps its notes (see :mod:`seqgen.fluid`); a no-op when either is missing."""
     soundfont, reason = _locate_soundfont()
     if reason is None and fluidsynth_available():
         fluid.load(soundfont, sample_rate)
+        for notes in rehearsed:
+            if notes:
+                fluid.play(notes, soundfont, sample_rate)
 
 
 # --- compression -----------------------------------------------------------

@@ -100,14 +100,18 @@ def _pull(write, synth, block: np.ndarray) -> None:
         write(synth.synth, len(block), block.ctypes.data, 0, 2, block.ctypes.data, 1, 2)
 
 
-def _events(notes: list[MidiNote]) -> list[tuple]:
-    """``(seconds, is_on, channel, pitch, velocity, program)`` in the order the synthesizer gets them: by time,
-    and at one instant note-offs first (a repeated pitch sounds again)."""
+def _events(notes: list[MidiNote], sample_rate: int) -> list[tuple]:
+    """``(block, is_on, channel, pitch, velocity, program)`` in the order the synthesizer gets them: by block, and
+    in one block note-offs first (a repeated pitch sounds again).  FluidSynth applies events at block starts: a note
+    starts at the first block at or after its start and is held for its duration in whole blocks (at least one), so
+    one note sounds the same wherever it falls."""
     events = []
     for note in notes:
         channel = note.channel - 1  # FluidSynth counts channels from 0; 9 is General MIDI percussion
-        events.append((note.start, 1, channel, note.pitch, note.velocity, note.program))
-        events.append((max(note.end, note.start + MIN_NOTE_SECONDS), 0, channel, note.pitch, 0, note.program))
+        on = -(-int(round(note.start * sample_rate)) // BLOCK)
+        held = max(1, int(round(max(note.end - note.start, MIN_NOTE_SECONDS) * sample_rate / BLOCK)))
+        events.append((on, 1, channel, note.pitch, note.velocity, note.program))
+        events.append((on + held, 0, channel, note.pitch, 0, note.program))
     events.sort(key=lambda event: event[:2])
     return events
 
@@ -115,23 +119,16 @@ def _events(notes: list[MidiNote]) -> list[tuple]:
 def _length(events: list[tuple], sample_rate: int) -> int:
     """Samples of a rendering: ``RELEASE_SECONDS`` past the last event, on a block boundary (so the next
     render starts on one: same notes, same samples)."""
-    total = int(round((events[-1][0] + RELEASE_SECONDS) * sample_rate))
-    return total + -total % BLOCK
+    return events[-1][0] * BLOCK + -(-int(RELEASE_SECONDS * sample_rate) // BLOCK) * BLOCK
 
 
-def _block(seconds: float, sample_rate: int) -> int:
-    """The block at whose start FluidSynth applies an event sent after the samples up to ``seconds``."""
-    return -(-int(round(seconds * sample_rate)) // BLOCK)
-
-
-def _sounded(events: list[tuple], sample_rate: int) -> list[tuple[int, tuple]]:
+def _sounded(events: list[tuple]) -> list[tuple[int, tuple]]:
     """Each note as the synthesizer sounds it: ``(first block, key)``, key ``(channel, program, pitch, velocity,
     blocks held)``.  A note-on or note-off of a pitch releases every voice of that pitch on its channel, so a note
     is held until the first of them after its own note-on."""
     held: dict[tuple[int, int], tuple[int, int, int]] = {}  # (channel, pitch) -> (first block, velocity, program)
     sounded = []
-    for seconds, is_on, channel, pitch, velocity, program in events:
-        block = _block(seconds, sample_rate)
+    for block, is_on, channel, pitch, velocity, program in events:
         if (channel, pitch) in held:
             start, held_velocity, held_program = held.pop((channel, pitch))
             sounded.append((start, (channel, held_program, pitch, held_velocity, block - start)))
@@ -182,9 +179,9 @@ def play(notes: list[MidiNote], soundfont: Path, sample_rate: int) -> np.ndarray
     Raises:
         SeqgenError: when FluidSynth cannot load the SoundFont.
     """
-    events = _events(notes)
+    events = _events(notes, sample_rate)
     total = _length(events, sample_rate)
-    sounded = _sounded(events, sample_rate)
+    sounded = _sounded(events)
     with _lock:
         loaded = _load(soundfont, sample_rate)
         sounds = [_note(loaded, key) for _, key in sounded]
@@ -199,7 +196,7 @@ def play(notes: list[MidiNote], soundfont: Path, sample_rate: int) -> np.ndarray
 
 def play_through(notes: list[MidiNote], soundfont: Path, sample_rate: int) -> np.ndarray:
     """:func:`play` in one pass: every event sent to the synthesizer in time order (what :func:`play` adds up to)."""
-    events = _events(notes)
+    events = _events(notes, sample_rate)
     total = _length(events, sample_rate)
     stereo = np.zeros((total, 2), dtype=np.float32)
     with _lock:
@@ -207,8 +204,8 @@ def play_through(notes: list[MidiNote], soundfont: Path, sample_rate: int) -> np
         synth, write = loaded["synth"], loaded["write"]
         synth.system_reset()
         done, programs = 0, {}
-        for seconds, is_on, channel, pitch, velocity, program in events:
-            target = min(int(round(seconds * sample_rate)), total)
+        for block, is_on, channel, pitch, velocity, program in events:
+            target = block * BLOCK
             if target > done:
                 _pull(write, synth, stereo[done:target])
                 done = target

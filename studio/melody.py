@@ -10,6 +10,7 @@ report (see :mod:`seqgen.generate`), reading the melodies from the session's
 from __future__ import annotations
 
 import html
+import time
 
 import gradio as gr
 
@@ -132,14 +133,17 @@ def run_melody(bundle=None, primer_source=None, primer_file=None, primer_tokens=
 
 def generate_in_worker(entry, out_dir, options: dict, play_primer: bool):
     """Phase 1 in a :mod:`studio.pool` worker: the melodies and what each player plays (the primer first, if asked);
-    emits ``(stage, done, total)`` progress."""
+    emits ``(stage, done, total)`` progress, at most every ``PROGRESS_EVERY_S`` while generating (each event is
+    a message through the pool and the server)."""
     from seqgen.generate import generate_melody
 
-    length = options["length"]
+    length, last_emit = options["length"], 0.0
 
     def on_token(variation, step, token):
-        if variation == 0 and step % 10 == 0:
+        nonlocal last_emit
+        if variation == 0 and time.monotonic() - last_emit >= PROGRESS_EVERY_S:
             pool.emit(("generating", step, length))
+            last_emit = time.monotonic()
 
     def on_render(number, count):
         pool.emit(("rendering audio", number - 1, count))
