@@ -135,7 +135,7 @@ class Ranked:
         cumulative = np.cumsum(self.weights, axis=1)
         draws = uniforms * cumulative[:, -1]
         # The kept tokens are a prefix of the ranking: clamp the draw into it.
-        kept = np.count_nonzero(self.weights, axis=1)
+        kept = (self.weights > 0).sum(axis=1)
         return np.minimum((cumulative <= draws[:, None]).sum(axis=1), kept - 1)
 
     def draw(self, rng: np.random.Generator) -> np.ndarray:
@@ -268,27 +268,27 @@ def rank(probs, options: SamplingOptions, recent=None, blocked: np.ndarray | Non
     probs = np.asarray(probs, dtype=np.float64)
     if probs.ndim != 2 or probs.shape[1] < 1 or probs.shape[0] < 1:
         raise SeqgenError(f"probs must have shape (batch, vocab_size), got {probs.shape}.")
-    if not np.isfinite(probs).all() or (probs < 0).any() or not (probs.sum(axis=1) > 0).all():
+    totals = probs.sum(axis=1)  # NaN or inf anywhere in a row makes its total so
+    if not (probs.min() >= 0 and np.isfinite(totals).all() and totals.min() > 0):
         raise SeqgenError(
             "The model produced invalid probabilities (NaN, negative or all zero); its weights are likely broken. Retrain the model."
         )
     vocab_size = probs.shape[1]
-    with np.errstate(divide="ignore"):
+    with np.errstate(divide="ignore", over="ignore"):  # log(0) = -inf; a tiny temperature overflows to -inf
         logits = np.log(probs)
-    if options.repetition_penalty != 1 and recent is not None:
-        logits = np.where(_recent_mask(recent, probs.shape), logits - math.log(options.repetition_penalty), logits)
-    if blocked is not None:  # the copy guard; a row it would leave with no possible token keeps every token
-        guarded = np.where(blocked, -np.inf, logits)
-        logits = np.where(np.isfinite(guarded).any(axis=1, keepdims=True), guarded, logits)
-    order = np.argsort(-logits, axis=1, kind="stable")
-    ranked = np.take_along_axis(logits, order, axis=1)
-    if options.temperature == 0:
-        weights = np.zeros_like(ranked)
-        weights[:, 0] = 1.0
-        return Ranked(order, ranked, weights, greedy=True)
-    # Shift by the best (finite: rows are not all zero) before dividing, so a
-    # tiny temperature gives 0 and -inf, never -inf - -inf = NaN.
-    with np.errstate(over="ignore"):
+        if options.repetition_penalty != 1 and recent is not None:
+            logits = np.where(_recent_mask(recent, probs.shape), logits - math.log(options.repetition_penalty), logits)
+        if blocked is not None:  # the copy guard; a row it would leave with no possible token keeps every token
+            guarded = np.where(blocked, -np.inf, logits)
+            logits = np.where(np.isfinite(guarded).any(axis=1, keepdims=True), guarded, logits)
+        order = np.argsort(-logits, axis=1, kind="stable")
+        ranked = logits[np.arange(len(logits))[:, None], order]
+        if options.temperature == 0:
+            weights = np.zeros_like(ranked)
+            weights[:, 0] = 1.0
+            return Ranked(order, ranked, weights, greedy=True)
+        # Shift by the best (finite: rows are not all zero) before dividing, so a
+        # tiny temperature gives 0 and -inf, never -inf - -inf = NaN.
         scaled = (ranked - ranked[:, :1]) / options.temperature
     weights = np.exp(scaled)  # (batch, V), descending, first is 1
     if options.top_k is not None and options.top_k < vocab_size:
