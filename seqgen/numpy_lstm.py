@@ -62,9 +62,9 @@ class _Weights:
 
     def times(self, x: np.ndarray) -> np.ndarray:
         """``x @ matrix``: one product for one row or many, slice by slice for a few (see ``SMALL_PRODUCT``)."""
-        rows = x.shape[0]
-        if rows < 2 or rows * self.matrix.shape[0] * SLICE_COLUMNS > SMALL_PRODUCT or len(self.slices) < 2:
-            return x @ self.matrix
+        rows, (inputs, columns) = x.shape[0], self.matrix.shape
+        if rows < 2 or rows * inputs * columns <= SMALL_PRODUCT or rows * inputs * SLICE_COLUMNS > SMALL_PRODUCT:
+            return x @ self.matrix  # one row (a matrix-vector product), small enough already, or too many rows
         out = np.empty((rows, self.matrix.shape[1]), dtype=np.result_type(x, self.matrix))
         for start, part in self.slices:
             np.matmul(x, part, out=out[:, start:start + part.shape[1]])
