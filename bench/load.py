@@ -13,7 +13,9 @@ presses Generate together on pages already open.  In the
 ``songs-poems``) for the whole scenario.  With ``--describe`` each melody is
 followed by ``/describe_melody`` (sheet music, piano roll, quality report),
 as the page chains it.  Prints one JSON line: per scenario
-and endpoint the call count, p50 and p95 wall seconds and the errors.
+and endpoint the call count, p50 and p95 wall seconds and the errors, and the
+share of CPU time the virtual machine's host took for others meanwhile
+(``steal_share``: a run with much of it was slowed from outside).
 Loopback only; every call has a timeout and the run a deadline.  The clients
 pass ``ssl_verify=False`` (loopback HTTP has no TLS): otherwise httpx builds a
 CA-bundle SSL context for every request, about 85 ms of the students' CPU per
@@ -124,6 +126,18 @@ def worker_cpu_seconds(server_pid: int) -> dict[int, float]:
     return seconds
 
 
+def machine_times() -> list[int]:
+    """The machine's CPU time counters (/proc/stat, Linux): user, nice, system, idle, iowait, irq, softirq, steal."""
+    return [int(value) for value in Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:9]]
+
+
+def steal_share(before: list[int], after: list[int]) -> float:
+    """The share of the machine's CPU time its host gave to other machines between two readings (a virtual
+    machine's "steal"): runs with a large share were slowed from outside and do not compare."""
+    spent = [later - earlier for earlier, later in zip(before, after)]
+    return round(spent[7] / max(sum(spent), 1), 3)
+
+
 def wait_until_workers_rest(server_pid: int, timeout_s: float = 90) -> None:
     """Wait until the generation workers use under 5 % of a core (they have loaded their models), at most ``timeout_s``."""
     deadline = time.monotonic() + timeout_s
@@ -144,7 +158,7 @@ def scenario(url: str, students: int, calls: int, training: bool, server_pid: in
     # The class has the page open before anyone presses Generate: connecting is not part of the timed calls.
     clients = [connect(url) for _ in range(students)]
     results, lock = {}, threading.Lock()
-    cpu_before, client_cpu_before = cpu_seconds(server_pid), time.process_time()
+    cpu_before, client_cpu_before, machine_before = cpu_seconds(server_pid), time.process_time(), machine_times()
     workers_before = worker_cpu_seconds(server_pid)
     threads = [threading.Thread(target=student, args=(client, calls, results, lock, describe)) for client in clients]
     started = time.perf_counter()
@@ -154,6 +168,7 @@ def scenario(url: str, students: int, calls: int, training: bool, server_pid: in
         thread.join(timeout=CALL_TIMEOUT_S * calls)
     wall = time.perf_counter() - started
     server_cpu, client_cpu = cpu_seconds(server_pid) - cpu_before, time.process_time() - client_cpu_before
+    stolen = steal_share(machine_before, machine_times())
     workers_cpu = sum(seconds - workers_before.get(pid, 0.0) for pid, seconds in worker_cpu_seconds(server_pid).items())
     training_status = None
     if trainer is not None:
@@ -167,7 +182,7 @@ def scenario(url: str, students: int, calls: int, training: bool, server_pid: in
                "server_cpu_per_call_ms": round(1000 * server_cpu / max(done, 1), 1),
                "workers_cpu_per_call_ms": round(1000 * workers_cpu / max(done, 1), 1),
                # The students' gradio_client threads share the machine's cores with the server.
-               "client_cpu_s": round(client_cpu, 2)}
+               "client_cpu_s": round(client_cpu, 2), "steal_share": stolen}
     if training_status is not None:
         summary["training_status"] = training_status  # the run's progress line when the class finished
     for name, entry in results.items():
