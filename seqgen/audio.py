@@ -173,6 +173,7 @@ def _write_wav_atomically(data: np.ndarray, wav_path: Path, sample_rate: int) ->
     wav_path.parent.mkdir(parents=True, exist_ok=True)
     handle, temporary = tempfile.mkstemp(suffix=".wav", dir=wav_path.parent, prefix=f".{wav_path.stem}-")
     os.close(handle)
+    os.chmod(temporary, 0o644)  # mkstemp makes files private; audio is an ordinary output
     try:
         soundfile.write(temporary, data, sample_rate, subtype="PCM_16", format="WAV")
         os.replace(temporary, wav_path)
@@ -416,6 +417,7 @@ def compress(wav_path: Path, out_path: Path | None = None, quality: float = 0.6,
     level = float(min(1.0, max(0.0, 1.0 - quality)))
     handle, temporary = tempfile.mkstemp(suffix=suffix, dir=out_path.parent, prefix=f".{out_path.stem}-")
     os.close(handle)
+    os.chmod(temporary, 0o644)  # mkstemp makes files private; audio is an ordinary output
     try:
         with soundfile.SoundFile(temporary, "w", sample_rate, data.shape[1], subtype=subtype, format=container,
                                  compression_level=level) as output:

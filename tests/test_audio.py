@@ -71,6 +71,7 @@ def test_builtin_renders_expected_duration_and_is_audible(melody_midi, tmp_path)
     assert 4.0 <= seconds <= 4.0 + RELEASE_ALLOWANCE
     assert rms(data) > 0.05
     assert np.max(np.abs(data)) <= 1.0
+    assert result.wav_path.stat().st_mode & 0o777 == 0o644  # an ordinary output, not a private temporary file
 
 
 @pytest.mark.parametrize("token, frequency", [("A4", 440.0), ("C4", 261.63), ("E5", 659.26)])
@@ -373,6 +374,7 @@ def test_compress_to_ogg_keeps_the_duration(melody_midi, tmp_path):
     assert data.shape[0] / rate == pytest.approx(wav.seconds, abs=0.05)
     assert rms(data) > 0.05
     assert compressed.path.stat().st_size < wav.wav_path.stat().st_size / 3
+    assert compressed.path.stat().st_mode & 0o777 == 0o644
 
 
 def test_compress_mp3_when_supported(melody_midi, tmp_path):
