@@ -25,7 +25,6 @@ from __future__ import annotations
 
 import glob
 import os
-import tempfile
 from dataclasses import dataclass
 from functools import cached_property
 from pathlib import Path
@@ -35,6 +34,7 @@ import numpy as np
 
 from seqgen import fluid
 from seqgen.errors import SeqgenError
+from seqgen.files import atomic_path
 from seqgen.synth import PEAK_LEVEL, TAIL_SECONDS, read_midi_notes, synthesize
 
 RENDERERS = ("auto", "fluidsynth", "builtin")
@@ -170,16 +170,8 @@ def _write_wav_atomically(data: np.ndarray, wav_path: Path, sample_rate: int) ->
 
     if data.dtype != np.int16:
         data = _pcm16(data)
-    wav_path.parent.mkdir(parents=True, exist_ok=True)
-    handle, temporary = tempfile.mkstemp(suffix=".wav", dir=wav_path.parent, prefix=f".{wav_path.stem}-")
-    os.close(handle)
-    os.chmod(temporary, 0o644)  # mkstemp makes files private; audio is an ordinary output
-    try:
-        soundfile.write(temporary, data, sample_rate, subtype="PCM_16", format="WAV")
-        os.replace(temporary, wav_path)
-    finally:
-        if os.path.exists(temporary):
-            os.remove(temporary)
+    with atomic_path(wav_path) as temporary:
+        soundfile.write(str(temporary), data, sample_rate, subtype="PCM_16", format="WAV")
 
 
 def max_audio_seconds(limit: float | None = None) -> float:
@@ -412,22 +404,15 @@ def compress(wav_path: Path, out_path: Path | None = None, quality: float = 0.6,
     if data.shape[0] == 0:
         raise SeqgenError(f"{wav_path.name}: the audio file holds no samples.")
     out_path = Path(out_path if out_path is not None else wav_path).with_suffix(suffix)
-    out_path.parent.mkdir(parents=True, exist_ok=True)
     # compression_level: 0 = best quality for libsndfile, hence 1 - quality.
     level = float(min(1.0, max(0.0, 1.0 - quality)))
-    handle, temporary = tempfile.mkstemp(suffix=suffix, dir=out_path.parent, prefix=f".{out_path.stem}-")
-    os.close(handle)
-    os.chmod(temporary, 0o644)  # mkstemp makes files private; audio is an ordinary output
     try:
-        with soundfile.SoundFile(temporary, "w", sample_rate, data.shape[1], subtype=subtype, format=container,
-                                 compression_level=level) as output:
+        with atomic_path(out_path) as temporary, soundfile.SoundFile(
+                str(temporary), "w", sample_rate, data.shape[1], subtype=subtype, format=container,
+                compression_level=level) as output:
             # Blocks keep libsndfile's Vorbis encoder away from one huge buffer.
             for begin in range(0, data.shape[0], 65536):
                 output.write(data[begin:begin + 65536])
-        os.replace(temporary, out_path)
     except Exception as error:
         raise SeqgenError(f"{wav_path.name}: could not encode {name.upper()} ({type(error).__name__}: {error}).") from error
-    finally:
-        if os.path.exists(temporary):
-            os.remove(temporary)
     return CompressedAudio(out_path, name, mime_type, data.shape[0] / sample_rate)

@@ -26,7 +26,6 @@ import functools
 import io
 import json
 import os
-import tempfile
 import zipfile
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -35,7 +34,7 @@ import numpy as np
 
 from seqgen.card import model_card
 from seqgen.errors import SeqgenError
-from seqgen.files import write_atomic, write_json
+from seqgen.files import atomic_path, write_atomic, write_json
 from seqgen.presets import Preset, get_preset
 from seqgen.sampling import SamplingOptions
 from seqgen.vocab import Vocab
@@ -330,16 +329,8 @@ def start_bundle(folder: Path, vocab: Vocab, seeds: list[list[str]], corpus_ids:
 
 def save_weights(model, folder: Path) -> None:
     """Write ``model`` (weights and architecture, no optimizer) as ``model.keras``, atomically."""
-    folder = Path(folder)
-    handle, temp_name = tempfile.mkstemp(dir=folder, prefix=".model.", suffix=".keras")
-    os.close(handle)
-    try:
-        model.save(temp_name, overwrite=True)
-        os.chmod(temp_name, 0o644)
-        os.replace(temp_name, folder / WEIGHTS)
-    except BaseException:
-        Path(temp_name).unlink(missing_ok=True)
-        raise
+    with atomic_path(Path(folder) / WEIGHTS) as temp:
+        model.save(str(temp), overwrite=True)
 
 
 def write_progress(folder: Path, config: dict, history: list[dict]) -> None:
