@@ -189,8 +189,8 @@ def test_fluidsynth_keeps_at_most_its_budget_of_notes(no_user_soundfont, monkeyp
     soundfont, rate = audio.find_soundfont(), 22050
     scale = [synth.MidiNote(0.25 * step, 0.25 * step + 0.2, 48 + step, 90, 1, 0) for step in range(24)]
     fluid.play(scale[:1], soundfont, rate)
-    one_note = fluid._loaded["note_bytes"] if len(fluid._loaded["notes"]) == 1 else max(
-        samples.nbytes for samples in fluid._loaded["notes"].values())
+    (_, key), = fluid._sounded(fluid._events(scale[:1], rate))
+    one_note = fluid._loaded["notes"][key].nbytes
     monkeypatch.setattr(fluid, "NOTE_CACHE_BYTES", 6 * one_note)
     played = fluid.play(scale, soundfont, rate)
     assert fluid._loaded["note_bytes"] <= 6 * one_note + max(samples.nbytes for samples in fluid._loaded["notes"].values())
