@@ -24,6 +24,7 @@ The server serves only the files its handlers return and its cached examples:
 from __future__ import annotations
 
 import argparse
+import gc
 import os
 import tempfile
 import time
@@ -141,5 +142,9 @@ def main(argv=None) -> None:
     demo.launch(
         server_name=args.host, server_port=args.port, share=args.share, max_file_size=max_file_size, auth=auth,
         allowed_paths=[],  # serve nothing but the files handlers return (copied into Gradio's cache)
-        show_error=True, css=CSS,
+        show_error=True, css=CSS, prevent_thread_lock=True,
     )
+    # The page, Gradio and the server are built and live as long as the process: frozen, a full collection no longer
+    # walks them (over 100 ms with the GIL held, a stall for every student, set off by any request's garbage).
+    gc.freeze()
+    demo.block_thread()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 import os
 import signal
 import threading
@@ -66,6 +67,12 @@ def test_a_quick_request_does_not_wait_for_a_slow_one(workers):
     workers.submit(count_to, 1).result()
     assert not slow.future.done()
     assert slow.result()
+
+
+def test_a_worker_freezes_what_it_loaded_at_start(workers):
+    """A full garbage collection (which any request's garbage can set off, with the GIL held) walks only what the
+    requests made, not the imported libraries and the models."""
+    assert workers.submit(gc.get_freeze_count).result() > 10_000
 
 
 def test_a_worker_error_reaches_the_caller_unchanged(workers):
