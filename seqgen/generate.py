@@ -23,7 +23,7 @@ from seqgen.bundle import Bundle
 from seqgen.errors import SeqgenError
 from seqgen.files import write_json
 from seqgen.primers import melody_primer, text_primer
-from seqgen.sampling import SamplingOptions
+from seqgen.sampling import SamplingOptions, Steps
 
 DEFAULT_SEED_LINE = "let dance for the rest of the night here"
 
@@ -58,7 +58,7 @@ class MelodyOutput:
     dropped: dict[str, int]
     timings: dict
     settings: dict
-    steps: list[list[dict]] | None = None  # with explain: per melody, per token (seqgen.sampling.Ranked.explain)
+    steps: list[Steps] | None = None  # with explain: per melody, per token (seqgen.sampling.Steps)
     hidden: np.ndarray | None = None  # with record: (melodies, primer + length, units), see GenerationResult
 
 
@@ -70,7 +70,7 @@ class LyricsOutput:
     quality: list[dict]
     timings: dict
     settings: dict
-    steps: list[list[dict]] | None = None  # with explain: per text, per character (seqgen.sampling.Ranked.explain)
+    steps: list[Steps] | None = None  # with explain: per text, per character (seqgen.sampling.Steps)
     hidden: list[np.ndarray] | None = None  # with record: per text, (seed + text characters, units)
 
 
@@ -294,7 +294,7 @@ def to_json(output: MelodyOutput | LyricsOutput) -> dict:
             "quality": output.quality[0] if len(output.quality) == 1 else output.quality, "timings": output.timings, "settings": output.settings,
         }
     if output.steps is not None:
-        summary["steps"] = output.steps[0] if len(output.steps) == 1 else output.steps
+        summary["steps"] = list(output.steps[0]) if len(output.steps) == 1 else [list(steps) for steps in output.steps]
     return summary
 
 

@@ -45,7 +45,7 @@ from seqgen.errors import SeqgenError
 from seqgen.numpy_lstm import NumpyStack, State
 from seqgen.primers import encode_primer
 from seqgen.lockstep import Run, drive
-from seqgen.sampling import Candidates, SamplingOptions
+from seqgen.sampling import Candidates, SamplingOptions, Steps
 
 MODES = ("window", "stateful")
 ENGINES = ("numpy", "keras")
@@ -74,7 +74,8 @@ class GenerationResult:
         mode: "window" or "stateful".
         sampling: The sampling rules used.
         steps: With `explain=K`: per variation, one dict per new token (see
-            :meth:`seqgen.sampling.Ranked.explain`); else None.
+            :meth:`seqgen.sampling.Ranked.explain`), as a :class:`seqgen.sampling.Steps`
+            sequence; else None.
         hidden: With `record` in stateful mode: per variation, the recorded
             LSTM layer's hidden state after every primer and generated token,
             `(variations, len(primer) + length, units)`; else None.
@@ -87,7 +88,7 @@ class GenerationResult:
     timings: dict[str, float]
     mode: str
     sampling: SamplingOptions
-    steps: list[list[dict]] | None = None
+    steps: list[Steps] | None = None
     hidden: np.ndarray | None = None
 
 
@@ -405,7 +406,7 @@ class Sampler:
         steps = None
         if explain is not None:
             joined = Candidates.concat(run.explained)
-            steps = [joined.row(variation).to_dicts(self.vocab.tokens) for variation in range(batch)]
+            steps = [Steps(joined.row(variation), self.vocab.tokens) for variation in range(batch)]
         finished = time.perf_counter()
         generated = run.generated
         return GenerationResult(

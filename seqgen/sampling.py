@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import asdict, dataclass, replace
-from typing import Iterable, Sequence
+from collections.abc import Iterable, Sequence
 
 import numpy as np
 
@@ -186,8 +186,8 @@ class Candidates:
             fields[name] = None if values[0] is None else np.concatenate(values, axis=1)
         return cls(**fields)
 
-    def row(self, index: int) -> "Candidates":
-        """The candidates of one row (one variation)."""
+    def row(self, index: int | slice) -> "Candidates":
+        """The candidates of one row (one variation), or of a slice of rows."""
         return Candidates(*(None if value is None else value[index] for value in (self.ids, self.before, self.after,
                                                                                  self.chosen, self.ranks, self.probabilities)))
 
@@ -212,6 +212,38 @@ class Candidates:
             explained["before_temperature"] = [[names[token], p] for token, p in zip(ids, before)]
             rows.append(explained)
         return rows
+
+
+class Steps(Sequence):
+    """One variation's explained steps: a read-only sequence of dicts (see :meth:`Candidates.to_dicts`), each made
+    when it is read, from :class:`Candidates` arrays of shape `(steps, k)`.
+
+    Kept as arrays, a verse's 400 steps are a few objects instead of five thousand small lists: a result travels
+    between processes in a quick pickle, and a server that keeps many results (a class's sessions) has little for
+    the garbage collector to walk.
+    """
+
+    def __init__(self, candidates: Candidates, names: Sequence[str]):
+        self.candidates, self.names = candidates, names
+
+    def __len__(self) -> int:
+        return len(self.candidates.ids)
+
+    def __getitem__(self, index: int | slice):
+        """One step's dict, or a slice of the steps as Steps."""
+        if isinstance(index, slice):
+            return Steps(self.candidates.row(index), self.names)
+        number = range(len(self))[index]  # IndexError past the end, as a list
+        return self.candidates.row(slice(number, number + 1)).to_dicts(self.names)[0]
+
+    def __iter__(self):
+        return iter(self.candidates.to_dicts(self.names))
+
+    def __eq__(self, other) -> bool:
+        return isinstance(other, Sequence) and list(self) == list(other)
+
+    def __repr__(self) -> str:
+        return f"Steps({len(self)} steps, {self.candidates.ids.shape[-1]} candidates each)"
 
 
 def _top(order: np.ndarray, logits: np.ndarray, weights: np.ndarray, k: int, places: np.ndarray | None) -> Candidates:

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from seqgen.errors import SeqgenError
-from seqgen.sampling import Candidates, SamplingOptions, draw, rank, sample_index, sample_indices
+from seqgen.sampling import Candidates, SamplingOptions, Steps, draw, rank, sample_index, sample_indices
 
 # ---------------------------------------------------------------------------
 # sample_index
@@ -212,6 +212,23 @@ def test_steps_explained_together_equal_steps_explained_one_by_one():
     for variation in range(3):
         one_by_one = [ranked.explain(3, NAMES, picked)[variation] for ranked, picked in zip(rankings, places)]
         assert together.row(variation).to_dicts(NAMES) == one_by_one
+
+
+def test_steps_read_as_the_list_of_dicts_they_keep_as_arrays():
+    import pickle
+
+    data, options = np.random.default_rng(3), SamplingOptions(temperature=0.8, top_k=3)
+    rankings = [rank(data.dirichlet(np.ones(5), size=1), options) for _ in range(6)]
+    places = [ranked.pick(data) for ranked in rankings]
+    expected = [ranked.explain(2, NAMES, picked)[0] for ranked, picked in zip(rankings, places)]
+    steps = Steps(Candidates.of_steps(rankings, places, 2).row(0), NAMES)
+    assert len(steps) == 6 and list(steps) == expected and steps == expected and expected == steps
+    assert steps[0] == expected[0] and steps[-1] == expected[-1]
+    assert isinstance(steps[2:4], Steps) and steps[2:4] == expected[2:4] and steps[:0] == []
+    with pytest.raises(IndexError):
+        steps[6]
+    assert pickle.loads(pickle.dumps(steps)) == expected
+    assert steps != expected[:5] and steps != "abcdef"
 
 
 def test_the_copy_guard_rules_tokens_out_and_never_empties_a_row():
