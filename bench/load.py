@@ -15,7 +15,11 @@ followed by ``/describe_melody`` (sheet music, piano roll, quality report),
 as the page chains it.  Prints one JSON line: per scenario
 and endpoint the call count, p50 and p95 wall seconds and the errors, and the
 share of CPU time the virtual machine's host took for others meanwhile
-(``steal_share``: a run with much of it was slowed from outside).
+(``steal_share``: a run with much of it was slowed from outside).  With
+``--gc`` the studio's processes also log their full garbage collections
+(generation 2, with the GIL held: every thread of the process waits), and each
+scenario reports those of the server and of the workers: count, total and
+longest milliseconds.
 Loopback only; every call has a timeout and the run a deadline.  The clients
 pass ``ssl_verify=False`` (loopback HTTP has no TLS): otherwise httpx builds a
 CA-bundle SSL context for every request, about 85 ms of the students' CPU per
@@ -52,9 +56,26 @@ def free_port() -> int:
         return sock.getsockname()[1]
 
 
-def start_studio(root: Path) -> tuple[subprocess.Popen, str]:
+# With --gc: a sitecustomize module on the studio's PYTHONPATH (the server and its spawned workers import it at start).
+GC_LOGGER = """import gc, os, time
+_started = [0.0]
+def _log(phase, info):
+    if info["generation"] == 2:
+        if phase == "start":
+            _started[0] = time.perf_counter()
+        else:
+            with open(os.path.join({folder!r}, f"gc-{{os.getpid()}}.log"), "a") as log:
+                log.write(f"{{time.time()}} {{1000 * (time.perf_counter() - _started[0])}}\\n")
+gc.callbacks.append(_log)
+"""
+
+
+def start_studio(root: Path, log_gc: bool = False) -> tuple[subprocess.Popen, str]:
     port = free_port()
     env = dict(os.environ, SEQGEN_STUDIO_DIR=str(root / "studio"), GRADIO_ANALYTICS_ENABLED="False")
+    if log_gc:
+        (root / "sitecustomize.py").write_text(GC_LOGGER.format(folder=str(root)))
+        env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(root), env.get("PYTHONPATH")]))
     log = open(root / "studio.log", "w")
     process = subprocess.Popen([sys.executable, "app.py", "--port", str(port)], cwd=REPO_ROOT, env=env, stdout=log,
                                stderr=subprocess.STDOUT)
@@ -150,7 +171,18 @@ def wait_until_workers_rest(server_pid: int, timeout_s: float = 90) -> None:
         before = now
 
 
-def scenario(url: str, students: int, calls: int, training: bool, server_pid: int, describe: bool = False) -> dict:
+def full_collections(folder: Path, pids: list[int], start: float, end: float) -> dict:
+    """The full garbage collections that processes ``pids`` logged (``--gc``) between two ``time.time()`` readings."""
+    pauses = []
+    for pid in pids:
+        log = folder / f"gc-{pid}.log"
+        lines = log.read_text().split("\n") if log.exists() else []
+        pauses += [float(ms) for at, ms in (line.split() for line in lines if line) if start <= float(at) <= end]
+    return {"count": len(pauses), "total_ms": round(sum(pauses), 1), "longest_ms": round(max(pauses, default=0.0), 1)}
+
+
+def scenario(url: str, students: int, calls: int, training: bool, server_pid: int, describe: bool = False,
+             gc_folder: Path | None = None) -> dict:
     trainer = None
     if training:
         trainer = connect(url).submit(**TRAIN)
@@ -161,12 +193,12 @@ def scenario(url: str, students: int, calls: int, training: bool, server_pid: in
     cpu_before, client_cpu_before, machine_before = cpu_seconds(server_pid), time.process_time(), machine_times()
     workers_before = worker_cpu_seconds(server_pid)
     threads = [threading.Thread(target=student, args=(client, calls, results, lock, describe)) for client in clients]
-    started = time.perf_counter()
+    started, started_at = time.perf_counter(), time.time()
     for thread in threads:
         thread.start()
     for thread in threads:
         thread.join(timeout=CALL_TIMEOUT_S * calls)
-    wall = time.perf_counter() - started
+    wall, ended_at = time.perf_counter() - started, time.time()
     server_cpu, client_cpu = cpu_seconds(server_pid) - cpu_before, time.process_time() - client_cpu_before
     stolen = steal_share(machine_before, machine_times())
     workers_cpu = sum(seconds - workers_before.get(pid, 0.0) for pid, seconds in worker_cpu_seconds(server_pid).items())
@@ -190,6 +222,10 @@ def scenario(url: str, students: int, calls: int, training: bool, server_pid: in
                          "p95_s": percentile(entry["seconds"], 0.95), "errors": len(entry["errors"]),
                          "first_error": entry["errors"][0] if entry["errors"] else None,
                          "median_s": round(statistics.median(entry["seconds"]), 3) if entry["seconds"] else None}
+    if gc_folder is not None:
+        workers = list(worker_cpu_seconds(server_pid))
+        summary["full_collections"] = {"server": full_collections(gc_folder, [server_pid], started_at, ended_at),
+                                       "workers": full_collections(gc_folder, workers, started_at, ended_at)}
     return summary
 
 
@@ -200,18 +236,20 @@ def main() -> None:
     parser.add_argument("--skip-training", action="store_true", help="only the idle scenario")
     parser.add_argument("--describe", action="store_true",
                         help="after each melody also call /describe_melody, as the page does (melody latency still ends at the audio)")
+    parser.add_argument("--gc", action="store_true", help="also report the server's and the workers' full garbage collections")
     parser.add_argument("--json", action="store_true", help="print one JSON line (the default prints it indented)")
     args = parser.parse_args()
     with tempfile.TemporaryDirectory(prefix="seqgen-load-") as folder:
-        process, url = start_studio(Path(folder))
+        process, url = start_studio(Path(folder), args.gc)
+        gc_folder = Path(folder) if args.gc else None
         try:
             scenario(url, 1, 2, training=False, server_pid=process.pid)  # warm-up: the models load once
             wait_until_workers_rest(process.pid)  # every worker has loaded its models and SoundFont
             report = {"machine": f"{os.cpu_count()} CPU cores", "students": args.students, "calls_per_student": args.calls,
                       "describe": args.describe,
-                      "idle": scenario(url, args.students, args.calls, False, process.pid, args.describe)}
+                      "idle": scenario(url, args.students, args.calls, False, process.pid, args.describe, gc_folder)}
             if not args.skip_training:
-                report["training"] = scenario(url, args.students, args.calls, True, process.pid, args.describe)
+                report["training"] = scenario(url, args.students, args.calls, True, process.pid, args.describe, gc_folder)
         finally:
             process.terminate()
             process.wait(timeout=30)
