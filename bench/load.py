@@ -57,24 +57,29 @@ def free_port() -> int:
 
 
 # With --gc: a sitecustomize module on the studio's PYTHONPATH (the server and its spawned workers import it at start).
-GC_LOGGER = """import gc, os, time
-_started = [0.0]
-def _log(phase, info):
+GC_LOGGER = r'''import gc, os, time
+
+_folder, _started = os.path.dirname(os.path.abspath(__file__)), {}
+
+
+def _log(phase, info):  # each full collection: when it ended, and how long it took (ms), in gc-<pid>.log beside this file
     if info["generation"] == 2:
         if phase == "start":
-            _started[0] = time.perf_counter()
+            _started["at"] = time.perf_counter()
         else:
-            with open(os.path.join({folder!r}, f"gc-{{os.getpid()}}.log"), "a") as log:
-                log.write(f"{{time.time()}} {{1000 * (time.perf_counter() - _started[0])}}\\n")
+            with open(os.path.join(_folder, f"gc-{os.getpid()}.log"), "a") as log:
+                log.write(f"{time.time()} {1000 * (time.perf_counter() - _started['at'])}\n")
+
+
 gc.callbacks.append(_log)
-"""
+'''
 
 
 def start_studio(root: Path, log_gc: bool = False) -> tuple[subprocess.Popen, str]:
     port = free_port()
     env = dict(os.environ, SEQGEN_STUDIO_DIR=str(root / "studio"), GRADIO_ANALYTICS_ENABLED="False")
     if log_gc:
-        (root / "sitecustomize.py").write_text(GC_LOGGER.format(folder=str(root)))
+        (root / "sitecustomize.py").write_text(GC_LOGGER)
         env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(root), env.get("PYTHONPATH")]))
     log = open(root / "studio.log", "w")
     process = subprocess.Popen([sys.executable, "app.py", "--port", str(port)], cwd=REPO_ROOT, env=env, stdout=log,
