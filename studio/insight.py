@@ -20,6 +20,7 @@ another step or cell never leaves the server.
 from __future__ import annotations
 
 import html
+from collections.abc import Sequence
 
 import gradio as gr
 import numpy as np
@@ -94,7 +95,7 @@ def step_title(number: int, step: dict) -> str:
             f"drawn from: {after}\nmodel, before temperature: {before}")
 
 
-def strip_html(steps: list[dict], kind: str) -> str:
+def strip_html(steps: Sequence[dict], kind: str) -> str:
     """The explanation strip: one chip per step, shaded by how unlikely the pick was, its candidates on hover."""
     chips = []
     for number, step in enumerate(steps, start=1):
