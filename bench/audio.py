@@ -96,7 +96,7 @@ def main() -> None:
     if fluidsynth_rtf is None:
         print("fluidsynth: unavailable (install fluidsynth and a General MIDI SoundFont, or set SEQGEN_SOUNDFONT)")
     else:
-        print(f"fluidsynth: rtf {fluidsynth_rtf:.4f} (WAV {fluidsynth_seconds:.2f} s, SoundFont {audio.find_soundfont()}); "
+        print(f"fluidsynth: rtf {fluidsynth_rtf:.4f} (WAV {fluidsynth_seconds:.2f} s, SoundFont {soundfont}); "
               f"first render {first_rtf:.4f}, one pass through the synthesizer {one_pass_rtf:.4f}")
 
 
