@@ -75,7 +75,7 @@ def best_us(function, calls: int = 300, repeats: int = 5) -> float:
 
 def products() -> dict:
     """Microseconds of ``rows @ weights`` as one product and in slices, per model layer and row count."""
-    from seqgen.sample import blas_limit
+    from seqgen.numpy_lstm import blas_limit
 
     timings = {}
     with blas_limit(1):

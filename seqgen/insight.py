@@ -161,7 +161,7 @@ def activations(bundle, primer, layer: str | None = None) -> Activations:
             than ``MAX_TOKENS``, or the layer does not exist.
     """
     from seqgen.primers import encode_primer
-    from seqgen.sample import blas_limit
+    from seqgen.numpy_lstm import blas_limit
 
     sampler = bundle.sampler
     index = sampler.layer_index(layer or "top")

@@ -27,7 +27,7 @@ from typing import Callable
 
 import numpy as np
 
-from seqgen.numpy_lstm import State
+from seqgen.numpy_lstm import State, blas_limit
 from seqgen.sampling import Candidates, Ranked, SamplingOptions, rank
 
 EXPLAIN_RUN = 64  # steps explained at once: vectorised, and a bounded copy of their distributions
@@ -246,7 +246,5 @@ def enable() -> None:
     """
     global _LOCKSTEP
     if _LOCKSTEP is None:
-        from seqgen.sample import blas_limit
-
         blas_limit(1).__enter__()  # never left: for the process's life
         _LOCKSTEP = Lockstep()

@@ -11,6 +11,8 @@ TensorFlow.
 
 from __future__ import annotations
 
+import contextlib
+import threading
 from dataclasses import dataclass
 from typing import Callable
 
@@ -24,6 +26,27 @@ from seqgen.presets import LAYER_NAMES
 # into its own layout, which for 2-8 rows costs more than the arithmetic (bench/lockstep.py --products).
 SLICE_COLUMNS = 128
 SMALL_PRODUCT = 1_000_000
+_BLAS_CONTROLLER = None
+_BLAS_CONTROLLER_LOCK = threading.Lock()
+
+
+def blas_limit(threads: int | None):
+    """A context manager limiting BLAS threads, or a no-op without threadpoolctl."""
+    global _BLAS_CONTROLLER
+    if threads is None:
+        return contextlib.nullcontext()
+    with _BLAS_CONTROLLER_LOCK:
+        if _BLAS_CONTROLLER is None:
+            try:
+                from threadpoolctl import ThreadpoolController
+            except ImportError:  # optional: generation works, only slower on a busy machine
+                _BLAS_CONTROLLER = False
+            else:
+                # Built once: scanning the loaded libraries takes milliseconds.
+                _BLAS_CONTROLLER = ThreadpoolController()
+    if _BLAS_CONTROLLER is False:
+        return contextlib.nullcontext()
+    return _BLAS_CONTROLLER.limit(limits=threads, user_api="blas")
 
 
 def _sigmoid(x: np.ndarray) -> np.ndarray:

@@ -32,7 +32,6 @@ process-wide for the duration of the call.
 
 from __future__ import annotations
 
-import contextlib
 import os
 import threading
 import time
@@ -42,7 +41,7 @@ from typing import Callable, Sequence
 import numpy as np
 
 from seqgen.errors import SeqgenError
-from seqgen.numpy_lstm import NumpyStack, State
+from seqgen.numpy_lstm import NumpyStack, State, blas_limit
 from seqgen.primers import encode_primer
 from seqgen.lockstep import Run, drive
 from seqgen.sampling import Candidates, SamplingOptions, Steps
@@ -90,29 +89,6 @@ class GenerationResult:
     sampling: SamplingOptions
     steps: list[Steps] | None = None
     hidden: np.ndarray | None = None
-
-
-_BLAS_CONTROLLER = None
-_BLAS_CONTROLLER_LOCK = threading.Lock()
-
-
-def blas_limit(threads: int | None):
-    """A context manager limiting BLAS threads, or a no-op without threadpoolctl."""
-    global _BLAS_CONTROLLER
-    if threads is None:
-        return contextlib.nullcontext()
-    with _BLAS_CONTROLLER_LOCK:
-        if _BLAS_CONTROLLER is None:
-            try:
-                from threadpoolctl import ThreadpoolController
-            except ImportError:  # optional: generation works, only slower on a busy machine
-                _BLAS_CONTROLLER = False
-            else:
-                # Built once: scanning the loaded libraries takes milliseconds.
-                _BLAS_CONTROLLER = ThreadpoolController()
-    if _BLAS_CONTROLLER is False:
-        return contextlib.nullcontext()
-    return _BLAS_CONTROLLER.limit(limits=threads, user_api="blas")
 
 
 def max_length_cap() -> int:

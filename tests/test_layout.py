@@ -53,3 +53,40 @@ def top_level_imports(path: Path) -> set[str]:
                                   "windows", "train", "generate", "cli"])
 def test_modules_that_need_no_tensorflow_import_it_only_where_used(name):
     assert not top_level_imports(REPO_ROOT / "seqgen" / f"{name}.py") & {"tensorflow", "keras"}
+
+
+def project_imports(path: Path, modules: set[str]) -> set[str]:
+    """The project modules ``path`` imports anywhere in it (at the top or inside a function)."""
+    found = set()
+    for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+        if isinstance(node, ast.Import):
+            found.update(alias.name for alias in node.names)
+        elif isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
+            found.add(node.module)
+            found.update(f"{node.module}.{alias.name}" for alias in node.names)  # from seqgen import cache
+    return found & modules
+
+
+def module_name(path: Path) -> str:
+    return path.parent.name if path.stem == "__init__" else f"{path.parent.name}.{path.stem}"
+
+
+def test_no_import_cycles():
+    """Each module of seqgen/ and studio/ can be read without the ones that import it: no cycles, lazy imports included."""
+    paths = {module_name(path): path for path in BACKEND + UI if path.parent != REPO_ROOT}
+    graph = {name: project_imports(path, set(paths)) - {name} for name, path in paths.items()}
+    cycles, done = [], set()
+
+    def visit(name: str, trail: list[str]) -> None:
+        if name in trail:
+            cycles.append(" -> ".join(trail[trail.index(name):] + [name]))
+            return
+        if name in done:
+            return
+        for imported in sorted(graph[name]):
+            visit(imported, trail + [name])
+        done.add(name)
+
+    for name in sorted(graph):
+        visit(name, [])
+    assert cycles == []
