@@ -33,6 +33,7 @@ from pathlib import Path
 import gradio as gr
 
 from studio import api, common, explore, lyrics, melody, models, pool, study, train
+from studio.options import credentials, parse_args
 
 TITLE = "seqgen studio"
 CSS = """
@@ -53,8 +54,6 @@ os.environ.setdefault("GRADIO_EXAMPLES_CACHE", str(Path(tempfile.gettempdir()) /
 # After every event Gradio rebuilds the summary its /monitoring page shows, a pandas table of up to 10,000 past
 # events: 4 ms of server CPU per call at first, 21 ms once a class has made 10,000 calls.  Every 1,000 events is plenty.
 os.environ.setdefault("GRADIO_ANALYTICS_CACHE_FREQUENCY", "1000")
-DEFAULT_MAX_FILE_SIZE = "50mb"
-AUTH_ENV = "SEQGEN_AUTH"
 
 
 def refresh_play(melody_bundle=None, lyrics_bundle=None):
@@ -109,32 +108,9 @@ def build_demo() -> gr.Blocks:
 demo = build_demo()
 
 
-def credentials(text: str | None) -> tuple[str, str] | None:
-    """``user:password`` as Gradio's ``auth`` pair; blank gives None (no login)."""
-    if not text:
-        return None
-    user, colon, password = text.partition(":")
-    if not (colon and user and password):
-        raise SystemExit(f"--auth (or ${AUTH_ENV}) must be user:password, with neither part empty.")
-    return user, password
-
-
-def parse_args(argv=None) -> argparse.Namespace:
-    parser = argparse.ArgumentParser(prog="seqgen studio", description="Launch the seqgen studio (a Gradio web app).")
-    parser.add_argument("--host", default=os.environ.get("GRADIO_SERVER_NAME") or "127.0.0.1",
-                        help="address to listen on (default: $GRADIO_SERVER_NAME or 127.0.0.1; 0.0.0.0 for every interface)")
-    parser.add_argument("--port", type=int, default=int(os.environ.get("GRADIO_SERVER_PORT") or 7860),
-                        help="port (default: $GRADIO_SERVER_PORT or 7860)")
-    parser.add_argument("--share", action="store_true", help="also open a temporary public gradio.live link")
-    parser.add_argument("--max-file-size", default=os.environ.get("SEQGEN_MAX_FILE_SIZE") or DEFAULT_MAX_FILE_SIZE,
-                        help=f"largest upload, e.g. 50mb or 1gb (default: $SEQGEN_MAX_FILE_SIZE or {DEFAULT_MAX_FILE_SIZE})")
-    parser.add_argument("--auth", default=os.environ.get(AUTH_ENV), metavar="USER:PASSWORD",
-                        help=f"ask for this login on the page and the API (default: ${AUTH_ENV}); use it with --share or 0.0.0.0")
-    return parser.parse_args(argv)
-
-
-def main(argv=None) -> None:
-    args = parse_args(argv)
+def main(args: argparse.Namespace | None = None) -> None:
+    """Launch the studio with parsed options (:func:`studio.options.parse_args`; default: this process's arguments)."""
+    args = args or parse_args()
     max_file_size = int(args.max_file_size) if str(args.max_file_size).isdigit() else args.max_file_size
     auth = credentials(args.auth)
     common.use_persistent_storage()  # before the workers start: they inherit its settings

@@ -88,7 +88,7 @@ def test_an_explicit_studio_folder_wins(spaces_env, tmp_path):
 
 
 def test_auth_credentials_are_checked():
-    from studio.app import credentials, parse_args
+    from studio.options import credentials, parse_args
 
     assert credentials("teacher:s3cret:x") == ("teacher", "s3cret:x") and credentials(None) is None
     for bad in ("teacher", ":s3cret", "teacher:"):
