@@ -63,6 +63,7 @@ class JobProcess:
         self.process.stdin.close()
         self.result: dict | None = None
         self.error: str | None = None
+        self._stop_sent = False
         self._events: queue.Queue = queue.Queue()
         self._stderr: list[str] = []
         threading.Thread(target=self._read, name="seqgen-job-events", daemon=True).start()
@@ -106,8 +107,9 @@ class JobProcess:
             yield event
 
     def stop(self) -> None:
-        """Ask the job to stop after the current batch; it keeps its best epoch."""
-        if self.process.poll() is None:
+        """Ask the job to stop after the current batch; it keeps its best epoch.  Asking again does nothing."""
+        if not self._stop_sent and self.process.poll() is None:
+            self._stop_sent = True
             self.process.send_signal(signal.SIGINT)
 
 
@@ -116,14 +118,28 @@ def _emit(event: dict) -> None:
     sys.stdout.flush()
 
 
-def _run(job: dict) -> dict:
-    from seqgen.corpus import load_corpus
-    from seqgen.errors import SeqgenError
-    from seqgen.train import StopControl, TrainConfig, run_study, train
+def _stop_on_signals():
+    """A StopControl that SIGINT and SIGTERM set.  After the first, both are ignored: the job is already stopping,
+    and a second signal arriving while Python shuts down (when its handlers are gone) would kill it mid-exit."""
+    from seqgen.train import StopControl
 
     stop = StopControl()
+
+    def request_stop(*_):
+        for signum in (signal.SIGINT, signal.SIGTERM):
+            signal.signal(signum, signal.SIG_IGN)
+        stop.stop()
+
     for signum in (signal.SIGINT, signal.SIGTERM):
-        signal.signal(signum, lambda *_: stop.stop())
+        signal.signal(signum, request_stop)
+    return stop
+
+
+def _run(job: dict, stop) -> dict:
+    from seqgen.corpus import load_corpus
+    from seqgen.errors import SeqgenError
+    from seqgen.train import TrainConfig, run_study, train
+
     corpus = load_corpus(job["corpus"], tokenizer=job.get("tokenizer") or "seed", text_column=job.get("text_column"),
                          workers=1, progress=lambda done, total: _emit({"type": "parse", "done": done, "total": total}))
     if corpus.kind != job["kind"]:
@@ -156,10 +172,11 @@ def lower_priority() -> str:
 
 def main() -> int:
     lower_priority()
+    stop = _stop_on_signals()  # first: a Stop pressed while the job starts is not lost
     from seqgen.errors import SeqgenError
 
     try:
-        _emit({"type": "result", **_run(json.loads(sys.stdin.read()))})
+        _emit({"type": "result", **_run(json.loads(sys.stdin.read()), stop)})
     except SeqgenError as error:
         _emit({"type": "error", "message": error.template})  # the server words the settings its own way
         return 1

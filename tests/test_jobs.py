@@ -1,7 +1,9 @@
 """Tests for seqgen.jobs: training in a process of its own, streamed back, stoppable, and survivable."""
 
+import contextlib
 import os
 import signal
+import time
 from dataclasses import asdict
 from pathlib import Path
 
@@ -35,6 +37,13 @@ def test_a_job_streams_its_events_and_stops_keeping_its_best_epoch(verses, tmp_p
         seen.append(event["type"])
         if event["type"] == "epoch":
             process.stop()  # as the studio's Stop button does
+            break
+    # More signals while it stops and exits (a Stop pressed twice, a late one while Python shuts down) change nothing.
+    while process.process.poll() is None:
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(process.process.pid, signal.SIGINT)
+        time.sleep(0.005)
+    seen += [event["type"] for event in process.events(tick_s=0.5) if event is not None]
     assert process.error is None
     assert seen[0] == "start" and "batch" in seen and seen[-1] == "end"
     result = process.result
