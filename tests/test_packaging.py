@@ -1,8 +1,9 @@
 """Packaging: the wheel ``pip install .`` builds, the ``seqgen`` command, and the pinned requirements.
 
-The wheel is built offline from a copy of the sources (``pip wheel --no-deps
---no-build-isolation`` with the environment's setuptools), so the checkout
-gets no ``build/`` folder and nothing is downloaded.
+The wheel is built offline (``pip wheel --no-deps --no-build-isolation`` with
+the environment's setuptools, so nothing is downloaded) in a git repository
+holding a copy of the sources, as ``pip install .`` builds in a clone: what
+the build leaves behind (``build/``, ``*.egg-info``) must be ignored by git.
 """
 
 from __future__ import annotations
@@ -19,7 +20,7 @@ from packaging.requirements import Requirement
 
 from conftest import REPO_ROOT, run_seqgen
 
-SOURCES = ("pyproject.toml", "README.md", "seqgen", "studio", "checkpoints")
+SOURCES = ("pyproject.toml", "README.md", ".gitignore", "seqgen", "studio", "checkpoints")
 
 
 def requirement_lines(path) -> list[str]:
@@ -32,7 +33,8 @@ def pyproject() -> dict:
 
 
 @pytest.fixture(scope="module")
-def wheel(tmp_path_factory) -> zipfile.ZipFile:
+def build(tmp_path_factory):
+    """The built wheel (open) and what ``git status --porcelain`` said of the source clone after the build."""
     source = tmp_path_factory.mktemp("source")
     for name in SOURCES:
         path = REPO_ROOT / name
@@ -40,13 +42,27 @@ def wheel(tmp_path_factory) -> zipfile.ZipFile:
             shutil.copytree(path, source / name, ignore=shutil.ignore_patterns("__pycache__", "*.pyc"))
         else:
             shutil.copy(path, source / name)
+    git = ["git", "-c", "user.name=test", "-c", "user.email=test@example.org", "-C", str(source)]
+    for command in (["init", "-q"], ["add", "-A"], ["commit", "-q", "-m", "sources"]):
+        subprocess.run(git + command, check=True, capture_output=True)
     dist = tmp_path_factory.mktemp("dist")
     result = subprocess.run([sys.executable, "-m", "pip", "wheel", "--no-deps", "--no-build-isolation", "--no-index",
                              "-q", "-w", str(dist), str(source)], capture_output=True, text=True, timeout=300)
     assert result.returncode == 0, result.stderr[-3000:]
+    status = subprocess.run(git + ["status", "--porcelain", "--ignored=no"], capture_output=True, text=True, check=True)
     (built,) = dist.glob("seqgen-*.whl")
     with zipfile.ZipFile(built) as archive:
-        yield archive
+        yield archive, status.stdout
+
+
+@pytest.fixture(scope="module")
+def wheel(build) -> zipfile.ZipFile:
+    return build[0]
+
+
+def test_building_leaves_the_clone_clean(build):
+    """``pip install .`` builds in the source folder: its build/ and egg-info are ignored, so git status stays clean."""
+    assert build[1] == ""
 
 
 def test_the_wheel_holds_both_packages_and_the_shipped_models(wheel):
