@@ -1,4 +1,4 @@
-"""The studio's API through gradio_client: no-argument calls, the typed /melody and /lyrics, the README example.
+"""The studio's API through gradio_client: no-argument calls, the typed /melody and /lyrics, the example in docs/api.md.
 
 Uses the session's studio server (tests/test_app.py): the shipped models are
 the defaults, ``debug-music`` and ``debug-lyrics`` keep the other calls quick.
@@ -84,13 +84,13 @@ def test_typed_endpoints_report_bad_input(client):
     assert "The seed line is empty" in app_error(client.predict, model="debug-lyrics", seed_line=" ", api_name="/lyrics")
 
 
-def test_the_readme_api_example_runs(studio, capsys):
-    readme = (REPO_ROOT / "README.md").read_text(encoding="utf-8")
-    section = readme.split("\n## API\n", 1)[1].split("\n## ", 1)[0]
+def test_the_docs_api_example_runs(studio, capsys):
+    docs = (REPO_ROOT / "docs" / "api.md").read_text(encoding="utf-8")
+    section = docs.split("\n## The studio's API through gradio_client\n", 1)[1].split("\n## ", 1)[0]
     (code,) = re.findall(r"```python\n(.*?)```", section, flags=re.S)
     assert 'Client("http://127.0.0.1:7860/")' in code
     namespace: dict = {}
-    exec(compile(code.replace("http://127.0.0.1:7860/", studio.url), "README.md", "exec"), namespace)  # noqa: S102
+    exec(compile(code.replace("http://127.0.0.1:7860/", studio.url), "docs/api.md", "exec"), namespace)  # noqa: S102
     printed = capsys.readouterr().out.splitlines()
     assert any(line.startswith(f"bach-timed {namespace['melody']['settings']['rng_seed']} ") for line in printed)
     assert Path(namespace["first"]["files"]["midi"]).is_file() and Path(namespace["first"]["files"]["wav"]).is_file()

@@ -42,9 +42,9 @@ NAMES = [entry.label for entry in scan_bundles(CHECKPOINTS, "shipped")]
 MAX_BUNDLE_BYTES = 25 * 1024 * 1024
 
 
-def readme_models() -> dict[str, str]:
-    """The rows of the README's table of pretrained models, by model name."""
-    lines = (REPO_ROOT / "README.md").read_text(encoding="utf-8").splitlines()
+def docs_models() -> dict[str, str]:
+    """The rows of the table of pretrained models in docs/models.md, by model name."""
+    lines = (REPO_ROOT / "docs" / "models.md").read_text(encoding="utf-8").splitlines()
     start = next(number for number, line in enumerate(lines) if line.startswith("| model |"))
     rows = {}
     for line in lines[start + 2:]:  # after the header and its |---| line
@@ -59,10 +59,10 @@ def shipped(request):
     return load_bundle(CHECKPOINTS / request.param)
 
 
-def test_the_script_the_readme_and_checkpoints_name_the_same_models():
+def test_the_script_the_docs_and_checkpoints_name_the_same_models():
     assert NAMES, "no bundle in checkpoints/"
     assert sorted(ORDER) == sorted(set(ORDER)) == sorted(SETTINGS) == NAMES
-    assert sorted(readme_models()) == NAMES
+    assert sorted(docs_models()) == NAMES
     # Nothing else in checkpoints/ (a half-written or stray folder would not be a bundle).
     assert sorted(path.name for path in CHECKPOINTS.iterdir()) == NAMES
 
@@ -186,8 +186,8 @@ def test_the_cli_finds_shipped_models_by_name_from_any_folder(tmp_path):
     assert unknown.returncode == 1 and ", ".join(NAMES) in unknown.stderr
 
 
-def test_the_readme_lists_every_model_with_its_headline_metrics(shipped):
-    row = readme_models()[shipped.folder.name]
+def test_the_docs_list_every_model_with_its_headline_metrics(shipped):
+    row = docs_models()[shipped.folder.name]
     quality = read_quality(shipped.folder)
     met = sum(check["passed"] for check in quality["checks"])
     assert f"{shipped.config['best']['val_perplexity']:.2f}" in row and f"{shipped.config['parameters']:,}" in row
