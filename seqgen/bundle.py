@@ -13,11 +13,15 @@ names their files.
 
 Every file is written to a temporary sibling and renamed into place, so a
 crash or ``kill -9`` leaves the previous complete file.  Loading checks
-``config.json`` against a schema, rebuilds the model from seqgen's preset
-table and reads only the weights from the archive: the archive's own layer
-config is never deserialized, because Keras' ``safe_mode`` has been bypassed
-repeatedly (CVE-2025-1550, CVE-2025-8747, CVE-2025-9906) and HDF5 model
-files ignore it (CVE-2025-9905).  Legacy ``.h5`` full models are refused.
+``config.json`` against a schema and reads the archive's weights with h5py
+and its layer list as plain JSON (:func:`read_layers`), without TensorFlow:
+generation runs on NumPy, so a process that only generates never imports it.
+The archive's config is never deserialized into Keras objects, because Keras'
+``safe_mode`` has been bypassed repeatedly (CVE-2025-1550, CVE-2025-8747,
+CVE-2025-9906) and HDF5 model files ignore it (CVE-2025-9905); a Keras model,
+when one is needed (resuming training, the Keras engine), is rebuilt from
+seqgen's preset table and given those weights.  Legacy ``.h5`` full models
+are refused.
 """
 
 from __future__ import annotations
@@ -26,6 +30,7 @@ import functools
 import io
 import json
 import os
+import re
 import zipfile
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -35,6 +40,7 @@ import numpy as np
 from seqgen.card import model_card
 from seqgen.errors import SeqgenError
 from seqgen.files import atomic_path, write_atomic, write_json
+from seqgen.numpy_lstm import SavedLayer
 from seqgen.presets import Preset, get_preset
 from seqgen.sampling import SamplingOptions
 from seqgen.vocab import Vocab
@@ -53,6 +59,7 @@ CARD = "README.md"
 QUALITY = "quality.json"
 SAMPLING = "sampling.json"
 FILES = (CONFIG, VOCAB, WEIGHTS, HISTORY)  # what every bundle has
+WEIGHTED_LAYERS = ("Embedding", "LSTM", "Dense")  # the preset layers that must have weights in the archive
 
 # config.json schema: key -> accepted types.
 CONFIG_SCHEMA = {
@@ -152,11 +159,24 @@ class Bundle:
     config: dict
     vocab: Vocab
     history: list[dict]
-    model: object  # keras.Model, rebuilt from the preset table
+    layers: list[SavedLayer]  # the model's layers and weights, read without TensorFlow
     seeds: list[list[str]]
     stats: dict  # corpus statistics for quality reports (may be empty)
     corpus_ids: np.ndarray | None  # the encoded training stream
     recommended_sampling: dict = field(default_factory=dict)  # sampling.json: {"settings": …, "sweep": …}
+
+    @functools.cached_property
+    def model(self):
+        """The Keras model, rebuilt from the preset table with these weights (imports TensorFlow: only for training
+        and the Keras engine; generation runs on :attr:`layers`)."""
+        from seqgen.models import build_model
+
+        model = build_model(self.config["kind"], self.config["preset"], self.config["vocab_size"], self.config["window"])
+        weights = {layer.name: layer.weights for layer in self.layers}
+        for layer in model.layers:
+            if layer.weights:
+                layer.set_weights(weights[layer.name])
+        return model
 
     def default_sampling(self, **overrides) -> SamplingOptions:
         """The bundle's recommended sampling settings (else the kind's defaults), with ``overrides`` on top."""
@@ -171,10 +191,69 @@ class Bundle:
         return Sampler(self)
 
 
-def load_bundle(folder: Path) -> Bundle:
-    """Load and validate a bundle folder; SeqgenError says what is wrong."""
-    from seqgen.models import build_model
+def _h5_name(class_name: str, used: dict[str, int]) -> str:
+    """The name Keras 3 saves a model's layer under in ``model.weights.h5``: its class in snake case, numbered
+    from the second of a class on (``lstm``, ``lstm_1``), in the model's layer order."""
+    name = re.sub("([a-z])([A-Z])", r"\1_\2", re.sub("(.)([A-Z][a-z]+)", r"\1_\2", class_name)).lower()
+    used[name] = used.get(name, -1) + 1
+    return f"{name}_{used[name]}" if used[name] else name
 
+
+def _arrays(group) -> list[np.ndarray]:
+    """A saved layer's weights in ``get_weights()`` order: its own ``vars/0, 1, …``, then its cell's."""
+    arrays = []
+    for path in ("vars", "cell/vars"):
+        if path in group:
+            arrays += [np.asarray(group[path][key]) for key in sorted(group[path], key=int)]
+    return arrays
+
+
+def read_layers(archive: Path, preset: Preset) -> list[SavedLayer]:
+    """The layers of ``model.keras`` as plain data: each one's class and config from the archive's config.json
+    (read as JSON, never deserialized) and its weights from model.weights.h5 (h5py).  No TensorFlow.
+
+    Raises:
+        SeqgenError: If the archive holds another preset's model or cannot be read.
+    """
+    import h5py
+
+    folder = archive.parent
+    try:
+        with zipfile.ZipFile(archive) as opened:
+            model_config = json.loads(opened.read("config.json"))["config"]
+            with h5py.File(io.BytesIO(opened.read("model.weights.h5")), "r") as weights:
+                used: dict[str, int] = {}
+                layers = []
+                for layer in model_config["layers"]:
+                    group = weights["layers"][_h5_name(layer["class_name"], used)]
+                    arrays = _arrays(group)
+                    if layer["class_name"] in WEIGHTED_LAYERS and not arrays:
+                        raise ValueError(f"layer {layer['config']['name']!r} has no weights")
+                    layers.append(SavedLayer(layer["config"]["name"], layer["class_name"], layer["config"], arrays))
+    except (KeyError, TypeError, ValueError, OSError, zipfile.BadZipFile) as error:
+        raise SeqgenError(f"Bundle {folder}: {WEIGHTS} is corrupt (its layers cannot be read: {error}).") from None
+    if model_config.get("name") != preset.model_name:
+        raise SeqgenError(f"Bundle {folder}: the weights in {WEIGHTS} do not fit preset {preset.name!r} "
+                          f"(they are a {model_config.get('name')!r} model).")
+    return layers
+
+
+def _check_sizes(layers: list[SavedLayer], vocab_size: int, preset: Preset, folder: Path) -> None:
+    """The vocabulary-sized weights (embedding rows, output columns) hold ``vocab_size`` tokens."""
+    by_name = {layer.name: layer for layer in layers}
+    sizes = {"output": by_name["output"].weights[0].shape[-1] if "output" in by_name and by_name["output"].weights else None}
+    if preset.input_mode == "ids":
+        embedding = by_name.get("embedding")
+        sizes["embedding"] = embedding.weights[0].shape[0] if embedding is not None and embedding.weights else None
+    wrong = {name: size for name, size in sizes.items() if size != vocab_size}
+    if wrong:
+        found = ", ".join(f"{name} {size}" for name, size in wrong.items())
+        raise SeqgenError(f"Bundle {folder}: the weights in {WEIGHTS} do not fit preset {preset.name!r} "
+                          f"(the vocabulary holds {vocab_size} tokens; {found}).")
+
+
+def load_bundle(folder: Path) -> Bundle:
+    """Load and validate a bundle folder; SeqgenError says what is wrong.  Imports no TensorFlow."""
     folder = Path(folder)
     if not folder.is_dir():
         raise SeqgenError(f"Bundle {folder} not found (no such folder).")
@@ -201,12 +280,10 @@ def load_bundle(folder: Path) -> Bundle:
     recommended = read_sampling(folder) or {}
     archive = folder / WEIGHTS
     check_archive(archive)
-    model = build_model(config["kind"], config["preset"], config["vocab_size"], config["window"])
-    try:
-        model.load_weights(str(archive))
-    except Exception as error:  # Keras raises ValueError/KeyError on shape or layer mismatches
-        raise SeqgenError(f"Bundle {folder}: the weights in {WEIGHTS} do not fit preset {config['preset']!r} ({error}).") from None
-    return Bundle(folder, config, vocab, history, model, seeds, stats, corpus_ids, recommended)
+    preset = get_preset(config["kind"], config["preset"])
+    layers = read_layers(archive, preset)
+    _check_sizes(layers, config["vocab_size"], preset, folder)
+    return Bundle(folder, config, vocab, history, layers, seeds, stats, corpus_ids, recommended)
 
 
 # --- reading without loading a model ---------------------------------------------------------

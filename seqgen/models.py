@@ -18,6 +18,7 @@ import keras
 import tensorflow as tf
 
 from seqgen.errors import SeqgenError
+from seqgen.numpy_lstm import SavedLayer
 from seqgen.presets import LOSSES, OPTIMIZERS, choices, get_preset
 
 # ---------------------------------------------------------------------------
@@ -215,6 +216,11 @@ def build_model(kind: str, name: str, vocab_size: int, window: int = 40) -> kera
     if isinstance(window, bool) or not isinstance(window, int) or window < 1:
         raise SeqgenError(f"window must be an integer >= 1, got {window!r}.")
     return BUILDERS[preset.architecture](vocab_size, window, name=preset.model_name, **preset.options)
+
+
+def saved_layers(model: keras.Model) -> list[SavedLayer]:
+    """A live model's layers as the plain data the NumPy sampler runs (what a saved bundle holds)."""
+    return [SavedLayer(layer.name, type(layer).__name__, layer.get_config(), layer.get_weights()) for layer in model.layers]
 
 
 # ---------------------------------------------------------------------------

@@ -14,7 +14,7 @@ from __future__ import annotations
 import contextlib
 import threading
 from dataclasses import dataclass
-from typing import Callable
+from typing import Callable, Sequence
 
 import numpy as np
 
@@ -69,10 +69,24 @@ _ACTIVATIONS = {
 }
 
 
-def _activation_name(layer) -> str:
-    """A Keras layer's activation name ("tanh", "softmax", …; "linear" when absent)."""
-    activation = getattr(layer, "activation", None)
-    return "linear" if activation is None else getattr(activation, "__name__", repr(activation))
+@dataclass(frozen=True)
+class SavedLayer:
+    """One layer of a saved model as plain data: its Keras class and config, and its weights in Keras's order.
+
+    :func:`seqgen.bundle.read_layers` reads them from a bundle without
+    TensorFlow; :func:`seqgen.models.saved_layers` takes them from a live model.
+    """
+
+    name: str
+    class_name: str  # "LSTM", "Dense", "Embedding", "Dropout", "InputLayer"
+    config: dict  # the layer's Keras config ("units", "activation", …)
+    weights: list  # np.ndarray each, as ``layer.get_weights()`` lists them
+
+
+def _activation_name(layer: SavedLayer, key: str = "activation") -> str:
+    """A layer's activation name ("tanh", "softmax", …; "linear" when absent)."""
+    activation = layer.config.get(key)
+    return "linear" if activation is None else str(activation)
 
 
 class _Weights:
@@ -134,7 +148,7 @@ class NumpyStack:
     Dropout layers are the identity at inference and are skipped.
 
     Args:
-        model: A seqgen preset model (built by `seqgen.models.build_model`).
+        saved: The layers of a seqgen preset model (:class:`SavedLayer`, in the model's order).
         input_mode: "ids" or "scaled".
         vocab_size: V.
         dtype: NumPy float type of the maths; float32 matches Keras.
@@ -143,13 +157,13 @@ class NumpyStack:
         SeqgenError: If the model has a layer this engine cannot run.
     """
 
-    def __init__(self, model, input_mode: str, vocab_size: int, dtype=np.float32):
+    def __init__(self, saved: Sequence[SavedLayer], input_mode: str, vocab_size: int, dtype=np.float32):
         self.dtype = np.dtype(dtype)
         self.input_mode = input_mode
         self.vocab_size = vocab_size
-        layers = {layer.name: layer for layer in model.layers}
+        layers = {layer.name: layer for layer in saved}
         for name, layer in layers.items():
-            kind = type(layer).__name__
+            kind = layer.class_name
             if kind != "InputLayer" and name not in LAYER_NAMES:
                 raise SeqgenError(f"The sampler cannot run layer {name!r} ({kind}); it knows seqgen's preset layers only.")
         if "lstm_1" not in layers or "output" not in layers:
@@ -159,18 +173,18 @@ class NumpyStack:
         if input_mode == "ids":
             if "embedding" not in layers:
                 raise SeqgenError("An 'ids' model needs an 'embedding' layer.")
-            self.embedding = cast(layers["embedding"].get_weights()[0])  # (V, embedding_dim)
+            self.embedding = cast(layers["embedding"].weights[0])  # (V, embedding_dim)
         elif input_mode != "scaled":
             raise SeqgenError(f"Unknown input_mode {input_mode!r}; expected 'scaled' or 'ids'.")
         self.lstms: list[_LSTM] = []
         self.layer_names = [name for name in ("lstm_1", "lstm_2") if name in layers]  # one per entry of `lstms`
         for name in self.layer_names:
             layer = layers[name]
-            if _activation_name(layer) != "tanh" or getattr(layer.recurrent_activation, "__name__", "") != "sigmoid":
+            if _activation_name(layer) != "tanh" or _activation_name(layer, "recurrent_activation") != "sigmoid":
                 raise SeqgenError(f"Layer {name!r}: the sampler supports tanh/sigmoid LSTMs only.")
-            if getattr(layer, "go_backwards", False):
+            if layer.config.get("go_backwards", False):
                 raise SeqgenError(f"Layer {name!r}: backward LSTMs are not supported by the sampler.")
-            weights = layer.get_weights()
+            weights = layer.weights
             kernel, recurrent = cast(weights[0]), cast(weights[1])
             units = recurrent.shape[0]
             bias = cast(weights[2]) if len(weights) > 2 else np.zeros(4 * units, dtype=self.dtype)
@@ -188,7 +202,7 @@ class NumpyStack:
                 raise SeqgenError(f"Layer {name!r}: activation {activation!r} is not supported by the sampler.")
             if name == "output" and activation != "softmax":
                 raise SeqgenError("The 'output' layer must be a softmax.")
-            weights = layer.get_weights()
+            weights = layer.weights
             self.dense.append((cast(weights[0]), cast(weights[1]) if len(weights) > 1 else None, _ACTIVATIONS[activation]))
         if self.dense[-1][0].shape[1] != vocab_size:
             raise SeqgenError(

@@ -142,7 +142,6 @@ class Sampler:
         self.bundle = bundle
         self.config = config
         self.vocab = bundle.vocab
-        self.model = bundle.model
         self.window = int(config["window"])
         self.vocab_size = len(self.vocab)
         self.input_mode = config["input_mode"]
@@ -162,7 +161,7 @@ class Sampler:
         if blas_threads is not None and (isinstance(blas_threads, bool) or not isinstance(blas_threads, int) or blas_threads < 1):
             raise SeqgenError(f"blas_threads must be a positive integer or None, got {blas_threads!r}.")
         self.blas_threads = blas_threads
-        self.stack = NumpyStack(self.model, self.input_mode, self.vocab_size, dtype=dtype)
+        self.stack = NumpyStack(bundle.layers, self.input_mode, self.vocab_size, dtype=dtype)
         self._keras_function = None
         self._continuations: dict[int, dict[bytes, np.ndarray]] = {}
         self._lock = threading.Lock()
@@ -181,7 +180,7 @@ class Sampler:
             if self._keras_function is None:
                 import tensorflow as tf
 
-                model, sequence = self.model, self.target_mode == "sequence"
+                model, sequence = self.bundle.model, self.target_mode == "sequence"
                 if self.input_mode == "scaled":
                     spec = tf.TensorSpec([None, self.window, 1], tf.float32)
                 else:

@@ -146,7 +146,7 @@ def _worker_main(tasks, outbox) -> None:
     threading.Thread(target=_exit_with_server, args=(os.getppid(),), name="seqgen-follow-server", daemon=True).start()
     lockstep.enable()
     _warm_up()
-    # Its half a million start-up objects (TensorFlow, music21, the models) stay for the process's life: frozen, a
+    # Its start-up objects (Gradio, music21, the models) stay for the process's life: frozen, a
     # full collection no longer walks them (about 240 ms with the GIL held, which stalled every generation).
     gc.freeze()
     while (task := tasks.get()) is not None:

@@ -48,7 +48,7 @@ def bundles(tmp_path_factory):
 
 def fake_bundle(kind: str, preset: str, tokens, window: int, lowercase: bool = False, seeds=None):
     """A Bundle-like object around a freshly built (random) preset model."""
-    from seqgen.models import build_model, get_preset
+    from seqgen.models import build_model, get_preset, saved_layers
 
     vocab = Vocab(tuple(tokens))
     spec = get_preset(kind, preset)
@@ -57,7 +57,7 @@ def fake_bundle(kind: str, preset: str, tokens, window: int, lowercase: bool = F
         "input_mode": spec.input_mode, "target_mode": spec.target_mode, "lowercase": lowercase,
     }
     model = build_model(kind, preset, len(vocab), window)
-    return SimpleNamespace(folder=None, config=config, vocab=vocab, model=model, seeds=seeds or [])
+    return SimpleNamespace(folder=None, config=config, vocab=vocab, model=model, layers=saved_layers(model), seeds=seeds or [])
 
 
 def model_inputs(bundle, windows: np.ndarray) -> np.ndarray:
