@@ -24,8 +24,11 @@ The server serves only the files its handlers return and its cached examples:
 from __future__ import annotations
 
 import argparse
+import contextlib
 import gc
+import io
 import os
+import signal
 import tempfile
 import time
 from pathlib import Path
@@ -63,6 +66,17 @@ def refresh_play(melody_bundle=None, lyrics_bundle=None):
 
 def build_demo() -> gr.Blocks:
     """The studio's Blocks: Play (melody and verse) first, then the lessons, each opening with a few sentences for students."""
+    # Gradio prints a line for each lazily cached set of examples; the studio says it once, and keeps anything else.
+    with contextlib.redirect_stdout(io.StringIO()) as printed:
+        demo = _build_blocks()
+    for line in printed.getvalue().replace("at first use.", "at first use.\n").splitlines():
+        if line.strip() and not line.startswith("Will cache examples in"):
+            print(line)
+    print(f"Examples are cached at their first use in {os.environ['GRADIO_EXAMPLES_CACHE']}")
+    return demo
+
+
+def _build_blocks() -> gr.Blocks:
     gr.set_static_paths([common.served_root()])
     with gr.Blocks(title=TITLE, delete_cache=common.DELETE_CACHE, analytics_enabled=False) as demo:
         gr.Markdown(HEADER)
@@ -123,4 +137,12 @@ def main(args: argparse.Namespace | None = None) -> None:
     # The page, Gradio and the server are built and live as long as the process: frozen, a full collection no longer
     # walks them (over 100 ms with the GIL held, a stall for every student, set off by any request's garbage).
     gc.freeze()
-    demo.block_thread()
+    signal.signal(signal.SIGTERM, _interrupt)  # a stop (a Space restarting, systemd, kill) closes like Ctrl-C
+    try:
+        demo.block_thread()  # until Ctrl-C (or SIGTERM): then Gradio closes the server
+    finally:
+        pool.shutdown()  # the workers end and their queues are released: no leaked semaphores
+
+
+def _interrupt(signum, frame):
+    raise KeyboardInterrupt

@@ -84,11 +84,11 @@ def load(entry: BundleEntry):
         return bundle
 
 
-def warm_up() -> None:
+def warm_up() -> list[str]:
     """Load the default models and FluidSynth's SoundFont, and make one tiny output with each model, so the first
     request is quick.  FluidSynth also plays every token of the default melody model once, at the studio's default
     tempo and instrument: it keeps the notes it plays (:mod:`seqgen.fluid`), so a class's first melodies are added
-    up from notes already played (for bach-timed: 170 notes, 20 MB, 0.4 s of CPU)."""
+    up from notes already played (for bach-timed: 170 notes, 20 MB, 0.4 s of CPU).  Returns the models loaded."""
     from seqgen import audio
     from seqgen.music import midi_notes
 
@@ -109,6 +109,7 @@ def warm_up() -> None:
                 rehearse(bundle)
         except Exception:  # noqa: BLE001 - a request will report the same problem properly
             LOG.exception("warm-up of %s failed", DEFAULT_BUNDLES[kind])
+    return [bundle.folder.name for bundles in defaults.values() for bundle in bundles]
 
 
 def with_copy_guard(bundle, options: dict) -> dict:

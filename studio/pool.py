@@ -35,6 +35,7 @@ import multiprocessing
 import os
 import pickle
 import queue
+import sys
 import threading
 import time
 import traceback
@@ -144,8 +145,11 @@ def _worker_main(tasks, outbox) -> None:
 
     _outbox = outbox
     threading.Thread(target=_exit_with_server, args=(os.getppid(),), name="seqgen-follow-server", daemon=True).start()
+    started = time.monotonic()
     lockstep.enable()
-    _warm_up()
+    models = _warm_up()
+    print(f"seqgen: generation worker {os.getpid()} ready in {time.monotonic() - started:.1f} s "
+          f"({', '.join(models) or 'no default models'})", file=sys.stderr, flush=True)  # its one line
     # Its start-up objects (Gradio, music21, the models) stay for the process's life: frozen, a
     # full collection no longer walks them (about 240 ms with the GIL held, which stalled every generation).
     gc.freeze()
@@ -154,10 +158,10 @@ def _worker_main(tasks, outbox) -> None:
         threading.Thread(target=_run_in_worker, args=(request_id, data), name=f"seqgen-request-{request_id}", daemon=True).start()
 
 
-def _warm_up() -> None:
+def _warm_up() -> list[str]:
     from studio import bundles
 
-    bundles.warm_up()
+    return bundles.warm_up()
 
 
 def _exit_with_server(server_pid: int) -> None:
@@ -350,3 +354,4 @@ class _Pool:
 _POOL = _Pool()
 start = _POOL.start
 submit = _POOL.submit
+shutdown = _POOL.shutdown

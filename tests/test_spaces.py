@@ -1,7 +1,8 @@
 """Deploying: the Space's front matter, persistent storage (``/data``) and the login for public links.
 
-The auth test starts its own small studio (no models) with ``SEQGEN_AUTH``;
-a temporary folder stands in for ``/data``.
+Two tests share a small studio started as a Space runs it (``SEQGEN_AUTH``,
+two generation workers, no models): the login, then the console and a
+SIGTERM stop.  A temporary folder stands in for ``/data``.
 """
 
 from __future__ import annotations
@@ -10,6 +11,8 @@ import os
 import subprocess
 import sys
 import time
+from dataclasses import dataclass
+from pathlib import Path
 
 import httpx
 import pytest
@@ -97,36 +100,77 @@ def test_auth_credentials_are_checked():
     assert parse_args(["--auth", "a:b"]).auth == "a:b"
 
 
-def test_with_auth_the_api_refuses_calls_without_the_login(tmp_path):
-    from gradio_client import Client
-    from gradio_client.exceptions import AuthenticationError
+@dataclass
+class Launched:
+    url: str
+    process: subprocess.Popen
+    log: Path
 
-    port, log = free_port(), tmp_path / "server.log"
-    env = dict(os.environ, SEQGEN_AUTH="teacher:s3cret", SEQGEN_CHECKPOINTS=str(tmp_path / "none"),
-               SEQGEN_STUDIO_DIR=str(tmp_path / "studio"), GRADIO_TEMP_DIR=str(tmp_path / "gradio"),
-               GRADIO_ANALYTICS_ENABLED="False", PYTHONWARNINGS="ignore")
-    env.pop("GRADIO_SERVER_NAME", None)
+
+@pytest.fixture(scope="module")
+def launched(tmp_path_factory):
+    """``python app.py`` with a login and two generation workers (no models: they start quickly), as a Space runs it,
+    with Python's warnings on; stopped with SIGTERM by the last test."""
+    root = tmp_path_factory.mktemp("launched")
+    port, log = free_port(), root / "server.log"
+    env = dict(os.environ, SEQGEN_AUTH="teacher:s3cret", SEQGEN_CHECKPOINTS=str(root / "none"),
+               SEQGEN_STUDIO_DIR=str(root / "studio"), GRADIO_TEMP_DIR=str(root / "gradio"),
+               GRADIO_ANALYTICS_ENABLED="False", SEQGEN_GENERATION_WORKERS="2", PYTHONUNBUFFERED="1")
+    for name in ("GRADIO_SERVER_NAME", "PYTHONWARNINGS"):
+        env.pop(name, None)
     with open(log, "wb") as output:
         process = subprocess.Popen([sys.executable, "app.py", "--port", str(port)], cwd=REPO_ROOT, env=env,
                                    stdout=output, stderr=subprocess.STDOUT)
-    url = f"http://127.0.0.1:{port}"
     try:
-        deadline = time.monotonic() + 120
-        while True:
-            assert process.poll() is None and time.monotonic() < deadline, log.read_text()[-3000:]
-            try:
-                refused = httpx.post(f"{url}/gradio_api/call/models", json={"data": [None]}, timeout=5)
-                break
-            except httpx.HTTPError:
-                time.sleep(0.5)
-        assert refused.status_code == 401
-        assert httpx.get(f"{url}/gradio_api/info", timeout=5).status_code == 401
-        with pytest.raises(AuthenticationError, match="credentials were not provided"):
-            Client(url, verbose=False)
-        with pytest.raises(ValueError, match="Could not login"):
-            Client(url, auth=("teacher", "wrong"), verbose=False)
-        table, card, *_ = Client(url, auth=("teacher", "s3cret"), verbose=False).predict(api_name="/models")
-        assert "No models yet" in card
+        yield Launched(f"http://127.0.0.1:{port}", process, log)
     finally:
-        process.terminate()
-        process.wait(timeout=20)
+        if process.poll() is None:
+            process.kill()
+            process.wait(timeout=20)
+
+
+def wait_for(condition, process: subprocess.Popen, log: Path, timeout_s: float = 120):
+    """Poll ``condition()`` until it returns something other than None (the server must stay up meanwhile)."""
+    deadline = time.monotonic() + timeout_s
+    while (value := condition()) is None:
+        assert process.poll() is None and time.monotonic() < deadline, log.read_text()[-3000:]
+        time.sleep(0.2)
+    return value
+
+
+@pytest.mark.xdist_group("launched")
+def test_with_auth_the_api_refuses_calls_without_the_login(launched):
+    from gradio_client import Client
+    from gradio_client.exceptions import AuthenticationError
+
+    def post():
+        try:
+            return httpx.post(f"{launched.url}/gradio_api/call/models", json={"data": [None]}, timeout=5)
+        except httpx.HTTPError:
+            return None
+
+    refused = wait_for(post, launched.process, launched.log)
+    assert refused.status_code == 401
+    assert httpx.get(f"{launched.url}/gradio_api/info", timeout=5).status_code == 401
+    with pytest.raises(AuthenticationError, match="credentials were not provided"):
+        Client(launched.url, verbose=False)
+    with pytest.raises(ValueError, match="Could not login"):
+        Client(launched.url, auth=("teacher", "wrong"), verbose=False)
+    table, card, *_ = Client(launched.url, auth=("teacher", "s3cret"), verbose=False).predict(api_name="/models")
+    assert "No models yet" in card
+
+
+@pytest.mark.xdist_group("launched")
+def test_the_console_says_one_line_each_and_sigterm_stops_everything_cleanly(launched):
+    """No TensorFlow chatter, the examples folder once, one line per generation worker; on SIGTERM the server and
+    its workers end with status 0 and multiprocessing's resource tracker finds nothing leaked."""
+    ready = lambda: (lines if len(lines := [line for line in launched.log.read_text().splitlines()  # noqa: E731
+                                             if line.startswith("seqgen: generation worker ")]) == 2 else None)
+    assert all("ready in" in line and "(no default models)" in line for line in wait_for(ready, launched.process, launched.log))
+    launched.process.terminate()
+    assert launched.process.wait(timeout=30) == 0
+    time.sleep(1)  # the resource tracker, the last to go, reports leaks as it ends
+    console = launched.log.read_text()
+    assert console.count("Examples are cached at their first use in") == 1 and "Will cache examples" not in console
+    for noise in ("leaked semaphore", "oneDNN", "absl", "cpu_feature_guard", "Traceback"):
+        assert noise not in console, console
