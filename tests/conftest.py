@@ -14,6 +14,10 @@ evaluation, CLI and studio tests use are trained once per session here:
 are read-only: a test that writes into a bundle copies it first
 (``shutil.copytree(music_bundle_dir, tmp_path / "bundle")``); a session-end
 check fails the run if a shared bundle's files changed.
+
+Under pytest-xdist (``-n``) the workers of one run share these bundles and
+the token cache: the first worker to need a bundle trains it under a file
+lock, the others wait and reuse it.
 """
 
 from __future__ import annotations
@@ -26,6 +30,7 @@ import sys
 from pathlib import Path
 
 import pytest
+from filelock import FileLock
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 
@@ -34,10 +39,25 @@ def pytest_configure(config):
     config.addinivalue_line("markers", "slow: parses a whole built-in corpus (about 10-15 s cold)")
 
 
+def pytest_collection_modifyitems(items):
+    """Under xdist (``--dist loadgroup``) every test that uses the running studio goes to one worker: one server."""
+    for item in items:
+        if "studio" in getattr(item, "fixturenames", ()):
+            item.add_marker(pytest.mark.xdist_group("studio"))
+
+
+def run_folder(tmp_path_factory) -> Path:
+    """This run's temporary folder, shared by every xdist worker of the run (the session's own folder without xdist)."""
+    base = tmp_path_factory.getbasetemp()
+    return base.parent if os.environ.get("PYTEST_XDIST_WORKER") else base
+
+
 @pytest.fixture(scope="session", autouse=True)
 def isolated_seqgen_env(tmp_path_factory):
-    """Point SEQGEN_CACHE and SEQGEN_DATA at fresh temporary folders for the whole session (quiet TensorFlow too)."""
-    cache = tmp_path_factory.mktemp("seqgen-cache")
+    """Point SEQGEN_CACHE (shared by the run's workers) and SEQGEN_DATA (this worker's) at fresh temporary folders
+    for the whole session (quiet TensorFlow too)."""
+    cache = run_folder(tmp_path_factory) / "seqgen-cache"
+    cache.mkdir(exist_ok=True)  # entries are written atomically: workers may share it
     data = tmp_path_factory.mktemp("seqgen-data")
     with pytest.MonkeyPatch.context() as patch:
         patch.setenv("SEQGEN_CACHE", str(cache))
@@ -348,11 +368,19 @@ def _snapshot(folder: Path) -> dict:
 
 
 def _trained_once(tmp_path_factory, name: str, corpus):
-    """Train a debug bundle into a session folder; after the session, fail if anything wrote into it."""
+    """Train a debug bundle once per run (the first worker to ask trains it, under a lock); after the session,
+    fail if anything wrote into it."""
     from seqgen.train import train
 
-    folder = tmp_path_factory.mktemp("bundles", numbered=True) / name
-    train(corpus, folder, debug_config(corpus.kind, corpus.tokenizer if corpus.kind == "music" else "seed"))
+    root = run_folder(tmp_path_factory) / "bundles"
+    root.mkdir(exist_ok=True)
+    folder = root / name
+    with FileLock(str(root / f"{name}.lock")):
+        if not folder.exists():
+            staging = root / "training" / name  # the same folder name: a bundle's config names its folder
+            shutil.rmtree(staging, ignore_errors=True)
+            train(corpus, staging, debug_config(corpus.kind, corpus.tokenizer if corpus.kind == "music" else "seed"))
+            staging.rename(folder)  # whole or not at all: another worker never sees half a bundle
     before = _snapshot(folder)
     yield folder
     assert _snapshot(folder) == before, f"a test wrote into the shared bundle {name}; copy it first"
