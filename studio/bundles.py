@@ -12,8 +12,6 @@ import threading
 from collections import OrderedDict
 from dataclasses import replace
 
-import gradio as gr
-
 from seqgen.bundle import BundleEntry, checkpoints_dir, files_stamp, find_bundle, read_history, scan_bundles
 from seqgen.errors import SeqgenError
 from studio.common import studio_models_dir
@@ -141,4 +139,6 @@ def rehearse(bundle) -> None:
 
 def dropdown_update(kind: str, current: str | None = None):
     """A ``gr.update`` for a refreshed dropdown (see :func:`bundle_dropdown`)."""
+    import gradio as gr  # here: generation workers use this module and need no Gradio
+
     return gr.update(**bundle_dropdown(kind, current))

@@ -20,8 +20,6 @@ import time
 from pathlib import Path
 from typing import Callable
 
-import gradio as gr
-
 from seqgen.errors import SeqgenError
 
 LOG = logging.getLogger("seqgen.studio")
@@ -134,6 +132,8 @@ FIELD_NAMES = {"--min-count": "min-count", "--text-column": "Lyrics CSV text col
 
 def _as_gradio_error(error: Exception, where: str) -> gr.Error:
     """The message a user sees; a user's mistake is logged in one line, anything else with its traceback."""
+    import gradio as gr  # here, not at the top: generation workers import this module and need no Gradio
+
     if isinstance(error, (gr.Error, SeqgenError)):
         message = error.worded(FIELD_NAMES) if isinstance(error, SeqgenError) else str(error.message)
         LOG.warning("%s: %s", where, " ".join(message.split()))
@@ -187,6 +187,8 @@ FAILED = "⚠️ **That did not work**: the red message says why. Results shown 
 
 def on_failure(event, clear: list, status=None, hide: tuple = ()) -> None:
     """After ``event`` fails: empty ``clear``, hide ``hide`` and say so in ``status``, so no stale result sits under the error."""
+
+    import gradio as gr
 
     def failed():
         updates = [gr.update(value=None) for _ in clear] + [gr.update(value=None, visible=False) for _ in hide]
