@@ -214,6 +214,7 @@ class _Pool:
         self._threads: ThreadPoolExecutor | None = None  # with SEQGEN_GENERATION_WORKERS=0
         self._workers: list[_Worker] = []
         self._outbox = None
+        self._helpers: list[threading.Thread] = []  # the event router and the worker watcher
         self._requests: dict[int, _Request] = {}  # submitted and not forgotten
         self._waiting: collections.deque[_Request] = collections.deque()  # not handed to a worker yet
         self._ids = itertools.count(1)
@@ -230,8 +231,10 @@ class _Pool:
             self._stopped.clear()
             self._outbox = self._context.Queue()
             self._workers = [self._spawn() for _ in range(count)]
-            threading.Thread(target=self._route, args=(self._outbox,), name="seqgen-pool-events", daemon=True).start()
-            threading.Thread(target=self._watch, name="seqgen-pool-watch", daemon=True).start()
+            self._helpers = [threading.Thread(target=self._route, args=(self._outbox,), name="seqgen-pool-events", daemon=True),
+                             threading.Thread(target=self._watch, name="seqgen-pool-watch", daemon=True)]
+            for thread in self._helpers:
+                thread.start()
 
     def _spawn(self) -> _Worker:
         tasks = self._context.Queue()
@@ -333,10 +336,11 @@ class _Pool:
                 request.future.cancel()
 
     def shutdown(self) -> None:
+        """Stop the workers and the pool's threads; requests still waiting fail."""
         with self._lock:
             self._stopped.set()
-            threads, workers_, outbox = self._threads, self._workers, self._outbox
-            self._threads, self._workers, self._outbox = None, [], None
+            threads, workers_, outbox, helpers = self._threads, self._workers, self._outbox, self._helpers
+            self._threads, self._workers, self._outbox, self._helpers = None, [], None, []
             self._fail(list(self._waiting))
             self._waiting.clear()
         if threads is not None:
@@ -349,6 +353,8 @@ class _Pool:
                 worker.process.kill()
         if outbox is not None:
             outbox.put(None)
+        for thread in helpers:  # ended before the process exits, which would close the queue under the router's read
+            thread.join(timeout=10)
 
 
 _POOL = _Pool()
