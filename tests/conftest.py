@@ -15,9 +15,10 @@ are read-only: a test that writes into a bundle copies it first
 (``shutil.copytree(music_bundle_dir, tmp_path / "bundle")``); a session-end
 check fails the run if a shared bundle's files changed.
 
-Under pytest-xdist (``-n``) the workers of one run share these bundles and
-the token cache: the first worker to need a bundle trains it under a file
-lock, the others wait and reuse it.
+Under pytest-xdist (``-n``, ``--dist loadfile``: a test file runs on one
+worker, so a module's fixtures are made once) the workers of one run share
+these bundles and the token cache: the first worker to need a bundle trains
+it under a file lock, the others wait and reuse it.
 """
 
 from __future__ import annotations
@@ -37,13 +38,6 @@ REPO_ROOT = Path(__file__).resolve().parents[1]
 
 def pytest_configure(config):
     config.addinivalue_line("markers", "slow: parses a whole built-in corpus (about 10-15 s cold)")
-
-
-def pytest_collection_modifyitems(items):
-    """Under xdist (``--dist loadgroup``) every test that uses the running studio goes to one worker: one server."""
-    for item in items:
-        if "studio" in getattr(item, "fixturenames", ()):
-            item.add_marker(pytest.mark.xdist_group("studio"))
 
 
 def run_folder(tmp_path_factory) -> Path:

@@ -90,6 +90,18 @@ def test_an_explicit_studio_folder_wins(spaces_env, tmp_path):
 # --- login ------------------------------------------------------------------------------------
 
 
+@pytest.mark.parametrize("entry", ["app.py", "-m studio"])
+def test_help_answers_before_gradio_is_imported(entry):
+    """``seqgen studio --help`` (``python -m studio``) and ``python app.py --help`` print the options without
+    importing Gradio or building the page (seconds)."""
+    run = "runpy.run_path('app.py', run_name='__main__')" if entry == "app.py" else "runpy.run_module('studio', run_name='__main__')"
+    code = (f"import runpy, sys\nsys.argv = ['x', '--help']\ntry:\n    {run}\nexcept SystemExit as end:\n    assert end.code == 0\n"
+            "print('gradio' in sys.modules)\n")
+    result = subprocess.run([sys.executable, "-c", code], cwd=REPO_ROOT, capture_output=True, text=True, timeout=60)
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert "--max-file-size" in result.stdout and result.stdout.strip().splitlines()[-1] == "False"
+
+
 def test_auth_credentials_are_checked():
     from studio.options import credentials, parse_args
 
@@ -138,7 +150,6 @@ def wait_for(condition, process: subprocess.Popen, log: Path, timeout_s: float =
     return value
 
 
-@pytest.mark.xdist_group("launched")
 def test_with_auth_the_api_refuses_calls_without_the_login(launched):
     from gradio_client import Client
     from gradio_client.exceptions import AuthenticationError
@@ -160,7 +171,6 @@ def test_with_auth_the_api_refuses_calls_without_the_login(launched):
     assert "No models yet" in card
 
 
-@pytest.mark.xdist_group("launched")
 def test_the_console_says_one_line_each_and_sigterm_stops_everything_cleanly(launched):
     """No TensorFlow chatter, the examples folder once, one line per generation worker; on SIGTERM the server and
     its workers end with status 0 and multiprocessing's resource tracker finds nothing leaked."""
