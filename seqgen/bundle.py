@@ -240,11 +240,10 @@ def read_layers(archive: Path, preset: Preset) -> list[SavedLayer]:
 
 def _check_sizes(layers: list[SavedLayer], vocab_size: int, preset: Preset, folder: Path) -> None:
     """The vocabulary-sized weights (embedding rows, output columns) hold ``vocab_size`` tokens."""
-    by_name = {layer.name: layer for layer in layers}
-    sizes = {"output": by_name["output"].weights[0].shape[-1] if "output" in by_name and by_name["output"].weights else None}
+    by_name = {layer.name: layer for layer in layers}  # read_layers saw that each of these has its weights
+    sizes = {"output": by_name["output"].weights[0].shape[-1] if "output" in by_name else None}
     if preset.input_mode == "ids":
-        embedding = by_name.get("embedding")
-        sizes["embedding"] = embedding.weights[0].shape[0] if embedding is not None and embedding.weights else None
+        sizes["embedding"] = by_name["embedding"].weights[0].shape[0] if "embedding" in by_name else None
     wrong = {name: size for name, size in sizes.items() if size != vocab_size}
     if wrong:
         found = ", ".join(f"{name} {size}" for name, size in wrong.items())
