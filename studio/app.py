@@ -59,6 +59,11 @@ os.environ.setdefault("GRADIO_EXAMPLES_CACHE", str(Path(tempfile.gettempdir()) /
 os.environ.setdefault("GRADIO_ANALYTICS_CACHE_FREQUENCY", "1000")
 
 
+# The modules whose functions the tabs send to the generation workers (melody, verse, describe, step, cells): each
+# worker imports them (and so Gradio) at start, not when a class's first requests arrive.
+WORKER_MODULES = ("studio.melody", "studio.lyrics", "studio.api", "studio.step", "studio.insight")
+
+
 def refresh_play(melody_bundle=None, lyrics_bundle=None):
     """The Play tab's model lists and their notices, with the models on disk now (keeping the chosen ones)."""
     return (*melody.refresh(melody_bundle), *lyrics.refresh(lyrics_bundle))
@@ -128,7 +133,7 @@ def main(args: argparse.Namespace | None = None) -> None:
     max_file_size = int(args.max_file_size) if str(args.max_file_size).isdigit() else args.max_file_size
     auth = credentials(args.auth)
     common.use_persistent_storage()  # before the workers start: they inherit its settings
-    pool.start()  # the generation workers load the default models while the server starts
+    pool.start(preload=WORKER_MODULES)  # the generation workers load the default models while the server starts
     demo.launch(
         server_name=args.host, server_port=args.port, share=args.share, max_file_size=max_file_size, auth=auth,
         allowed_paths=[],  # serve nothing but the files handlers return (copied into Gradio's cache)

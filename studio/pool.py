@@ -29,6 +29,7 @@ from __future__ import annotations
 import collections
 import contextvars
 import gc
+import importlib
 import itertools
 import logging
 import multiprocessing
@@ -137,9 +138,9 @@ class _Request:
     data: bytes = b""  # the pickled call, for a worker process
 
 
-def _worker_main(tasks, outbox) -> None:
-    """A worker process: follow the server, step generations together, load the default models and the SoundFont,
-    then run each request that arrives in a thread of its own."""
+def _worker_main(tasks, outbox, preload: tuple[str, ...]) -> None:
+    """A worker process: follow the server, step generations together, import the modules of the functions it will
+    run, load the default models and the SoundFont, then run each request that arrives in a thread of its own."""
     global _outbox
     from seqgen import lockstep
 
@@ -147,6 +148,8 @@ def _worker_main(tasks, outbox) -> None:
     threading.Thread(target=_exit_with_server, args=(os.getppid(),), name="seqgen-follow-server", daemon=True).start()
     started = time.monotonic()
     lockstep.enable()
+    for name in preload:  # now, not when a class's first requests unpickle their functions
+        importlib.import_module(name)
     models = _warm_up()
     print(f"seqgen: generation worker {os.getpid()} ready in {time.monotonic() - started:.1f} s "
           f"({', '.join(models) or 'no default models'})", file=sys.stderr, flush=True)  # its one line
@@ -215,6 +218,7 @@ class _Pool:
         self._workers: list[_Worker] = []
         self._outbox = None
         self._helpers: list[threading.Thread] = []  # the event router and the worker watcher
+        self._preload: tuple[str, ...] = ()  # modules each worker imports at start (see start)
         self._requests: dict[int, _Request] = {}  # submitted and not forgotten
         self._waiting: collections.deque[_Request] = collections.deque()  # not handed to a worker yet
         self._ids = itertools.count(1)
@@ -238,7 +242,7 @@ class _Pool:
 
     def _spawn(self) -> _Worker:
         tasks = self._context.Queue()
-        process = self._context.Process(target=_worker_main, args=(tasks, self._outbox), name="seqgen-generation-worker",
+        process = self._context.Process(target=_worker_main, args=(tasks, self._outbox, self._preload), name="seqgen-generation-worker",
                                         daemon=True)
         process.start()
         return _Worker(process, tasks)
@@ -283,9 +287,10 @@ class _Pool:
                     self._workers[self._workers.index(dead)] = self._spawn()
                     self._dispatch()
 
-    def start(self) -> None:
-        """Start every worker now (each loads the default models), so the first requests are quick; with threads,
-        load them in one of those threads."""
+    def start(self, preload: tuple[str, ...] = ()) -> None:
+        """Start every worker now (each imports the ``preload`` modules, whose functions requests will run, and loads
+        the default models), so the first requests are quick; with threads, load the models in one of those threads."""
+        self._preload = tuple(preload)
         self._ensure()
         if self._threads is not None:
             self._threads.submit(_warm_up)

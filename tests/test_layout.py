@@ -90,3 +90,14 @@ def test_no_import_cycles():
     for name in sorted(graph):
         visit(name, [])
     assert cycles == []
+
+
+def test_the_workers_import_every_module_whose_functions_they_run():
+    """studio.app.WORKER_MODULES names every studio module that defines a ``*_in_worker`` function, so a worker has
+    imported it (and Gradio) before it says ready, not while a class's first requests wait."""
+    tree = ast.parse((REPO_ROOT / "studio" / "app.py").read_text(encoding="utf-8"))
+    (listed,) = [ast.literal_eval(node.value) for node in tree.body
+                 if isinstance(node, ast.Assign) and getattr(node.targets[0], "id", None) == "WORKER_MODULES"]
+    defining = {f"studio.{path.stem}" for path in UI if path.parent.name == "studio"
+                and re.search(r"^def [a-z]\w*_in_worker\(", path.read_text(encoding="utf-8"), flags=re.M)}
+    assert defining == set(listed)
