@@ -19,9 +19,8 @@ from dataclasses import dataclass, field, replace
 import numpy as np
 
 from seqgen.errors import SeqgenError
-from seqgen.numpy_lstm import State
+from seqgen.numpy_lstm import State, blas_limit
 from seqgen.primers import encode_primer, melody_primer
-from seqgen.numpy_lstm import blas_limit
 from seqgen.sampling import SamplingOptions, rank
 
 MAX_STEPS = 500  # tokens one session may add

@@ -24,6 +24,7 @@ it under a file lock, the others wait and reuse it.
 from __future__ import annotations
 
 import itertools
+import json
 import os
 import shutil
 import subprocess
@@ -295,6 +296,29 @@ def cli(tmp_path):
         return run_seqgen(*args, **kwargs)
 
     return run
+
+
+# --- what a process imported ------------------------------------------------------------------
+
+HEAVY_MODULES = frozenset({"gradio", "keras", "tensorflow"})  # seconds of CPU each to import
+
+
+def heavy_modules() -> list[str]:
+    """Which of HEAVY_MODULES this process has imported (test_pool also runs it in a generation worker)."""
+    return sorted(HEAVY_MODULES & set(sys.modules))
+
+
+def heavy_modules_after(run: str, argv: list[str], cwd: Path = REPO_ROOT) -> tuple[subprocess.CompletedProcess, list[str]]:
+    """Run ``run`` (e.g. ``runpy.run_module('seqgen', run_name='__main__')``) with ``sys.argv = argv`` in a fresh
+    Python, as a user's command would; it must end with status 0.  Returns the process and :func:`heavy_modules`."""
+    code = (f"import json, runpy, sys\nsys.argv = {argv!r}\n"
+            f"try:\n    {run}\nexcept SystemExit as end:\n    assert end.code == 0, end.code\n"
+            f"sys.path.insert(0, {str(Path(__file__).parent)!r})\nfrom conftest import heavy_modules\n"
+            "print(json.dumps(heavy_modules()))\n")
+    result = subprocess.run([sys.executable, "-c", code], cwd=cwd, capture_output=True, text=True, timeout=120,
+                            env={**os.environ, "PYTHONPATH": str(REPO_ROOT)})
+    assert result.returncode == 0, result.stderr[-3000:]
+    return result, json.loads(result.stdout.strip().splitlines()[-1])
 
 
 # --- the shared debug bundles ----------------------------------------------------------------

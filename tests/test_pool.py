@@ -75,15 +75,11 @@ def test_a_worker_freezes_what_it_loaded_at_start(workers):
     assert workers.submit(gc.get_freeze_count).result() > 10_000
 
 
-def heavy_modules() -> list[str]:
-    import sys
-
-    return sorted({"gradio", "tensorflow", "keras"} & set(sys.modules))
-
-
 def test_a_worker_starts_without_gradio_or_tensorflow(workers):
     """A worker loads models and a SoundFont, not the web framework or the trainer: seconds and hundreds of MB less
     at every start (a request's own function may still import what it needs)."""
+    from conftest import heavy_modules  # here: test_workers_end_with_the_server_process imports this file as tests.test_pool
+
     assert workers.submit(heavy_modules).result() == []
 
 
