@@ -1,7 +1,7 @@
 """A content-hashed on-disk cache of tokenized scores, and parallel cold parsing.
 
 An entry is keyed by the SHA-256 of the file's bytes, the tokenizer and its
-version, so renaming or moving a file keeps its entry and editing it does
+version (and, for ``events``, a digest of its configuration), so renaming or moving a file keeps its entry and editing it does
 not.  Entries are small JSON files written atomically; an unreadable entry
 is ignored and rebuilt.  The folder is ``SEQGEN_CACHE`` or the user's cache
 directory.
@@ -20,7 +20,7 @@ from typing import Callable
 
 from seqgen.errors import SeqgenError
 from seqgen.files import write_atomic
-from seqgen.music import TOKENIZER_VERSIONS, check_tokenizer, tokenize_file
+from seqgen.music import cache_tag, check_tokenizer, tokenize_file
 
 
 def default_cache_dir() -> Path:
@@ -47,7 +47,7 @@ class TokenCache:
         self.folder = Path(folder) if folder is not None else default_cache_dir()
 
     def entry_path(self, digest: str, tokenizer: str) -> Path:
-        return self.folder / "tokens" / f"{tokenizer}-v{TOKENIZER_VERSIONS[tokenizer]}" / digest[:2] / f"{digest}.json"
+        return self.folder / "tokens" / cache_tag(tokenizer) / digest[:2] / f"{digest}.json"
 
     def get(self, digest: str, tokenizer: str) -> list[str] | None:
         """Cached tokens, or None when missing or unreadable."""
@@ -126,7 +126,9 @@ def tokenize_files(
         progress(done, len(paths))
     workers = workers or os.cpu_count() or 1
     jobs = [(str(paths[index]), tokenizer) for index in missing]
-    parallel = workers > 1 and len(jobs) > 1
+    # symusic reads a MIDI file in about a millisecond: starting a process costs more than the events of a MIDI folder.
+    fast = tokenizer == "events" and all(Path(path).suffix.lower() in (".mid", ".midi") for path, _ in jobs)
+    parallel = workers > 1 and len(jobs) > 1 and not fast
     # Spawned, not forked: a fork copies the locks other threads hold (a server's, TensorFlow's) and can hang.
     spawn = multiprocessing.get_context("spawn")
     with ProcessPoolExecutor(max_workers=min(workers, len(jobs)), mp_context=spawn) if parallel else nullcontext() as pool:

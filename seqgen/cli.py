@@ -14,7 +14,9 @@ import sys
 from pathlib import Path
 
 from seqgen import __version__
+from seqgen.corpus import MIN_COUNT_HELP
 from seqgen.errors import SeqgenError
+from seqgen.music import TOKENIZERS
 from seqgen.presets import KINDS, STUDY_LOSSES, STUDY_OPTIMIZERS
 from seqgen.progress import TrainingProgress, progress_bar
 from seqgen.vocab import FILTER_HELP, FILTERS
@@ -329,9 +331,11 @@ def add_training_arguments(parser, study: bool = False) -> None:
     parser.add_argument("corpus", help="a corpus name (see `corpora`) or a path")
     parser.add_argument("--kind", choices=KINDS, help="check the corpus kind (default: the corpus decides)")
     parser.add_argument("--preset", default="seed", help="model preset (see `presets`; default: seed)")
-    parser.add_argument("--tokenizer", choices=("seed", "timed"), default="seed", help="music tokenizer (default: seed)")
+    parser.add_argument("--tokenizer", choices=TOKENIZERS, default="seed",
+                        help="music tokenizer: seed (the report's symbols), timed (with rhythm) or events (every voice, bars; "
+                             "whole pieces) (default: seed)")
     parser.add_argument("--window", type=positive_int, default=40, help="window length (default: 40)")
-    parser.add_argument("--min-count", type=positive_int, help="rare-token threshold (default: 100 music, 1 lyrics)")
+    parser.add_argument("--min-count", type=positive_int, help=MIN_COUNT_HELP)
     parser.add_argument("--filter", choices=FILTERS, default="exact", help="rare-token filter (default: exact)")
     parser.add_argument("--epochs", type=int, default=10 if not study else 5, help="epochs to run")
     parser.add_argument("--batch-size", type=positive_int, help="windows per step (default: the preset's)")
@@ -372,8 +376,10 @@ def build_parser() -> argparse.ArgumentParser:
 
     explore = commands.add_parser("explore", help="tokenize a corpus and report counts, rare tokens and sequences")
     explore.add_argument("corpus", help="a corpus name (see `corpora`) or a path: score file, folder, .zip, .csv, .txt")
-    explore.add_argument("--tokenizer", choices=("seed", "timed"), default="seed", help="music tokenizer (default: seed)")
-    explore.add_argument("--min-count", type=positive_int, help="rare-token threshold (default: 100 music, 1 lyrics)")
+    explore.add_argument("--tokenizer", choices=TOKENIZERS, default="seed",
+                        help="music tokenizer: seed (the report's symbols), timed (with rhythm) or events (every voice, bars; "
+                             "whole pieces) (default: seed)")
+    explore.add_argument("--min-count", type=positive_int, help=MIN_COUNT_HELP)
     explore.add_argument("--filter", choices=FILTERS, default="exact", help="; ".join(f"{k}: {v}" for k, v in FILTER_HELP.items()))
     explore.add_argument("--window", type=positive_int, default=40, help="window length (default: 40)")
     explore.add_argument("--text-column", help="lyrics CSV column (default: Lyrics, any case)")

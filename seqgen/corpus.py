@@ -23,7 +23,18 @@ from seqgen.windows import count_windows
 
 LYRICS_TOKENIZER = "char"
 ITEM_SEPARATOR = "\n\n"  # between lyrics items: a blank line ends a verse
-DEFAULT_MIN_COUNT = {"music": 100, "lyrics": 1}
+DEFAULT_MIN_COUNT = {"music": 100, "lyrics": 1}  # the reference's 100 for music symbols; every character of lyrics
+# An events token is a part of a note (its pitch, its length, where it starts): dropping one breaks the note, and
+# the vocabulary is small by design (a few hundred), so no events token is rare.
+EVENTS_MIN_COUNT = 1
+MIN_COUNT_HELP = "rare-token threshold (default: 100 for seed and timed music, 1 for events and lyrics)"
+
+
+def default_min_count(kind: str, tokenizer: str | None = None) -> int:
+    """The rare-token threshold a corpus gets when none is given (see ``MIN_COUNT_HELP``)."""
+    if kind == "music" and tokenizer == "events":
+        return EVENTS_MIN_COUNT
+    return DEFAULT_MIN_COUNT[kind]
 FIRST_TOKENS = 50
 
 
@@ -33,7 +44,7 @@ class Corpus:
 
     name: str
     kind: str  # "music" or "lyrics"
-    tokenizer: str  # "seed", "timed" or "char"
+    tokenizer: str  # "seed", "timed", "events" or "char"
     items: int
     tokens: list[str]
     skipped: list[dict] = field(default_factory=list)
@@ -55,7 +66,7 @@ def load_corpus(
 
     Args:
         corpus: a built-in or ``data/`` name, or a path (file, folder, zip, CSV, TXT).
-        tokenizer: ``seed`` or ``timed`` for music; ignored for lyrics (characters).
+        tokenizer: ``seed``, ``timed`` or ``events`` for music; ignored for lyrics (characters).
         text_column: lyrics CSV column, default ``Lyrics`` (any case).
         keep_case: keep upper-case letters in lyrics.
         limits: zip extraction caps.
@@ -101,13 +112,13 @@ def explore(corpus: Corpus, min_count: int | None = None, filter_mode: str = "ex
 
     Args:
         corpus: a loaded corpus.
-        min_count: tokens seen fewer times are rare (default 100 for music, 1 for lyrics).
+        min_count: tokens seen fewer times are rare (default: :func:`default_min_count`).
         filter_mode: ``exact`` or ``reference`` (see :mod:`seqgen.vocab`).
         window: window length; ``sequences = tokens_after_filter - window``.
     """
     if window < 1:
         raise SeqgenError(f"The window must be at least 1 token (got {window}).")
-    min_count = DEFAULT_MIN_COUNT[corpus.kind] if min_count is None else int(min_count)
+    min_count = default_min_count(corpus.kind, corpus.tokenizer) if min_count is None else int(min_count)
     counts = Counter(corpus.tokens)
     kept, rare = apply_filter(corpus.tokens, min_count, filter_mode)
     if not kept:

@@ -1,6 +1,9 @@
 """Scores ⇄ tokens ⇄ MIDI with music21.
 
-Two tokenizers:
+Three tokenizers; the third, ``events`` (every voice's notes with their own
+durations, bars and positions, pieces with a start and an end), lives in
+:mod:`seqgen.events` and is reached through the same functions here.  The
+first two:
 
 * ``seed`` is the reference project's scheme, reproduced exactly: for each
   instrument part (``instrument.partitionByInstrument``), every note and chord
@@ -34,15 +37,25 @@ from pathlib import Path
 
 from seqgen.errors import SeqgenError
 
-TOKENIZERS = ("seed", "timed")
-# Bump a version when a tokenizer's output changes: it is part of the cache key.
+TOKENIZERS = ("seed", "timed", "events")
+# Bump a version when a tokenizer's output changes: it is part of the cache key (events: seqgen.events.VERSION).
 TOKENIZER_VERSIONS = {"seed": 2, "timed": 1}
+EVENT_KINDS = ("Bar_", "Position_", "Pitch_", "Duration_", "TimeSig_", "BOS_", "EOS_")  # how an events token begins
 
 STEPS_PER_QUARTER = 4  # the timed grid: sixteenth notes
 MAX_STEPS = 16  # cap on one event's duration: a whole note
 REST = "R"
 MIDI_TICKS_PER_QUARTER = 480
 MIDI_VELOCITY = 90  # music21's default loudness (volume 0.71 of 127)
+
+
+def cache_tag(tokenizer: str) -> str:
+    """The token cache's folder for a tokenizer: its name, version and, for ``events``, its configuration's digest."""
+    if tokenizer == "events":
+        from seqgen import events
+
+        return f"events-v{events.VERSION}-{events.config_digest()}"
+    return f"{tokenizer}-v{TOKENIZER_VERSIONS[tokenizer]}"
 
 
 def check_tokenizer(name: str) -> str:
@@ -115,7 +128,12 @@ ACCIDENTALS = re.compile(r"(?<=[A-G])(##|#|--|-)")
 
 
 def display_token(token: str) -> str:
-    """A token as people read it: ``B-4`` → ``B♭4``, ``C#4.E4_2`` → ``C♯4.E4_2`` (files keep music21's spelling)."""
+    """A token as people read it: ``B-4`` → ``B♭4``, ``C#4.E4_2`` → ``C♯4.E4_2``, ``Position_12`` → ``beat 2½``
+    (files keep the tokenizer's spelling)."""
+    if token.startswith(EVENT_KINDS):
+        from seqgen import events
+
+        return events.display_token(token)
     return ACCIDENTALS.sub(lambda match: match.group(1).replace("#", "♯").replace("-", "♭"), token)
 
 
@@ -173,14 +191,18 @@ def timed_tokens(score) -> list[str]:
 
 
 def tokenize_score(score, tokenizer: str) -> list[str]:
-    """Tokens of a parsed music21 score with the named tokenizer."""
-    check_tokenizer(tokenizer)
+    """Tokens of a parsed music21 score with the ``seed`` or ``timed`` tokenizer."""
+    if check_tokenizer(tokenizer) == "events":
+        raise SeqgenError("events tokens are made from files (seqgen.events.tokenize_file), not parsed scores.")
     return seed_tokens(score) if tokenizer == "seed" else timed_tokens(score)
 
 
 def tokenize_file(path: Path, tokenizer: str) -> list[str]:
     """Parse and tokenize one score file; SeqgenError names the file on failure."""
-    check_tokenizer(tokenizer)
+    if check_tokenizer(tokenizer) == "events":
+        from seqgen import events
+
+        return events.tokenize_file(Path(path))
     score = parse_score(path)
     try:
         return tokenize_score(score, tokenizer)
@@ -198,8 +220,12 @@ def parse_timed_token(token: str) -> tuple[list[str], float]:
 
 
 def duration_quarters(tokens: list[str], tokenizer: str) -> float:
-    """How long ``tokens`` last in quarter notes: one each for seed tokens, their steps (rests too) for timed ones."""
-    check_tokenizer(tokenizer)
+    """How long ``tokens`` last in quarter notes: one each for seed tokens, their steps (rests too) for timed ones,
+    up to the end of the last bar for events."""
+    if check_tokenizer(tokenizer) == "events":
+        from seqgen import events
+
+        return events.decode(tokens).length
     return float(len(tokens)) if tokenizer == "seed" else sum(parse_timed_token(token)[1] for token in tokens)
 
 
@@ -253,10 +279,13 @@ def _seed_sounding(token: str, offset: float) -> Sounding:
 def soundings(tokens: list[str], tokenizer: str) -> list[Sounding]:
     """The notes and chords that ``tokens`` play, in order (rests only move the clock).
 
-    ``seed`` tokens sit one quarter note apart; ``timed`` tokens on their grid.
+    ``seed`` tokens sit one quarter note apart; ``timed`` tokens on their grid;
+    ``events`` notes where their bar and position put them, each with its own
+    length (notes of one onset and length are one chord).
     Raises SeqgenError naming the first token that is not of the tokenizer.
     """
-    check_tokenizer(tokenizer)
+    if check_tokenizer(tokenizer) == "events":
+        return _event_soundings(tokens)
     played, offset = [], 0.0
     for token in tokens:
         if tokenizer == "seed":
@@ -272,6 +301,17 @@ def soundings(tokens: list[str], tokenizer: str) -> list[Sounding]:
             played.append(Sounding(offset, quarter_length, midi_numbers, tuple(names)))
         offset += quarter_length
     return played
+
+
+def _event_soundings(tokens: list[str]) -> list[Sounding]:
+    """The notes of events tokens, grouped into chords by onset and length."""
+    from seqgen import events
+
+    chords: dict[tuple[float, float], list[int]] = {}
+    for note in events.decode(tokens).notes:
+        chords.setdefault((note.start, note.duration), []).append(note.pitch)
+    return [Sounding(start, length, tuple(sorted(pitches)), tuple(midi_name(pitch) for pitch in sorted(pitches)))
+            for (start, length), pitches in sorted(chords.items())]
 
 
 def tokens_to_stream(tokens: list[str], tokenizer: str, tempo_bpm: float = 120.0, instrument_program: int = 0):
@@ -322,12 +362,12 @@ def midi_notes(tokens: list[str], tokenizer: str, tempo_bpm: float = 120.0, inst
 def write_midi(tokens: list[str], path: Path, tokenizer: str, tempo_bpm: float = 120.0, instrument_program: int = 0) -> Path:
     """Write ``tokens`` as a one-track Standard MIDI File (atomically) and return its path.
 
-    The track holds the instrument's name and program, the tempo and the notes
-    of :func:`soundings` on channel 1, written straight with music21's MIDI
+    The track holds the instrument's name and program, the tempo, the time
+    signatures (events tokens) and the notes of :func:`soundings` on channel 1, written straight with music21's MIDI
     classes: a hundred tokens cost a few milliseconds, where translating a
     music21 stream costs tens.
     """
-    from music21 import instrument, midi, tempo
+    from music21 import instrument, meter, midi, tempo
     from music21.midi import translate
 
     from seqgen.files import write_atomic
@@ -335,20 +375,33 @@ def write_midi(tokens: list[str], path: Path, tokenizer: str, tempo_bpm: float =
     track = midi.MidiTrack(index=1)
     header = [*translate.getStartEvents(track, 1, instrument.instrumentFromMidiProgram(int(instrument_program))),
               *translate.tempoToMidiEvents(tempo.MetronomeMark(number=float(tempo_bpm)))]
-    timeline = []  # (tick, note-on?, pitch): note-offs sort first, so a repeated pitch sounds again
+    # (tick, kind, pitch or event): time signatures first, then note-offs, so a repeated pitch sounds again
+    timeline: list[tuple[int, int, object]] = []
+    last_tick = 0  # where the track ends: its last note's end, or (events) the end of that note's bar
+    if tokenizer == "events":  # events tokens carry the metre: the file keeps it
+        from seqgen import events as note_events
+
+        decoded = note_events.decode(tokens)
+        last_tick = int(round(decoded.length * MIDI_TICKS_PER_QUARTER))
+        for start, numerator, denominator in decoded.time_signatures:
+            signature = translate.timeSignatureToMidiEvents(meter.TimeSignature(f"{numerator}/{denominator}"), includeDeltaTime=False)[0]
+            timeline.append((int(round(start * MIDI_TICKS_PER_QUARTER)), 0, signature))
     for start, end, number in _note_ticks(tokens, tokenizer):
-        timeline += [(start, True, number), (end, False, number)]
+        timeline += [(start, 2, number), (end, 1, number)]
     timeline.sort(key=lambda event: event[:2])
     events, now = [], 0
-    for tick, is_on, number in timeline:
-        event = midi.MidiEvent(track, type=midi.ChannelVoiceMessages.NOTE_ON if is_on else midi.ChannelVoiceMessages.NOTE_OFF,
-                               channel=1)
-        event.pitch, event.velocity = number, MIDI_VELOCITY if is_on else 0
+    for tick, kind, item in timeline:
+        if kind == 0:
+            event = item
+        else:
+            event = midi.MidiEvent(track, type=midi.ChannelVoiceMessages.NOTE_ON if kind == 2 else midi.ChannelVoiceMessages.NOTE_OFF,
+                                   channel=1)
+            event.pitch, event.velocity = item, MIDI_VELOCITY if kind == 2 else 0
         events += [midi.DeltaTime(track, time=tick - now, channel=1), event]
         now = tick
     end_of_track = midi.MidiEvent(track, type=midi.MetaEvents.END_OF_TRACK)
     end_of_track.data = b""
-    track.events = [*header, *events, midi.DeltaTime(track, time=0), end_of_track]
+    track.events = [*header, *events, midi.DeltaTime(track, time=max(0, last_tick - now)), end_of_track]
     for event in track.events:
         event.track = track
     midi_file = midi.MidiFile()

@@ -24,7 +24,7 @@ from typing import Callable
 import numpy as np
 
 from seqgen import bundle
-from seqgen.corpus import DEFAULT_MIN_COUNT, Corpus
+from seqgen.corpus import Corpus, default_min_count
 from seqgen.errors import SeqgenError
 from seqgen.files import write_json
 from seqgen.presets import KERAS_LEARNING_RATES, LOSSES, OPTIMIZERS, STUDY_LOSSES, STUDY_OPTIMIZERS, check_kind, get_preset
@@ -43,9 +43,9 @@ class TrainConfig:
 
     kind: str = "music"  # "music" or "lyrics": picks the preset family
     preset: str = "seed"  # a name from seqgen.presets.PRESETS
-    tokenizer: str = "seed"  # music tokenizer; lyrics are always characters
+    tokenizer: str = "seed"  # music tokenizer (seed, timed, events); lyrics are always characters
     window: int = 40  # tokens of context per example, as in the reference
-    min_count: int | None = None  # rare-token threshold; None = 100 music, 1 lyrics
+    min_count: int | None = None  # rare-token threshold; None = seqgen.corpus.default_min_count
     filter: str = "exact"  # "exact" or the reference's quirky "reference" loop
     epochs: int = 10  # epochs to run now (added on top when resuming)
     batch_size: int | None = None  # None = the preset's default
@@ -73,7 +73,7 @@ class TrainConfig:
             loss=self.loss or preset.loss,
             optimizer=self.optimizer or preset.optimizer,
             learning_rate=self.learning_rate if self.learning_rate is not None else preset.learning_rate,
-            min_count=self.min_count if self.min_count is not None else DEFAULT_MIN_COUNT[self.kind],
+            min_count=self.min_count if self.min_count is not None else default_min_count(self.kind, self.tokenizer),
             split=self.split or preset.split,
         )
         if config.loss not in LOSSES:

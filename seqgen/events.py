@@ -1,0 +1,299 @@
+"""Note events: scores ⇄ REMI tokens through miditok, MIDI read by symusic; pieces with a start and an end.
+
+The ``events`` tokenizer keeps what the ``seed`` and ``timed`` symbols lose:
+every note of every voice with its own duration (a held note stays held while
+other voices move), bars, positions in the bar and the time signature.
+
+* **Reading.**  MIDI files are read by symusic (C++, about a millisecond a
+  file).  MusicXML, kern and abc are parsed by music21, and their parts' notes
+  copied into a symusic score on MIDI's tick grid (music21's own MIDI writer
+  fails on many abc collections and badly formed repeats); a score that opens
+  with a pickup bar is shifted so its first downbeat falls on a bar line.  An
+  abc file holding several tunes gives one piece per tune.
+* **Tokens.**  miditok's REMI (Huang & Yang 2020): ``Bar_None``,
+  ``TimeSig_3/4``, ``Position_8`` (in 32nd notes from the bar line: beat 2),
+  then ``Pitch_60 Duration_1.0.8`` for each note starting there, lowest pitch
+  first.  All non-drum tracks are merged into one stream (voices are not
+  named; the score splits them again by pitch).  Velocity is off: scores carry
+  none.  REMI rather than TSD because its bar and position tokens say where the
+  beat is, which a chorale's cadences and a tune's ending depend on (TSD's time
+  shifts do not); on the Bach chorales it costs 5 % more tokens (bench/reading.py).
+* **Pieces.**  Each piece is ``BOS_None … Bar_None EOS_None``: the closing bar
+  line then the end, so a model learns that a piece stops at a bar line, and a
+  generated piece is read back up to its last complete bar.
+* **Grid.**  Positions and durations are on miditok's grid: 8 steps a beat up to
+  4 beats, 4 steps a beat up to 12 (a longer note is cut to 12 beats).  Notes
+  already on that grid come back exactly (the round-trip tests); others are
+  rounded to it when read.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import math
+from dataclasses import dataclass
+from functools import lru_cache
+from pathlib import Path
+
+import numpy as np
+
+from seqgen.errors import SeqgenError
+
+VERSION = 1  # bump when the tokens for a file change (part of the cache key with the config digest)
+START, END, BAR = "BOS_None", "EOS_None", "Bar_None"
+MIDI_SUFFIXES = (".mid", ".midi")
+BEAT_RESOLUTION = {(0, 4): 8, (4, 12): 4}  # grid steps per beat, by note length in beats
+TIME_SIGNATURES = {8: [3, 6, 9, 12], 4: [1, 2, 3, 4, 5, 6], 2: [1, 2, 3, 4]}  # denominator: numerators
+PITCH_RANGE = (21, 109)  # the piano's 88 keys
+
+
+@lru_cache(maxsize=1)
+def remi():
+    """The project's miditok REMI tokenizer (built once per process)."""
+    import miditok
+
+    config = miditok.TokenizerConfig(
+        pitch_range=PITCH_RANGE, beat_res=BEAT_RESOLUTION, use_velocities=False, use_time_signatures=True,
+        time_signature_range=TIME_SIGNATURES, use_pitchdrum_tokens=False, special_tokens=["PAD", "BOS", "EOS"],
+    )
+    return miditok.REMI(config)
+
+
+@lru_cache(maxsize=1)
+def config_digest() -> str:
+    """Eight hex digits naming the tokenizer's configuration: part of the token cache's key."""
+    settings = {"version": VERSION, "beat_res": str(BEAT_RESOLUTION), "time_signatures": str(TIME_SIGNATURES),
+                "pitch_range": PITCH_RANGE, "vocab": sorted(remi().vocab)}
+    return hashlib.sha256(json.dumps(settings, sort_keys=True).encode()).hexdigest()[:8]
+
+
+def vocabulary() -> set[str]:
+    """Every token the tokenizer can write (padding excluded)."""
+    return {token for token in remi().vocab if token != "PAD_None"}
+
+
+# -- reading ---------------------------------------------------------------
+
+
+def _midi_score(data: bytes, name: str):
+    """A MIDI file's bytes as a symusic Score; SeqgenError naming the file when they are not MIDI."""
+    import symusic
+
+    try:
+        return symusic.Score.from_midi(data)
+    except Exception as error:  # symusic raises RuntimeError/ValueError with a C++ message
+        raise SeqgenError(f"{name}: not a readable MIDI file ({error}).") from error
+
+
+def _pickup_quarters(part) -> float:
+    """How much of a full bar a music21 part's opening pickup lacks (0 when it starts on a downbeat)."""
+    from music21 import stream
+
+    first = part.getElementsByClass(stream.Measure).first()
+    return float(first.paddingLeft or 0.0) if first is not None else 0.0
+
+
+def _from_music21(path: Path) -> list:
+    """Each score of a MusicXML, kern or abc file as a symusic Score: every part's notes (ties merged, grace notes
+    and unpitched percussion left out, repeats played once as in the other tokenizers) and the time signatures."""
+    import symusic
+    from music21 import chord, meter, note
+
+    from seqgen.music import MIDI_TICKS_PER_QUARTER, _scores, parse_score
+
+    def ticks(quarters) -> int:
+        return int(round(float(quarters) * MIDI_TICKS_PER_QUARTER))
+
+    pieces = []
+    for score in _scores(parse_score(path)):
+        parts = list(score.parts) or [score]
+        shift = _pickup_quarters(parts[0])
+        piece = symusic.Score(MIDI_TICKS_PER_QUARTER)
+        for part in parts:
+            track = symusic.Track(name=str(part.partName or ""), program=0, is_drum=False)
+            for element in part.stripTies(matchByPitch=True).flatten().notes:
+                if element.duration.isGrace or element.quarterLength <= 0:
+                    continue
+                if isinstance(element, note.Note):
+                    pitches = [element.pitch]
+                elif isinstance(element, chord.Chord):
+                    pitches = list(element.pitches)
+                else:  # unpitched percussion
+                    continue
+                start, length = ticks(element.offset + shift), max(1, ticks(element.quarterLength))
+                for pitch in pitches:
+                    track.notes.append(symusic.Note(start, length, int(round(pitch.ps)), 90))
+            piece.tracks.append(track)
+        signatures = {}  # tick: (numerator, denominator), only those the tokenizer knows
+        for signature in parts[0].flatten().getElementsByClass(meter.TimeSignature):
+            if signature.numerator in TIME_SIGNATURES.get(signature.denominator, ()):
+                signatures.setdefault(0 if signature.offset == 0 else ticks(signature.offset + shift),
+                                      (signature.numerator, signature.denominator))
+        if signatures and 0 not in signatures:  # a tune whose metre is stated late (some abc files): it holds from the start
+            signatures[0] = signatures[min(signatures)]
+        for at, (numerator, denominator) in sorted(signatures.items()):
+            piece.time_signatures.append(symusic.TimeSignature(at, numerator, denominator))
+        pieces.append(piece)
+    return pieces
+
+
+def read_pieces(path: Path) -> list:
+    """The pieces in a score file as symusic Scores: MIDI directly, other formats through music21."""
+    path = Path(path)
+    if path.stat().st_size == 0:
+        raise SeqgenError(f"{path.name}: the file is empty (0 bytes).")
+    if path.suffix.lower() in MIDI_SUFFIXES:
+        return [_midi_score(path.read_bytes(), path.name)]
+    return _from_music21(path)
+
+
+def merged(score):
+    """One track holding every non-drum note of ``score``, ordered by onset, then pitch (lowest first)."""
+    import symusic
+
+    arrays = [track.notes.numpy() for track in score.tracks if not track.is_drum and len(track.notes)]
+    result = symusic.Score(score.ticks_per_quarter)
+    result.time_signatures = score.time_signatures.copy()
+    track = symusic.Track(name="all voices", program=0, is_drum=False)
+    if arrays:
+        fields = {key: np.concatenate([array[key] for array in arrays]) for key in ("time", "duration", "pitch", "velocity")}
+        order = np.lexsort((fields["duration"], fields["pitch"], fields["time"]))
+        track.notes = symusic.Note.from_numpy(*(fields[key][order] for key in ("time", "duration", "pitch", "velocity")))
+    result.tracks.append(track)
+    return result
+
+
+def encode_piece(score) -> list[str]:
+    """One piece's tokens: ``BOS_None``, the REMI tokens of all its voices, ``Bar_None EOS_None``; [] when it has no notes."""
+    one = merged(score)
+    if not len(one.tracks[0].notes):
+        return []
+    sequences = remi().encode(one)
+    tokens = (sequences[0] if isinstance(sequences, list) else sequences).tokens
+    if not any(token.startswith("Pitch_") for token in tokens):
+        return []  # every note was outside the piano's range
+    return [START, *tokens, BAR, END]
+
+
+def tokenize_file(path: Path) -> list[str]:
+    """Tokens of every piece in a score file, one after another; SeqgenError names the file on failure."""
+    tokens = []
+    for piece in read_pieces(path):
+        try:
+            tokens += encode_piece(piece)
+        except SeqgenError:
+            raise
+        except Exception as error:  # miditok's own errors
+            raise SeqgenError(f"{Path(path).name}: could not turn its notes into events ({type(error).__name__}: {error}).") from error
+    return tokens
+
+
+# -- tokens back to notes ----------------------------------------------------
+
+
+@dataclass(frozen=True, order=True)
+class EventNote:
+    """One note of an event sequence, in quarter notes from the start of the sequence's first bar."""
+
+    start: float
+    duration: float
+    pitch: int
+
+
+def check_tokens(tokens) -> None:
+    """SeqgenError naming the first token that is not an ``events`` token."""
+    known = vocabulary()
+    for position, token in enumerate(tokens):
+        if token not in known:
+            raise SeqgenError(f"{token!r} (token {position + 1}) is not an events token "
+                              f"(expected tokens like 'Bar_None', 'Position_8', 'Pitch_60', 'Duration_1.0.8').")
+
+
+@dataclass(frozen=True)
+class Decoded:
+    """What an event sequence plays: its notes and where its last bar ends (both in quarter notes)."""
+
+    notes: list[EventNote]
+    length: float  # up to the end of the bar of the last note's end: a piece ends on a complete bar
+    time_signatures: list[tuple[float, int, int]]  # (start in quarters, numerator, denominator)
+
+
+def decode(tokens) -> Decoded:
+    """The notes an event sequence plays; ``BOS``/``EOS`` tokens are skipped, a sequence that starts mid-bar is read
+    from the bar line before it (4/4 until a time signature says otherwise)."""
+    import miditok
+
+    tokens = list(tokens)
+    check_tokens(tokens)
+    body = [token for token in tokens if token not in (START, END)]
+    if not body:
+        return Decoded([], 0.0, [])
+    score = remi().decode([miditok.TokSequence(tokens=body)])
+    per_quarter = float(score.ticks_per_quarter)
+    notes = sorted(
+        EventNote(note.time / per_quarter, note.duration / per_quarter, int(note.pitch))
+        for track in score.tracks for note in track.notes
+    )
+    last = max((note.start + note.duration for note in notes), default=0.0)
+    signatures = [(signature.time / per_quarter, signature.numerator, signature.denominator) for signature in score.time_signatures]
+    return Decoded(notes, _bar_end(score, last, per_quarter), signatures)
+
+
+def _bar_end(score, time: float, per_quarter: float) -> float:
+    """The first bar line at or after ``time`` (quarters), with the score's time signatures."""
+    bar_start, numerator, denominator, signatures = 0.0, 4, 4, list(score.time_signatures)
+    for signature in signatures:
+        at = signature.time / per_quarter
+        if at > time:
+            break
+        bar_start, numerator, denominator = at, signature.numerator, signature.denominator
+    bar = numerator * 4.0 / denominator
+    return bar_start + bar * max(0, math.ceil((time - bar_start) / bar - 1e-9))
+
+
+# -- reading tokens ------------------------------------------------------------
+
+NOTE_NAMES = ("C", "C♯", "D", "E♭", "E", "F", "F♯", "G", "G♯", "A", "B♭", "B")  # as music21 spells MIDI
+DURATION_SIGNS = {0.25: "𝅘𝅥𝅯", 0.5: "♪", 0.75: "♪.", 1.0: "♩", 1.5: "♩.", 2.0: "𝅗𝅥", 3.0: "𝅗𝅥.", 4.0: "𝅝"}
+
+
+def pitch_name(number: int) -> str:
+    """``60`` → ``C4`` (sharps and flats as signs)."""
+    return f"{NOTE_NAMES[number % 12]}{number // 12 - 1}"
+
+
+def _fraction(value: float) -> str:
+    whole, part = int(value), value - int(value)
+    halves = {0.25: "¼", 0.5: "½", 0.75: "¾"}
+    for amount, sign in halves.items():
+        if abs(part - amount) < 1e-6:
+            return f"{whole}{sign}" if whole else sign
+    return f"{value:g}"
+
+
+def duration_quarters(token: str) -> float:
+    """A ``Duration_B.S.R`` token's length in quarter notes (``Duration_1.4.8`` → 1.5)."""
+    beats, steps, resolution = (int(part) for part in token.partition("_")[2].split("."))
+    return beats + steps / resolution
+
+
+def display_token(token: str) -> str:
+    """An events token as people read it: ``bar``, ``beat 2½``, ``C4``, ``♩.``, ``3/4``, ``start``, ``end``."""
+    kind, _, value = token.partition("_")
+    if token == BAR:
+        return "bar"
+    if token == START:
+        return "start"
+    if token == END:
+        return "end"
+    if kind == "Position":
+        return f"beat {_fraction(1 + int(value) / BEAT_RESOLUTION[(0, 4)])}"
+    if kind == "Pitch" and value.isdigit():
+        return pitch_name(int(value))
+    if kind == "Duration":
+        length = duration_quarters(token)
+        return DURATION_SIGNS.get(length, f"{_fraction(length)} beats")
+    if kind == "TimeSig":
+        return value
+    return token
