@@ -241,6 +241,8 @@ def command_generate(args) -> int:
     if bundle.config["kind"] == "lyrics":
         if args.primer:
             raise SeqgenError("--primer is for melody bundles; give lyrics a --seed-text.")
+        if args.until_end:
+            raise SeqgenError("--until-end is for melody bundles; lyrics stop at the end of a verse with --verse.")
         output = complete_lyrics(bundle, args.seed_text if args.seed_text is not None else DEFAULT_SEED_LINE,
                                  length=args.length or 400, lines=args.lines, stop_at_verse_end=args.verse, **options)
         if args.json:
@@ -257,7 +259,7 @@ def command_generate(args) -> int:
     out_dir = Path(args.out_dir) if args.out_dir else Path(tempfile.mkdtemp(prefix="seqgen-generate-"))
     # --primer always names a file: never read its name as tokens (a .txt would be "unknown token 'notes.txt'").
     primer = Path(args.primer) if args.primer else None
-    output = generate_melody(bundle, out_dir, length=args.length or 100, primer=primer, tempo_bpm=args.tempo,
+    output = generate_melody(bundle, out_dir, length=args.length, primer=primer, tempo_bpm=args.tempo, until_end=args.until_end,
                              instrument_program=args.instrument, render_audio=bool(args.audio) or not args.json or bool(args.out_dir),
                              max_audio_seconds=args.max_audio_seconds, **options)
     describe_melodies(bundle, output, engrave=bool(args.out_dir))
@@ -417,7 +419,9 @@ def build_parser() -> argparse.ArgumentParser:
 
     generate = commands.add_parser("generate", help="generate a melody or complete lyrics from a bundle")
     generate.add_argument("bundle", help="a bundle folder, or the name of one under checkpoints/")
-    generate.add_argument("--length", type=positive_int, help="new tokens (default: 100 notes, 400 characters)")
+    generate.add_argument("--length", type=positive_int,
+                          help="new tokens (default: 100 notes, 400 characters); with --until-end, the cap "
+                               "(default: the corpus's 99th-percentile piece length)")
     generate.add_argument("--mode", choices=("window", "stateful"), help="window: the reference; stateful: one cell step per token")
     generate.add_argument("--temperature", type=float, help="0 = greedy argmax (the reference); higher = more varied "
                           "(default: the bundle's recommended sampling, else 1.0 melodies, 0.8 lyrics)")
@@ -431,6 +435,9 @@ def build_parser() -> argparse.ArgumentParser:
     source.add_argument("--primer", help="melody: a MIDI or score file to continue (default: a random seed window)")
     generate.add_argument("--lines", type=positive_int, help="lyrics: stop after this many lines")
     generate.add_argument("--verse", action="store_true", help="lyrics: stop at the end of the verse")
+    generate.add_argument("--until-end", action="store_true",
+                          help="melodies: write a whole piece, from its start until the model ends it (models trained on "
+                               "events tokens); the JSON says for each variation whether it ended")
     generate.add_argument("--variations", type=positive_int, default=1, help="continuations generated in one batch")
     generate.add_argument("--rng-seed", type=int, help="makes the output reproducible")
     generate.add_argument("--tempo", type=float, default=120.0, help="melody tempo in bpm (default: 120)")

@@ -46,6 +46,7 @@ class Melody:
     renderer_note: str | None = None  # why FluidSynth was not used, or why there is no audio
     params: Path | None = None
     quality: dict = field(default_factory=dict)
+    ended: bool | None = None  # with until_end: whether the model ended the piece itself (None: not asked)
     piano_roll: list[dict] = field(default_factory=list)  # seqgen.score.piano_roll_notes
     musicxml: Path | None = None
     svg: list[str] = field(default_factory=list)
@@ -74,10 +75,33 @@ class LyricsOutput:
     hidden: list[np.ndarray] | None = None  # with record: per text, (seed + text characters, units)
 
 
+def ends_pieces(bundle: Bundle) -> bool:
+    """Whether a music bundle learned where pieces end (its corpus was tokenized with start and end tokens)."""
+    from seqgen.events import END, START
+
+    return bundle.config["kind"] == "music" and END in bundle.vocab and START in bundle.vocab
+
+
+def piece_length_cap(bundle: Bundle) -> int:
+    """The length cap of a whole piece: the 99th percentile of the training corpus's piece lengths (start to end
+    token), within the generation cap; the generation cap itself when the bundle keeps no corpus."""
+    from seqgen.events import END, START
+    from seqgen.sample import max_length_cap
+
+    cap = max_length_cap()
+    if bundle.corpus_ids is None or not ends_pieces(bundle):
+        return cap
+    ids = np.asarray(bundle.corpus_ids)
+    starts = np.flatnonzero(ids == bundle.vocab.encode([START])[0])
+    ends = np.flatnonzero(ids == bundle.vocab.encode([END])[0])
+    lengths = [int(ends[index] - start) for start in starts if (index := np.searchsorted(ends, start)) < len(ends)]
+    return min(cap, int(np.ceil(np.percentile(lengths, 99)))) if lengths else cap
+
+
 def generate_melody(
     bundle: Bundle,
     out_dir: Path,
-    length: int = 100,
+    length: int | None = None,
     primer=None,
     mode: str | None = None,
     sampling: SamplingOptions | None = None,
@@ -93,6 +117,7 @@ def generate_melody(
     on_render: Callable[[int, int], None] | None = None,
     explain: int | None = None,
     record: str | None = None,
+    until_end: bool = False,
     **sampling_fields,
 ) -> MelodyOutput:
     """Phase 1: sample melodies from a music bundle and write their MIDI, WAV and params files into ``out_dir``.
@@ -100,9 +125,14 @@ def generate_melody(
     Args:
         bundle: a loaded music bundle.
         out_dir: folder for ``melody-N.mid/.wav/.json`` (and phase 2's ``.musicxml``).
-        length: new tokens per melody.
-        primer: None (a random window of the bundle's seed split), a score
-            file path (tokenized with the bundle's tokenizer), or tokens.
+        length: new tokens per melody (default 100), or with ``until_end`` their
+            cap (default :func:`piece_length_cap`).
+        primer: None (a random window of the bundle's seed split; with
+            ``until_end``, a piece's start token: the model writes the whole
+            piece), a score file path (tokenized with the bundle's tokenizer), or tokens.
+        until_end: write until the model ends the piece (its end token), at
+            most ``length`` tokens; each melody's ``ended`` says whether it did.
+            Only for bundles that learned piece ends (:func:`ends_pieces`).
         rng_seed: seeds the primer window and the sampling; None draws one
             (recorded in ``settings`` and ``params.json``).
         mode, sampling, variations, on_token, explain, record, **sampling_fields:
@@ -133,15 +163,28 @@ def generate_melody(
         max_audio_seconds = audio_limit(max_audio_seconds)  # a bad limit fails before sampling
     tokenizer = bundle.config["tokenizer"]
     rng_seed = draw_seed(rng_seed)
+    stop_token = None
+    if until_end:
+        from seqgen.events import END, START
+
+        if not ends_pieces(bundle):
+            raise SeqgenError(f"Bundle {bundle.folder.name} was trained without piece ends (tokenizer {tokenizer}), so it "
+                              "cannot end a piece: give a length instead, or train on the events tokenizer.")
+        stop_token = END
+        length = piece_length_cap(bundle) if length is None else length
+        primer = [START] if primer is None else primer
+    length = 100 if length is None else length
     primer_tokens = melody_primer(bundle, primer, rng_seed)
     result = bundle.sampler.generate(primer_tokens, length, sampling, variations=variations, rng_seed=rng_seed,
-                                     on_token=on_token, mode=mode, explain=explain, record=record, **sampling_fields)
+                                     on_token=on_token, mode=mode, explain=explain, record=record,
+                                     stop_token=stop_token, **sampling_fields)
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     settings = {
         "bundle": bundle.folder.name, "preset": bundle.config["preset"], "tokenizer": tokenizer, "length": length,
         "mode": result.mode, **result.sampling.to_json(), "variations": variations, "rng_seed": rng_seed,
         "tempo_bpm": tempo_bpm, "instrument_program": int(instrument_program), "primer": result.primer,
+        "until_end": bool(until_end),
     }
     melodies = []
     started = time.perf_counter()
@@ -152,7 +195,8 @@ def generate_melody(
     for number, (tokens, ids) in enumerate(zip(result.tokens, result.ids), start=1):
         stem = out_dir / f"melody-{number}"
         midi = write_midi(tokens, stem.with_suffix(".mid"), tokenizer, tempo_bpm, instrument_program)
-        melody = Melody(tokens=tokens, ids=[int(token_id) for token_id in ids], midi=midi, params=stem.with_suffix(".json"))
+        melody = Melody(tokens=tokens, ids=[int(token_id) for token_id in ids], midi=midi, params=stem.with_suffix(".json"),
+                        ended=None if result.ended is None else result.ended[number - 1])
         if render_audio and tokenizer == "timed" and all(token.rpartition("_")[0] == REST for token in tokens):
             # A short timed melody can be all rests: its MIDI has no notes, which no renderer accepts.
             melody.renderer_note = "the melody is all rests: there is no audio to render"
@@ -204,7 +248,7 @@ def describe_melodies(bundle: Bundle, output: MelodyOutput, engrave: bool = True
 
 def _write_params(melody: Melody, settings: dict, number: int) -> None:
     """``params.json`` beside the melody: how it was made, its tokens, renderer and (once described) quality."""
-    record = {**settings, "variation": number, "tokens": melody.tokens, "renderer": melody.renderer,
+    record = {**settings, "variation": number, "tokens": melody.tokens, "ended": melody.ended, "renderer": melody.renderer,
               "renderer_note": melody.renderer_note}
     if melody.quality:
         record["quality"] = melody.quality
@@ -284,6 +328,7 @@ def to_json(output: MelodyOutput | LyricsOutput) -> dict:
         summary = {
             "tokens": output.melodies[0].tokens if len(output.melodies) == 1 else [m.tokens for m in output.melodies],
             "primer": output.primer, "dropped": output.dropped, "timings": output.timings, "settings": output.settings,
+            "ended": [m.ended for m in output.melodies],  # per variation; null unless until_end
             "renderer": output.melodies[0].renderer, "renderer_note": output.melodies[0].renderer_note,
             "quality": output.melodies[0].quality if len(output.melodies) == 1 else [m.quality for m in output.melodies],
             "files": [{key: str(getattr(m, key)) for key in ("midi", "wav", "musicxml", "params") if getattr(m, key)} for m in output.melodies],

@@ -43,9 +43,12 @@ class Run:
     """
 
     def __init__(self, sampler, ids: list[int], length: int, batch: int, sampling: SamplingOptions, rng: np.random.Generator,
-                 mode: str, explain: int | None = None, layer: int | None = None, on_token: Callable | None = None):
+                 mode: str, explain: int | None = None, layer: int | None = None, on_token: Callable | None = None,
+                 stop_id: int | None = None):
         self.sampler, self.length, self.batch, self.sampling, self.rng, self.mode = sampler, length, batch, sampling, rng, mode
         self.explain, self.layer, self.on_token, self.primer_length = explain, layer, on_token, len(ids)
+        self.stop_id = stop_id  # a row that draws it has ended; the run stops when every row has
+        self.ended_at = np.full(batch, -1)  # per row, the step that drew ``stop_id`` (-1: not yet)
         self.probs: np.ndarray | None = None
         self.state: State | None = None
         self.hidden: np.ndarray | None = None
@@ -64,12 +67,17 @@ class Run:
         self.finished = threading.Event()
 
     @property
+    def all_ended(self) -> bool:
+        return self.stop_id is not None and bool((self.ended_at >= 0).all())
+
+    @property
     def done(self) -> bool:
-        return self.error is not None or self.step >= self.length
+        return self.error is not None or self.step >= self.length or self.all_ended
 
     @property
     def generated(self) -> np.ndarray:
-        return self.history[:, self.sampler.window:]
+        """The tokens drawn so far, ``(batch, steps)`` (a row that ended goes on to the run's end)."""
+        return self.history[:, self.sampler.window:self.sampler.window + self.step]
 
     def recent(self) -> np.ndarray | None:
         """With a repetition penalty: each row's tokens among the last ``window`` of its context, ``(batch, V)``."""
@@ -100,21 +108,27 @@ class Run:
         :meth:`Ranked.places` from this run's generator), record them and report them."""
         self.chosen = chosen = ranked.order[self.rows, places]
         self.history[:, self.sampler.window + self.step] = chosen
+        going = self.ended_at < 0  # rows still writing (all of them without a stop token)
+        if self.stop_id is not None:
+            self.ended_at[going & (chosen == self.stop_id)] = self.step
         if self.explain is not None:
             self._pending.append((ranked, places))
-            if len(self._pending) == EXPLAIN_RUN or self.step + 1 == self.length:
-                self.explained.append(Candidates.of_steps(*zip(*self._pending), self.explain))
-                self._pending.clear()
         if self.on_token is not None:
             tokens = self.sampler.vocab.tokens
             for variation, index in enumerate(chosen):
-                self.context.run(self.on_token, variation, self.step, tokens[index])
+                if going[variation]:
+                    self.context.run(self.on_token, variation, self.step, tokens[index])
         self.step += 1
+        if self._pending and (len(self._pending) == EXPLAIN_RUN or self.done):
+            self.explained.append(Candidates.of_steps(*zip(*self._pending), self.explain))
+            self._pending.clear()
 
     @property
     def needs_prediction(self) -> bool:
         """No prediction is needed after the last token (unless a layer is recorded)."""
-        return self.error is None and (self.step < self.length or (self.layer is not None and self.step == self.length))
+        if self.error is not None or self.all_ended:
+            return False
+        return self.step < self.length or (self.layer is not None and self.step == self.length)
 
     def window_ids(self) -> np.ndarray:
         """Each row's last ``window`` tokens, ``(batch, window)``: the padded primer at first."""

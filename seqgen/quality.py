@@ -7,6 +7,9 @@ longest n-gram copied verbatim from the training stream, key consistency
 (the share of sounding pitch classes inside the best-fitting major or
 harmonic-minor scale) and pitch range.  Melodic intervals and durations are
 compared as distributions over many passages with :func:`overlapping_area`.
+Seed and timed tokens are read as strings; events tokens through their notes
+(:func:`seqgen.musicality.notes_of`).  Key finding works on 12 pitch-class
+weights (:func:`scale_fit`, :func:`best_key`), whatever they were counted from.
 
 Lyrics: the share of generated words found in the training vocabulary,
 distinct-2 (distinct word bigrams / all bigrams), repeated lines and the
@@ -21,6 +24,8 @@ from functools import lru_cache
 from typing import Sequence
 
 import numpy as np
+
+from seqgen.music import EVENT_KINDS
 
 WORD = re.compile(r"[a-z0-9']+")
 
@@ -57,8 +62,25 @@ def token_steps(token: str) -> int | None:
     return int(steps) if "_" in token and steps.isdigit() else None
 
 
+def event_notes(tokens: Sequence[str]) -> np.ndarray | None:
+    """The notes of events tokens, ``(num_notes, 3)`` rows of start, duration, pitch; None for seed or timed tokens.
+
+    Events tokens (``Bar_None``, ``Pitch_60`` …) never look like seed or
+    timed ones (``C4``, ``0.4.7``, ``C4_4``), so the first token tells them apart.
+    """
+    if len(tokens) == 0 or not str(tokens[0]).startswith(EVENT_KINDS):
+        return None
+    from seqgen.musicality import notes_of
+
+    return notes_of(list(tokens), "events")
+
+
 def pitch_class_counts(tokens: Sequence[str]) -> np.ndarray:
-    """How often each of the 12 pitch classes sounds in ``tokens`` (a chord counts each of its pitches)."""
+    """How often each of the 12 pitch classes sounds in ``tokens`` (a chord counts each of its pitches, an events
+    piece each of its notes)."""
+    notes = event_notes(tokens)
+    if notes is not None:
+        return np.bincount(notes[:, 2].astype(int) % 12, minlength=12).astype(float)
     counts = np.zeros(12)
     for token in tokens:
         for pitch_class in token_pitch_classes(token):
@@ -80,30 +102,75 @@ SCALES = np.array([[float((pitch_class - tonic) % 12 in steps) for pitch_class i
                    for steps in (MAJOR, HARMONIC_MINOR) for tonic in range(12)])
 
 
+# Krumhansl & Kessler's (1982) probe-tone ratings of the pitch classes above a major and a minor tonic.
+MAJOR_PROFILE = (6.35, 2.23, 3.48, 2.33, 4.38, 4.09, 2.52, 5.19, 2.39, 3.66, 2.29, 2.88)
+MINOR_PROFILE = (6.33, 2.68, 3.52, 5.38, 2.60, 3.53, 2.54, 4.75, 3.98, 2.69, 3.34, 3.17)
+# One row per key, in the order of SCALES: the profile turned so that its first rating falls on the tonic.
+KEY_PROFILES = np.array([np.roll(profile, tonic) for profile in (MAJOR_PROFILE, MINOR_PROFILE) for tonic in range(12)])
+MODES = ("major", "minor")
+
+
+def scale_fit(weights: Sequence[float]) -> float | None:
+    """Share of 12 pitch-class ``weights`` inside the best-fitting major or harmonic-minor scale; None when all are 0."""
+    weights = np.asarray(weights, dtype=float)
+    total = weights.sum()
+    return float((SCALES @ weights).max() / total) if total else None
+
+
+def best_key(weights: Sequence[float]) -> tuple[int, str] | None:
+    """The Krumhansl-Schmuckler key of 12 pitch-class ``weights``: ``(tonic pitch class, "major" or "minor")``.
+
+    The key whose Krumhansl-Kessler profile correlates best (Pearson) with
+    the weights (Krumhansl 1990, ch. 4; the weights are usually durations).
+    None when the weights are all equal: no key stands out.
+    """
+    weights = np.asarray(weights, dtype=float)
+    if np.ptp(weights) == 0:
+        return None
+    centred = KEY_PROFILES - KEY_PROFILES.mean(axis=1, keepdims=True)
+    correlations = centred @ (weights - weights.mean()) / np.linalg.norm(centred, axis=1)  # the weights' norm is shared
+    best = int(np.argmax(correlations))
+    return best % 12, MODES[best // 12]
+
+
 def key_consistency(tokens: Sequence[str]) -> float | None:
     """Share of the sounding pitch classes that lie in the best-fitting major or harmonic-minor scale.
 
     1.0 for a passage in one key; a chromatic run scores 7/12.  None when nothing sounds.
     """
-    counts = pitch_class_counts(tokens)
-    total = counts.sum()
-    return float((SCALES @ counts).max() / total) if total else None
+    return scale_fit(pitch_class_counts(tokens))
 
 
 def pitch_range(tokens: Sequence[str]) -> int | None:
     """Semitones between the lowest and the highest sounding pitch; None when nothing sounds."""
-    pitches = [number for token in tokens for number in token_pitches(token)]
+    notes = event_notes(tokens)
+    if notes is not None:
+        pitches = notes[:, 2].astype(int).tolist()
+    else:
+        pitches = [number for token in tokens for number in token_pitches(token)]
     return max(pitches) - min(pitches) if pitches else None
 
 
 def melodic_intervals(tokens: Sequence[str]) -> list[int]:
-    """Semitone steps between the top pitches of consecutive sounding events (rests skipped)."""
-    tops = [max(pitches) for pitches in map(token_pitches, tokens) if pitches]
+    """Semitone steps between the top pitches of consecutive sounding events (rests skipped; events: onsets)."""
+    notes = event_notes(tokens)
+    if notes is None:
+        tops = [max(pitches) for pitches in map(token_pitches, tokens) if pitches]
+    elif len(notes):
+        notes = notes[np.lexsort((notes[:, 2], notes[:, 0]))]
+        first_of_onset = np.flatnonzero(np.r_[True, np.diff(notes[:, 0]) > 0])
+        tops = np.maximum.reduceat(notes[:, 2], first_of_onset).astype(int).tolist()
+    else:
+        tops = []
     return [later - earlier for earlier, later in zip(tops, tops[1:])]
 
 
 def durations(tokens: Sequence[str]) -> list[int]:
-    """Timed tokens' sixteenths to the next event, rests included; empty for seed tokens."""
+    """Timed tokens' sixteenths to the next event, rests included; events notes' own lengths in 32nd notes (the
+    events grid); empty for seed tokens."""
+    notes = event_notes(tokens)
+    if notes is not None:
+        return np.rint(notes[:, 1] * 8).astype(int).tolist()
     return [steps for steps in map(token_steps, tokens) if steps is not None]
 
 

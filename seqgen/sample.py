@@ -78,6 +78,8 @@ class GenerationResult:
         hidden: With `record` in stateful mode: per variation, the recorded
             LSTM layer's hidden state after every primer and generated token,
             `(variations, len(primer) + length, units)`; else None.
+        ended: With `stop_token`: per variation, whether it drew the stop
+            token (its tokens end just before it); else None.
     """
 
     tokens: list[list[str]]
@@ -89,6 +91,7 @@ class GenerationResult:
     sampling: SamplingOptions
     steps: list[Steps] | None = None
     hidden: np.ndarray | None = None
+    ended: list[bool] | None = None
 
 
 def max_length_cap() -> int:
@@ -294,6 +297,7 @@ class Sampler:
         mode: str | None = None,
         explain: int | None = None,
         record: str | None = None,
+        stop_token: str | None = None,
         **sampling_fields,
     ) -> GenerationResult:
         """Generates `length` new tokens after a primer, `variations` at once.
@@ -329,6 +333,9 @@ class Sampler:
                 keep after every token (`GenerationResult.hidden`); stateful
                 mode only (window mode restarts from zeros every step, so it
                 records nothing).
+            stop_token: A token (such as a piece's end) that ends a variation
+                when drawn: its tokens stop just before it, and generation
+                stops once every variation has ended or `length` is reached.
             **sampling_fields: Instead of `sampling`, its fields
                 (`temperature=0`, `top_k=5`, …) over those defaults.
 
@@ -366,8 +373,13 @@ class Sampler:
             )
         ids, tokens = ids[-window:], tokens[-window:]
         rng = np.random.default_rng(rng_seed)
+        stop_id = None
+        if stop_token is not None:
+            if stop_token not in self.vocab:
+                raise SeqgenError(f"This model never learned the token {stop_token!r}, so it cannot stop on it.")
+            stop_id = self.vocab.encode([stop_token])[0]
 
-        run = Run(self, ids, length, batch, sampling, rng, mode, explain, layer, on_token)
+        run = Run(self, ids, length, batch, sampling, rng, mode, explain, layer, on_token, stop_id)
         with blas_limit(self.blas_threads):
             if mode == "stateful":
                 run.state, run.probs, primer_hidden = self._prime(ids, batch)
@@ -378,24 +390,27 @@ class Sampler:
                 run.hidden[:, :len(ids)] = primer_hidden[layer]
             primed = time.perf_counter()
             drive(run)
+        # A row that drew the stop token ends just before it; the others run to the last step taken.
+        kept = [int(at) if at >= 0 else run.step for at in run.ended_at]
         steps = None
         if explain is not None:
             joined = Candidates.concat(run.explained)
-            steps = [Steps(joined.row(variation), self.vocab.tokens) for variation in range(batch)]
+            steps = [Steps(joined.row(variation), self.vocab.tokens)[:kept[variation]] for variation in range(batch)]
         finished = time.perf_counter()
-        generated = run.generated
+        generated = [row[:count] for row, count in zip(run.generated.tolist(), kept)]
         return GenerationResult(
             tokens=[self.vocab.decode(row) for row in generated],
-            ids=generated.tolist(),
+            ids=generated,
             primer=tokens,
             dropped=dropped,
             timings={
                 "prime_ms": (primed - started) * 1000,
                 "total_ms": (finished - started) * 1000,
-                "per_token_ms": (finished - primed) * 1000 / length,
+                "per_token_ms": (finished - primed) * 1000 / max(1, run.step),
             },
             mode=mode,
             sampling=sampling,
             steps=steps,
             hidden=run.hidden,
+            ended=None if stop_id is None else [at >= 0 for at in run.ended_at.tolist()],
         )

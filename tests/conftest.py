@@ -373,6 +373,28 @@ def timed_corpus():
     return Corpus("toy-timed", "music", "timed", 1, timed_tokens())
 
 
+def event_pieces(count: int = 12) -> list[str]:
+    """``count`` short four-voice pieces as events tokens (start, two bars of 4/4, closing bar line, end), each a
+    little different, so windows differ and every piece has a start and an end."""
+    tokens = []
+    for number in range(count):
+        bass, top = 48 + number % 3, 72 + number % 5
+        bar = []
+        for position, chord in ((0, (bass, 55, 64, top)), (8, (bass + 2, 57, 65, top - 1)), (16, (bass - 5, 59, 62, top - 3))):
+            bar.append(f"Position_{position}")
+            for pitch in chord:
+                bar += [f"Pitch_{pitch}", "Duration_2.0.8" if pitch == bass else "Duration_1.0.8"]
+        tokens += ["BOS_None", "Bar_None", "TimeSig_4/4", *bar, "Bar_None", "TimeSig_4/4", *bar[:9], "Bar_None", "EOS_None"]
+    return tokens
+
+
+@pytest.fixture(scope="session")
+def events_corpus():
+    from seqgen.corpus import Corpus
+
+    return Corpus("toy-events", "music", "events", 12, event_pieces())
+
+
 @pytest.fixture(scope="session")
 def lyrics_corpus():
     from seqgen.corpus import Corpus
@@ -414,6 +436,12 @@ def music_bundle_dir(tmp_path_factory, isolated_seqgen_env, music_corpus):
 def timed_bundle_dir(tmp_path_factory, isolated_seqgen_env, timed_corpus):
     """Folder of the shared timed-tokenizer melody bundle (read-only)."""
     yield from _trained_once(tmp_path_factory, "debug-timed", timed_corpus)
+
+
+@pytest.fixture(scope="session")
+def events_bundle_dir(tmp_path_factory, isolated_seqgen_env, events_corpus):
+    """Folder of the shared events-tokenizer melody bundle (read-only): it learned where pieces end."""
+    yield from _trained_once(tmp_path_factory, "debug-events", events_corpus)
 
 
 @pytest.fixture(scope="session")

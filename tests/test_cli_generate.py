@@ -37,10 +37,12 @@ def last_error(result: subprocess.CompletedProcess) -> str:
 
 
 @pytest.fixture(scope="module")
-def workdir(tmp_path_factory, music_bundle_dir, lyrics_bundle_dir, music_bundle):
-    """A working folder with a music bundle, one with recommended sampling, a lyrics bundle, a corrupt bundle and a text file."""
+def workdir(tmp_path_factory, music_bundle_dir, lyrics_bundle_dir, events_bundle_dir, music_bundle):
+    """A working folder with a music bundle, one with recommended sampling, an events bundle, a lyrics bundle, a corrupt
+    bundle and a text file."""
     root = tmp_path_factory.mktemp("cli-generate")
     shutil.copytree(music_bundle_dir, root / "music")
+    shutil.copytree(events_bundle_dir, root / "events")
     shutil.copytree(lyrics_bundle_dir, root / "lyrics")
     shutil.copytree(music_bundle_dir, root / "corrupt")
     (root / "corrupt" / "model.keras").unlink()
@@ -63,6 +65,7 @@ def runs(workdir):
         "top_p": ("generate", "music", "--json", "--top-p", "1.5", *common),
         "recommended": ("generate", "recommended", "--json", *common),
         "overridden": ("generate", "recommended", "--json", "--temperature", "1.3", "--top-k", "4", *common),
+        "until_end": ("generate", "events", "--json", "--until-end", "--variations", "4", "--length", 300, "--rng-seed", 5),
     }
     with ThreadPoolExecutor(4) as pool:
         futures = {name: pool.submit(run_seqgen, *args, cwd=workdir) for name, args in commands.items()}
@@ -185,6 +188,36 @@ def test_seed_text_on_a_music_bundle_is_reported(main, capsys):
     out, err = capsys.readouterr()
     assert out == "" and err.count("error: ") == 1
     assert "--seed-text is for lyrics bundles" in err
+
+
+def test_until_end_writes_whole_pieces_and_reports_each_ending(runs, workdir):
+    """The toy pieces all end after two bars: the model ends its own within the cap, on a bar line."""
+    import symusic
+    from music21.midi import DeltaTime, MidiFile
+
+    result = runs["until_end"]
+    assert result.returncode == 0, output(result)
+    report = json.loads(result.stdout)
+    assert report["primer"] == ["BOS_None"] and report["settings"]["until_end"] is True
+    assert len(report["ended"]) == 4 and all(isinstance(ended, bool) for ended in report["ended"])
+    assert sum(report["ended"]) >= 3, report["ended"]
+    for tokens, ended, files in zip(report["tokens"], report["ended"], report["files"]):
+        assert "EOS_None" not in tokens and len(tokens) <= 300
+        if ended:  # the file's track ends on a bar line (4/4), after its last note
+            midi = MidiFile()
+            midi.open(files["midi"])
+            midi.read()
+            midi.close()
+            track_end = sum(event.time for event in midi.tracks[0].events if isinstance(event, DeltaTime))
+            last_note = symusic.Score(files["midi"]).end()
+            assert track_end % (4 * midi.ticksPerQuarterNote) == 0 and track_end >= last_note > track_end - 4 * midi.ticksPerQuarterNote
+
+
+def test_until_end_needs_a_model_that_learned_endings(main, capsys):
+    assert main(["generate", "music", "--json", "--until-end"]) == 1
+    assert "was trained without piece ends (tokenizer seed)" in capsys.readouterr().err
+    assert main(["generate", "lyrics", "--json", "--until-end"]) == 1
+    assert "--until-end is for melody bundles" in capsys.readouterr().err
 
 
 def test_the_length_message_names_the_flag_and_the_unit(main, capsys):

@@ -328,3 +328,58 @@ def test_lyrics_generation_takes_text(lyrics_bundle):
     assert all(len(row) == 20 and all(char in lyrics_bundle.vocab for char in row) for row in result.tokens)
     # Character lists are lower-cased too when the model is.
     assert sampler.generate(["H", "I", "Z"], 2, rng_seed=0).dropped == {"Z": 1}
+
+
+# -- stopping at a piece's end -------------------------------------------------------------
+
+
+def scripted_sampler(ends_after: dict[int, int], vocab=("BOS_None", "a", "b", "EOS_None")):
+    """A stateful sampler whose row r draws 'a' until its ``ends_after[r]``-th token, which is the end token
+    (rows not named never end); counts its steps."""
+    bundle = fake_bundle("music", "debug", vocab, window=4)
+    sampler = Sampler(bundle)
+    size, end, a = len(vocab), vocab.index("EOS_None"), vocab.index("a")
+    sampler.calls = 0
+
+    def probabilities(step_number: int, rows: int) -> np.ndarray:
+        probs = np.zeros((rows, size))
+        for row in range(rows):
+            probs[row, end if ends_after.get(row) == step_number + 1 else a] = 1.0
+        return probs
+
+    def prime(ids, batch):
+        state, _, hidden = Sampler._prime(sampler, ids, batch)
+        return state, probabilities(0, batch), hidden
+
+    def step(state, ids):
+        sampler.calls += 1
+        return probabilities(sampler.calls, len(ids))
+
+    sampler._prime, sampler.step = prime, step
+    return sampler
+
+
+def test_a_variation_ends_at_the_stop_token_and_the_others_go_on():
+    sampler = scripted_sampler({0: 3})
+    seen = []
+    result = sampler.generate(["BOS_None"], 10, variations=2, rng_seed=0, temperature=0, stop_token="EOS_None",
+                              on_token=lambda row, step, token: seen.append((row, token)), explain=2)
+    assert result.ended == [True, False]
+    assert result.tokens == [["a", "a"], ["a"] * 10]  # the end token itself is not a note
+    assert [len(steps) for steps in result.steps] == [2, 10]
+    assert seen.count((0, "EOS_None")) == 1 and len([row for row, _ in seen if row == 0]) == 3  # nothing after the end
+
+
+def test_generation_stops_once_every_variation_has_ended():
+    sampler = scripted_sampler({0: 2, 1: 3})
+    result = sampler.generate(["BOS_None"], 50, variations=2, rng_seed=0, temperature=0, stop_token="EOS_None")
+    assert result.ended == [True, True] and result.tokens == [["a"], ["a", "a"]]
+    assert sampler.calls == 2  # not 50 steps: the run stopped when the last variation ended
+
+
+def test_without_a_stop_token_nothing_ends_and_an_unknown_one_is_refused():
+    sampler = scripted_sampler({0: 2})
+    result = sampler.generate(["BOS_None"], 5, rng_seed=0, temperature=0)
+    assert result.ended is None and result.tokens[0][1] == "EOS_None" and len(result.tokens[0]) == 5
+    with pytest.raises(SeqgenError, match="never learned the token 'END'"):
+        sampler.generate(["BOS_None"], 5, stop_token="END")
