@@ -278,6 +278,11 @@ def duration_quarters(token: str) -> float:
     return beats + steps / resolution
 
 
+def duration_sign(beats: float) -> str:
+    """A length in beats as a note sign (``1.5`` → ``♩.``), or as a number of beats when no sign fits."""
+    return DURATION_SIGNS.get(beats, f"{_fraction(beats)} beats")
+
+
 def display_token(token: str) -> str:
     """An events token as people read it: ``bar``, ``beat 2½``, ``C4``, ``♩.``, ``3/4``, ``start``, ``end``."""
     kind, _, value = token.partition("_")
@@ -292,8 +297,7 @@ def display_token(token: str) -> str:
     if kind == "Pitch" and value.isdigit():
         return pitch_name(int(value))
     if kind == "Duration":
-        length = duration_quarters(token)
-        return DURATION_SIGNS.get(length, f"{_fraction(length)} beats")
+        return duration_sign(duration_quarters(token))
     if kind == "TimeSig":
         return value
     return token

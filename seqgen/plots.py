@@ -124,3 +124,24 @@ def study_figure(histories: dict[str, list[dict]]) -> go.Figure:
             figure.update_yaxes(matches=f"y{2 * anchor}", row=row, col=2)
     figure.update_layout(height=max(350, 260 * len(names)), title="Loss × optimizer study (solid: training, dashed: validation)")
     return figure
+
+
+EVENT_TYPES = (("Pitch_", "pitch"), ("Duration_", "duration"), ("Position_", "position in the bar"))
+
+
+def event_types(counts: Counter) -> go.Figure:
+    """For ``events`` tokens: how often each pitch, each duration and each position in the bar occurs, side by side
+    (the tokens of one type in their musical order: low to high, short to long, early to late)."""
+    from plotly.subplots import make_subplots
+
+    from seqgen.events import duration_quarters
+
+    order = {"Pitch_": lambda token: int(token[6:]), "Duration_": duration_quarters, "Position_": lambda token: int(token[9:])}
+    figure = make_subplots(rows=1, cols=len(EVENT_TYPES), subplot_titles=[title for _, title in EVENT_TYPES])
+    for column, (prefix, title) in enumerate(EVENT_TYPES, start=1):
+        tokens = sorted((token for token in counts if token.startswith(prefix)), key=order[prefix])
+        figure.add_trace(go.Bar(x=[display_token(token) for token in tokens], y=[counts[token] for token in tokens], name=title),
+                         row=1, col=column)
+    figure.update_layout(title="Events by type", showlegend=False, yaxis_title="occurrences")
+    figure.update_xaxes(tickangle=-60)
+    return figure

@@ -18,7 +18,7 @@ from importlib import resources
 from pathlib import Path
 
 from seqgen.errors import SeqgenError
-from seqgen.music import display_token, tokens_to_stream
+from seqgen.music import display_token, midi_name, tokens_to_stream
 
 DEFAULT_TITLE = "Generated melody"
 # verovio units: page width in tenths of a millimetre at 100 % (2100 = A4), and a 40 % scale: pages about
@@ -55,6 +55,8 @@ def score_stream(tokens, tokenizer: str, tempo_bpm: float = 120.0, instrument_pr
     from music21 import key, layout, metadata, note, stream
 
     tokens = _check_tokens(tokens)
+    if tokenizer == "events":
+        return _event_score(tokens, tempo_bpm, instrument_program, title, composer)
     part = tokens_to_stream(tokens, tokenizer, tempo_bpm, instrument_program)
     found = _spell_in_key(part)
     staves = _split_staves(part)
@@ -77,6 +79,122 @@ def score_stream(tokens, tokenizer: str, tempo_bpm: float = 120.0, instrument_pr
         score.insert(0, staff)
     if len(staves) == 2:
         score.insert(0, layout.StaffGroup(staves, symbol="brace"))
+    return score
+
+
+MAX_CHORALE_VOICES = 4  # a texture with at most this many notes at once is written as voices; a fuller one in chords
+
+
+def split_voices(notes) -> list[list]:
+    """Monophonic lines (lists of ``seqgen.events.EventNote``) that together hold ``notes``, highest line first.
+
+    At each onset, from the highest note down, a note joins the free line (one whose last note has ended) whose last
+    pitch is nearest, else starts a new line: a chorale's soprano, alto, tenor and bass come out as four lines.
+    """
+    lines: list[list] = []
+    onsets: dict[float, list] = {}
+    for item in notes:
+        onsets.setdefault(item.start, []).append(item)
+    for start in sorted(onsets):
+        free = [line for line in lines if line[-1].start + line[-1].duration <= start + 1e-9]
+        for item in sorted(onsets[start], key=lambda found: -found.pitch):
+            if free:
+                line = min(free, key=lambda candidate: abs(candidate[-1].pitch - item.pitch))
+                free.remove(line)
+                line.append(item)
+            else:
+                lines.append([item])
+    return sorted(lines, key=lambda line: -sum(item.pitch for item in line) / len(line))
+
+
+def _chords(notes) -> list:
+    """Notes of one onset and length as one chord-note (an ``EventNote`` whose ``pitch`` is a tuple)."""
+    from seqgen.events import EventNote
+
+    grouped: dict[tuple[float, float], list[int]] = {}
+    for item in notes:
+        grouped.setdefault((item.start, item.duration), []).append(item.pitch)
+    return [EventNote(start, duration, tuple(sorted(pitches))) for (start, duration), pitches in sorted(grouped.items())]
+
+
+def _measures(line, signatures: list[tuple[float, int, int]], end: float, program: int) -> list:
+    """One line's music21 measures (rests in the gaps, ties over bar lines) up to ``end`` quarters."""
+    from music21 import chord, meter, note, stream
+
+    flat = stream.Part()
+    for start, numerator, denominator in signatures:
+        flat.insert(start, meter.TimeSignature(f"{numerator}/{denominator}"))
+    for item in line:
+        pitches = item.pitch if isinstance(item.pitch, tuple) else (item.pitch,)
+        element = (note.Note(midi=pitches[0], quarterLength=item.duration) if len(pitches) == 1
+                   else chord.Chord([note.Note(midi=pitch) for pitch in pitches], quarterLength=item.duration))
+        flat.insert(item.start, element)
+    flat.makeRests(fillGaps=True, inPlace=True, hideRests=False)
+    if float(flat.highestTime) < end - 1e-9:
+        flat.insert(float(flat.highestTime), note.Rest(quarterLength=end - float(flat.highestTime)))
+    measured = flat.makeMeasures()
+    measured.makeTies(inPlace=True)
+    return list(measured.getElementsByClass(stream.Measure))
+
+
+def _event_score(tokens, tempo_bpm: float, instrument_program: int, title: str, composer: str):
+    """Events tokens as a grand staff: a chorale's four lines as two voices on each staff (stems up and down), a
+    fuller texture (piano) as chords; lines sit on the treble or bass staff by their average pitch."""
+    from music21 import clef, instrument, key, layout, metadata, stream, tempo
+
+    from seqgen.events import decode
+
+    decoded = decode(tokens)
+    if not decoded.notes:
+        raise SeqgenError("These tokens hold no notes to write as a score.")
+    sounding_at_once = max(sum(1 for other in decoded.notes if other.start <= item.start < other.start + other.duration)
+                           for item in decoded.notes)
+    if sounding_at_once <= MAX_CHORALE_VOICES:  # voices: the upper half on the treble staff (soprano, alto), the rest below
+        lines = split_voices(decoded.notes)
+        upper = (len(lines) + 1) // 2 if len(lines) > 1 else int(sum(item.pitch for item in lines[0]) / len(lines[0]) >= MIDDLE_C)
+        staves = {"treble": lines[:upper], "bass": lines[upper:]}
+    else:  # a fuller texture: chords, each line on the staff of its average pitch
+        lines = split_voices(_chords(decoded.notes))
+        average = [sum(sum(item.pitch) / len(item.pitch) for item in line) / len(line) for line in lines]
+        staves = {"treble": [line for line, mean in zip(lines, average) if mean >= MIDDLE_C],
+                  "bass": [line for line, mean in zip(lines, average) if mean < MIDDLE_C]}
+    signatures = decoded.time_signatures or [(0.0, 4, 4)]
+    score = stream.Score()
+    info = metadata.Metadata()
+    info.title, info.composer = title, composer
+    score.insert(0, info)
+    parts = []
+    for name, staff_lines in staves.items():
+        if not staff_lines:
+            continue
+        staff = stream.PartStaff()
+        voices = [_measures(line, signatures, decoded.length, instrument_program) for line in staff_lines]
+        for number, bars in enumerate(zip(*voices), start=1):
+            measure = stream.Measure(number=number)
+            if bars[0].timeSignature is not None:
+                measure.timeSignature = bars[0].timeSignature
+            for voice_number, bar in enumerate(bars, start=1):
+                voice = stream.Voice(id=str(voice_number))
+                for element in bar.notesAndRests:
+                    if len(bars) > 1 and (element.isNote or element.isChord):
+                        element.stemDirection = "up" if voice_number % 2 else "down"
+                    voice.insert(element.offset, element)
+                measure.insert(0, voice)
+            staff.append(measure)
+        first = staff.getElementsByClass(stream.Measure).first()
+        first.insert(0, clef.TrebleClef() if name == "treble" else clef.BassClef())
+        parts.append(staff)
+    first = parts[0].getElementsByClass(stream.Measure).first()
+    first.insert(0, instrument.instrumentFromMidiProgram(int(instrument_program)))
+    first.insert(0, tempo.MetronomeMark(number=float(tempo_bpm)))
+    for part in parts:
+        score.insert(0, part)
+    found = _spell_in_key(score)
+    for part in parts:
+        if found is not None:
+            part.getElementsByClass(stream.Measure).first().insert(0, key.KeySignature(found.sharps))
+    if len(parts) == 2:
+        score.insert(0, layout.StaffGroup(parts, symbol="brace"))
     return score
 
 
@@ -212,6 +330,12 @@ def piano_roll_notes(tokens, tokenizer: str) -> list[dict]:
     number), ``name`` (``C#4``) and ``token``; rests give none.
     """
     tokens = _check_tokens(tokens)
+    if tokenizer == "events":  # one bar per note, with its own length (tokens and notes do not line up one to one)
+        from seqgen.events import decode, duration_sign, pitch_name
+
+        return [{"start": item.start, "duration": item.duration, "pitch": item.pitch, "name": midi_name(item.pitch),
+                 "token": f"{pitch_name(item.pitch)} {duration_sign(item.duration)}"}
+                for item in decode(tokens).notes]
     part = tokens_to_stream(tokens, tokenizer)  # validates the tokens
     # tokens_to_stream inserts one element per non-rest token, in token order at
     # non-decreasing offsets, so the stream's notes line up with these tokens.

@@ -159,3 +159,34 @@ def test_bad_tokens_raise_seqgen_error(tmp_path, tokens, tokenizer):
     with pytest.raises(SeqgenError):
         score.engrave_tokens(tokens, tokenizer)
     assert not (tmp_path / "bad.musicxml").exists()
+
+
+def test_an_events_chorale_is_a_grand_staff_of_four_voices(tmp_path):
+    """Soprano and alto on the treble staff, tenor and bass on the bass staff, each line a voice with its own rhythm."""
+    from music21 import converter
+
+    from seqgen import events
+    from seqgen.sources import resolve
+
+    with resolve("bach") as source:
+        path = next(path for path in source.files if path.stem == "bwv66.6")
+    tokens = events.tokenize_file(path)[:200]
+    written = score.write_musicxml(tokens, tmp_path / "chorale.musicxml", "events")
+    parsed = converter.parse(written)
+    treble, bass = parsed.parts
+    for staff in (treble, bass):
+        voices = {voice.id for measure in staff.getElementsByClass("Measure") for voice in measure.voices}
+        assert len(voices) == 2
+    assert parsed.analyze("key").tonic.name == "F#"  # the chorale's key, with its signature
+    sounding = sorted((float(item.start), item.pitch) for item in events.decode(tokens).notes)
+    notes = sorted((float(n.getOffsetInHierarchy(parsed)), p.midi) for n in parsed.recurse().notes for p in n.pitches
+                   if not (n.tie and n.tie.type in ("stop", "continue")))
+    assert notes == sounding  # every note once, where it starts
+    assert score.engrave_svg(written)[0].startswith("<svg")
+
+
+def test_an_events_piano_roll_holds_each_note_for_its_own_length():
+    bars = score.piano_roll_notes(["Bar_None", "Position_0", "Pitch_48", "Duration_4.0.4", "Pitch_72", "Duration_1.0.8",
+                                   "Position_8", "Pitch_74", "Duration_1.0.8"], "events")
+    assert sorted((bar["start"], bar["duration"], bar["pitch"]) for bar in bars) == [(0.0, 1.0, 72), (0.0, 4.0, 48), (1.0, 1.0, 74)]
+    assert {bar["pitch"]: bar["token"] for bar in bars}[48] == "C3 𝅝"
