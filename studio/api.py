@@ -35,6 +35,7 @@ class MelodyFiles(TypedDict):
 
 class Melody(TypedDict):
     tokens: list[str]
+    ended: bool | None  # with until_end: whether the model ended the piece itself; else None
     files: MelodyFiles
     renderer: str | None  # "fluidsynth" or "builtin"
     renderer_note: str | None  # why FluidSynth was not used, or why there is no audio
@@ -67,21 +68,22 @@ def file_data(path: Path | None) -> dict | None:
 def melody(model: str | None = None, primer_tokens: str | None = None, length: int = 100, temperature: float = 1.0,
            top_k: int = 0, top_p: float = 1.0, repetition_penalty: float = 1.0, variations: int = 1,
            rng_seed: int | None = None, tempo: float = 120.0, instrument: int = 0, mode: str | None = None,
-           sheet_music: bool = False) -> MelodyResult:
+           sheet_music: bool = False, until_end: bool = False) -> MelodyResult:
     """Generate melodies with a music model (default: the studio's) from primer tokens or a random seed window.
 
     rng_seed: None or negative draws one (returned in settings); mode: "window", "stateful" or None (the
-    model's default); sheet_music: also write MusicXML.
+    model's default); sheet_music: also write MusicXML; until_end: write whole pieces until the model ends them
+    (events models), ``length`` being the cap (0: the corpus's long pieces), each melody saying whether it ended.
     """
     entry = bundles.find(model, "music")
     variations = whole(variations, "Variations", minimum=1)
     if variations > MAX_VARIATIONS:
         raise SeqgenError(f"At most {MAX_VARIATIONS} variations per request (got {variations}).")
     options = melody_options(length, (primer_tokens or "").split() or None, mode or None, temperature, top_k, top_p,
-                             repetition_penalty, variations, rng_seed, tempo, instrument)
+                             repetition_penalty, variations, rng_seed, tempo, instrument, until_end)
     output = pool.submit(melody_in_worker, entry, request_dir("api-melody", served=True), options, bool(sheet_music),
                          max_waiting=queue_size()).result()
-    melodies = [Melody(tokens=item.tokens, renderer=item.renderer, renderer_note=item.renderer_note, quality=item.quality,
+    melodies = [Melody(tokens=item.tokens, ended=item.ended, renderer=item.renderer, renderer_note=item.renderer_note, quality=item.quality,
                        files=MelodyFiles(midi=file_data(item.midi), wav=file_data(item.wav), params=file_data(item.params),
                                          musicxml=file_data(item.musicxml)))
                 for item in output.melodies]

@@ -82,6 +82,7 @@ def run_explore(corpus=DEFAULT_CORPUS, uploads=None, text_column=None, tokenizer
     first_text = " ".join(display_token(token) for token in first) if report["kind"] == "music" else "".join(first)
     lyrics = report["kind"] == "lyrics"
     skipped = [[item["file"], item["reason"]] for item in report["skipped"]]
+    events = report["tokenizer"] == "events"
     return (
         report,
         summary_markdown(report),
@@ -92,6 +93,7 @@ def run_explore(corpus=DEFAULT_CORPUS, uploads=None, text_column=None, tokenizer
         gr.update(value=plots.char_frequencies(result.counts) if lyrics else None, visible=lyrics),
         gr.update(value=charset_markdown(report), visible=lyrics),
         gr.update(value=skipped or [["", "no file was skipped"]]),
+        gr.update(value=plots.event_types(result.counts) if events else None, visible=events),
     )
 
 
@@ -102,11 +104,12 @@ def inputs_that_apply(corpus, uploads):
     return gr.update(visible="csv" in suffixes), gr.update(visible=not lyrics)
 
 
-def default_min_count(corpus):
-    """The reference's 100 for music; 1 keeps every character of a lyrics corpus."""
-    from seqgen.corpus import DEFAULT_MIN_COUNT
+def default_min_count(corpus, tokenizer="seed"):
+    """The corpus's default rare-token threshold (seqgen.corpus.default_min_count): 100 for seed and timed music,
+    1 for events and lyrics."""
+    from seqgen.corpus import default_min_count as threshold
 
-    return DEFAULT_MIN_COUNT.get(corpus_kind(corpus) or "music", 100)
+    return threshold(corpus_kind(corpus) or "music", tokenizer)
 
 
 def build() -> dict:
@@ -115,7 +118,8 @@ def build() -> dict:
         with gr.Column(scale=1, min_width=320):
             corpus = gr.Dropdown(corpus_choices(), value=DEFAULT_CORPUS, label="Built-in corpus", allow_custom_value=True)
             tokenizer = gr.Radio(list(TOKENIZERS), value="seed", label="Tokenizer (music)",
-                                 info="seed: the reference (pitches only); timed: pitches with durations and rests")
+                                 info="seed: the reference (pitches only); timed: pitches with durations and rests; "
+                                      "events: every voice's notes with their lengths, bars and beats, whole pieces")
             with gr.Row():
                 min_count = gr.Number(100, precision=0, label="min-count", info="rarer tokens are dropped", min_width=120)
                 window = gr.Number(40, precision=0, label="Window", min_width=120)
@@ -139,13 +143,15 @@ def build() -> dict:
     with gr.Row(equal_height=False):
         counts = gr.Plot(label="Count plot", min_width=480)
         chars = gr.Plot(label="Character frequencies", visible=False, min_width=480)
-    corpus.change(default_min_count, corpus, min_count, api_visibility="private", queue=False)
+    event_types = gr.Plot(label="Events by type: pitch, duration, position", visible=False)
+    for trigger in (corpus.change, tokenizer.change):
+        trigger(default_min_count, [corpus, tokenizer], min_count, api_visibility="private", queue=False)
     for trigger in (corpus.change, uploads.change):
         trigger(inputs_that_apply, [corpus, uploads], [text_column, tokenizer], api_visibility="private", queue=False)
     exploring = button.click(
         run_explore, [corpus, uploads, text_column, tokenizer, min_count, filter_mode, window],
-        [report, summary, first, counts, ranks, top, chars, charset, skipped],
+        [report, summary, first, counts, ranks, top, chars, charset, skipped, event_types],
         api_name="explore", concurrency_id="explore", concurrency_limit=2,
     )
-    on_failure(exploring, [report, first, counts, ranks, top, chars, skipped], summary)
+    on_failure(exploring, [report, first, counts, ranks, top, chars, skipped, event_types], summary)
     return {"corpus": corpus}

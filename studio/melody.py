@@ -29,7 +29,15 @@ MAX_SLOTS = 4  # variations shown (each with its player, piano roll and score)
 PROGRESS_EVERY_S = 0.25  # how often the progress bar moves: each move is a message the server builds and sends
 PRIMERS = ("random seed window", "uploaded MIDI", "tokens")
 # Primer examples in each tokenizer's format, made of tokens the shipped models know.
-PRIMER_EXAMPLES = {"timed": "C4_4 E4_4 G4_4 E4.G4_2 C4_8 R_2", "seed": "C4 E4 G4 4.7.11"}
+PRIMER_EXAMPLES = {"timed": "C4_4 E4_4 G4_4 E4.G4_2 C4_8 R_2", "seed": "C4 E4 G4 4.7.11",
+                   "events": "Bar_None TimeSig_4/4 Position_0 Pitch_48 Duration_2.0.8 Pitch_64 Duration_1.0.8 "
+                             "Pitch_72 Duration_1.0.8 Position_8 Pitch_71 Duration_1.0.8"}
+PRIMER_FORMATS = {  # how each tokenizer's tokens read, for the token box's hint
+    "timed": "PITCHES_SIXTEENTHS: C4_4 is a quarter-note C, R_2 an eighth rest",
+    "seed": "pitches and chords, no rhythm",
+    "events": "Bar_None starts a bar, Position_8 is beat 2 (32nds from the bar line), then Pitch_60 (MIDI number, C4) "
+              "and Duration_1.0.8 (beats.eighths-of-a-beat: a quarter note) for each note starting there",
+}
 EXAMPLE_PRIMER = "C4_4 D4_4 E4_4 F4_4 G4_8 E4_4 C4_4 D4_4 E4_4 D4_8 R_4"  # for the default model (timed tokens)
 EXAMPLE_TEMPERATURES = (0.0, 0.8, 1.3)
 MODES = {"auto": None, "window (the reference)": "window", "stateful (fast)": "stateful"}
@@ -64,6 +72,9 @@ def summary_markdown(output, bundle_label: str, heard: list | None = None) -> st
     for number, melody in enumerate(output.melodies):
         first = "primer first, " if heard and heard[number] and heard[number] != melody.wav else ""
         how = f"{first}rendered with {renderer_label(melody)}" if melody.wav else f"no audio: {melody.renderer_note}"
+        if melody.ended is not None:
+            how += (f"; the model ended the piece after {len(melody.tokens)} tokens" if melody.ended
+                    else f"; the model had not ended the piece at the cap of {output.settings['length']} tokens")
         lines.append(f"- Melody {number + 1}: {html.escape(how)}")
     if output.dropped:
         dropped = ", ".join(f"`{display_token(token)}` ×{count}" for token, count in output.dropped.items())
@@ -93,11 +104,14 @@ def primer_input(primer_source, primer_file=None, primer_tokens=None, tokenizer:
 
 
 def melody_options(length, primer, mode, temperature, top_k, top_p, repetition_penalty, variations, rng_seed, tempo,
-                   instrument) -> dict:
-    """A melody request's settings (the tab's or the API's), checked, as :func:`seqgen.generate.generate_melody`'s arguments."""
+                   instrument, until_end=False) -> dict:
+    """A melody request's settings (the tab's or the API's), checked, as :func:`seqgen.generate.generate_melody`'s arguments.
+
+    With ``until_end``, ``length`` is the cap and 0 means the model's own (its corpus's long pieces)."""
     from seqgen.sample import max_length_cap
 
-    return dict(length=whole(length, "Length", minimum=1, maximum=max_length_cap(), unit="tokens"), primer=primer, mode=mode,
+    length = whole(length, "Length", minimum=0 if until_end else 1, maximum=max_length_cap(), unit="tokens")
+    return dict(length=length or None, until_end=bool(until_end), primer=primer, mode=mode,
                 sampling=sampling_options(temperature, top_k, top_p, repetition_penalty, kind="music"), variations=variations,
                 rng_seed=random_seed(rng_seed), tempo_bpm=real(tempo, "Tempo"),
                 instrument_program=whole(instrument, "Instrument", minimum=0))
@@ -106,7 +120,7 @@ def melody_options(length, primer, mode, temperature, top_k, top_p, repetition_p
 @user_errors
 def run_melody(bundle=None, primer_source=None, primer_file=None, primer_tokens=None, length=100, temperature=1.0, top_k=0, top_p=1.0,
                repetition_penalty=1.0, variations=1, rng_seed=-1, tempo=120, instrument=0, mode="auto", play_primer=True,
-               progress=gr.Progress()):
+               until_end=False, progress=gr.Progress()):
     """Phase 1: generate and render melodies; return players, downloads, tokens, summary and the state for phase 2."""
     entry = bundles.find(bundle, "music")
     variations = whole(variations, "Variations", minimum=1)
@@ -116,7 +130,7 @@ def run_melody(bundle=None, primer_source=None, primer_file=None, primer_tokens=
     if mode not in MODES:
         raise SeqgenError(f"Unknown mode {mode!r}; choose one of: {', '.join(MODES)}.")
     options = melody_options(length, primer, MODES[mode], temperature, top_k, top_p, repetition_penalty, variations, rng_seed,
-                             tempo, instrument)
+                             tempo, instrument, until_end)
     options.update(insight.GENERATION_OPTIONS)
     call = pool.submit(generate_in_worker, entry, request_dir("melody", served=True), options, bool(play_primer), max_waiting=queue_size())
     progress(0, desc=f"waiting for a generator ({call.ahead} ahead)" if call.ahead else "starting")
@@ -135,9 +149,10 @@ def generate_in_worker(entry, out_dir, options: dict, play_primer: bool):
     """Phase 1 in a :mod:`studio.pool` worker: the melodies and what each player plays (the primer first, if asked);
     emits ``(stage, done, total)`` progress, at most every ``PROGRESS_EVERY_S`` while generating (each event is
     a message through the pool and the server)."""
-    from seqgen.generate import generate_melody
+    from seqgen.generate import generate_melody, piece_length_cap
 
-    length, last_emit = options["length"], 0.0
+    bundle = bundles.load(entry)
+    length, last_emit = options["length"] or piece_length_cap(bundle), 0.0
 
     def on_token(variation, step, token):
         nonlocal last_emit
@@ -148,7 +163,6 @@ def generate_in_worker(entry, out_dir, options: dict, play_primer: bool):
     def on_render(number, count):
         pool.emit(("rendering audio", number - 1, count))
 
-    bundle = bundles.load(entry)
     output = generate_melody(bundle, out_dir, on_token=on_token, on_render=on_render, primer_first=play_primer,
                              **bundles.with_copy_guard(bundle, options))
     return output, [melody.primed_wav or melody.wav for melody in output.melodies]
@@ -226,17 +240,31 @@ def primer_inputs(primer_source):
     return gr.update(visible=primer_source == "uploaded MIDI"), gr.update(visible=primer_source == "tokens")
 
 
+def model_tokenizer(bundle) -> str:
+    """The tokenizer of the music model with this label (``timed`` when none matches)."""
+    entry = next((entry for entry in bundles.list_bundles("music") if entry.label == bundle), None)
+    return entry.config["tokenizer"] if entry else "timed"
+
+
 def primer_format(bundle) -> dict:
     """The token box's placeholder and hint in the chosen model's token format."""
-    entry = next((entry for entry in bundles.list_bundles("music") if entry.label == bundle), None)
-    tokenizer = entry.config["tokenizer"] if entry else "timed"
-    how = "PITCHES_SIXTEENTHS: C4_4 is a quarter-note C, R_2 an eighth rest" if tokenizer == "timed" else "pitches and chords, no rhythm"
+    tokenizer = model_tokenizer(bundle)
+    how = PRIMER_FORMATS.get(tokenizer, "")
     return {"placeholder": PRIMER_EXAMPLES.get(tokenizer, ""), "info": f"this model reads {tokenizer} tokens: {how}"}
 
 
-def primer_hint(bundle):
-    """A ``gr.update`` of the token box for a newly chosen model."""
-    return gr.update(**primer_format(bundle))
+def piece_settings(bundle) -> dict:
+    """"Until the piece ends" and the length for a model: on, with its own cap (0), for models that learned where
+    pieces end (events tokens); off, 100 tokens, for the others."""
+    ends = model_tokenizer(bundle) == "events"
+    return {"until_end": ends, "length": 0 if ends else 100}
+
+
+def model_settings(bundle):
+    """``gr.update``s of the token box, "until the piece ends" and the length for a newly chosen model."""
+    pieces = piece_settings(bundle)
+    return (gr.update(**primer_format(bundle)), gr.update(value=pieces["until_end"], interactive=pieces["until_end"]),
+            gr.update(value=pieces["length"]))
 
 
 def example_melody(bundle, primer_source, primer_tokens, temperature, rng_seed):
@@ -269,8 +297,13 @@ def build() -> dict:
                               info="0 = always the likeliest note; 1 with the other options off: the model's recommended sampling")
     with gr.Accordion("More options: length, variations, tempo, instrument, sampling", open=False):
         play_primer = gr.Checkbox(True, label="Play the primer first (grey in the piano roll)")
+        pieces = piece_settings(bundle.value)
+        until_end = gr.Checkbox(pieces["until_end"], interactive=pieces["until_end"], label="Until the piece ends",
+                                info="models trained on events tokens write a whole piece, from its start until they end it; "
+                                     "the length is then the cap")
         with gr.Row():
-            length = gr.Number(100, precision=0, label="Length (tokens)", min_width=120)
+            length = gr.Number(pieces["length"], precision=0, label="Length (tokens)", min_width=120,
+                               info="with 'until the piece ends', 0: the corpus's long pieces")
             variations = gr.Slider(1, MAX_SLOTS, value=1, step=1, label="Variations", min_width=120)
             rng_seed = gr.Number(-1, precision=0, label="RNG seed", info="-1: different every time", min_width=120)
         with gr.Row():
@@ -307,11 +340,11 @@ def build() -> dict:
         examples.dataset.click(example_views, None, [*rolls, *audio[1:], *sheets], api_visibility="private", queue=False)
     variations.change(players, variations, audio, api_visibility="private", queue=False)
     primer_source.change(primer_inputs, primer_source, [primer_file, primer_tokens], api_visibility="private", queue=False)
-    bundle.change(primer_hint, bundle, primer_tokens, api_visibility="private", queue=False)
+    bundle.change(model_settings, bundle, [primer_tokens, until_end, length], api_visibility="private", queue=False)
     generating = button.click(
         run_melody,
         [bundle, primer_source, primer_file, primer_tokens, length, temperature, top_k, top_p, repetition_penalty,
-         variations, rng_seed, tempo, instrument, mode, play_primer],
+         variations, rng_seed, tempo, instrument, mode, play_primer, until_end],
         [*audio, files, tokens, summary, generated],
         # No Gradio limit: requests wait in studio.pool, which says when the class queue is full.
         api_name="generate_melody", concurrency_id="generate", concurrency_limit=None,

@@ -107,6 +107,7 @@ def studio(tmp_path_factory, isolated_seqgen_env, request):
     """The running studio (started once per session, stopped after its last user)."""
     def debug_bundles() -> dict:
         return {"debug-music": request.getfixturevalue("music_bundle_dir"),
+                "debug-events": request.getfixturevalue("events_bundle_dir"),
                 "debug-lyrics": request.getfixturevalue("lyrics_bundle_dir")}
 
     if "studio" not in _shared:
@@ -211,6 +212,19 @@ def test_explore_chopin(client):
     dots, line = rank_figure["data"]
     assert plot_values(dots["y"]) == bars["y"] and plot_values(dots["x"]) == list(range(1, len(bars["y"]) + 1))
     assert plot_values(line["y"]) == [10, 10] and rank_figure["layout"]["yaxis"]["type"] == "log"
+
+
+def test_explore_events_plots_pitch_duration_and_position(client):
+    report, summary, first, *_, event_types = client.predict(
+        corpus="chopin", uploads=None, text_column="", tokenizer="events", min_count=None, filter_mode="exact", window=40,
+        api_name="/explore")
+    assert report["tokenizer"] == "events" and report["min_count"] == 1 and report["tokens_after_filter"] == report["tokens_total"]
+    assert first.split()[:2] == ["start", "bar"]  # a piece's start, then its first bar line, as people read them
+    figure = plot_figure(event_types)
+    assert [trace["type"] for trace in figure["data"]] == ["bar"] * 3
+    pitches, durations, positions = (plot_values(trace["y"]) for trace in figure["data"])
+    assert sum(pitches) == sum(durations) > 0  # every note has one pitch and one duration
+    assert figure["data"][2]["x"][0] == "beat 1" and sum(positions) > 0
 
 
 def test_explore_reference_filter_keeps_some_rare_tokens(client):
@@ -427,6 +441,21 @@ def test_melody_messages_name_the_fields_and_the_models_tokens(client):
     assert "seed tokens, e.g. C4 E4 G4 4.7.11" in app_error(client.predict, **{**MELODY_ARGS, **typed}, api_name="/generate_melody")
     message = app_error(client.predict, **{**MELODY_ARGS, **typed, "bundle": "bach-timed"}, api_name="/generate_melody")
     assert "timed tokens, e.g. C4_4 E4_4 G4_4" in message
+
+
+def test_an_events_model_writes_whole_pieces_with_every_view(studio):
+    client = studio.client()
+    outputs = client.predict(**{**MELODY_ARGS, "bundle": "debug-events", "length": 0, "until_end": True, "variations": 2},
+                             api_name="/generate_melody")
+    assert audio_path(outputs[0]) and audio_path(outputs[1])
+    assert outputs[6].count("the model ended the piece after") + outputs[6].count("had not ended the piece at the cap") == 2
+    assert "Primer (1 tokens): `start`" in outputs[6]
+    files, quality, *views = client.predict(api_name="/describe_melody")
+    rolls, sheets = views[:4], views[4:]
+    assert rolls[0]["visible"] and sheets[0]["visible"] and "<svg" in sheets[0]["value"]
+    assert quality["melody 1"]["key_consistency"] is not None
+    zero = app_error(client.predict, **{**MELODY_ARGS, "bundle": "debug-events", "length": 0}, api_name="/generate_melody")
+    assert "Length must be between 1 and" in zero  # 0 means "the model's cap" only until the piece ends
 
 
 def test_melody_bad_input(client):
