@@ -82,7 +82,7 @@ def features(kind: str, tokens: list[str], tokenizer: str | None = None) -> dict
     Args:
         kind: "lyrics" (characters) or "music".
         tokens: The sequence.
-        tokenizer: For music, "seed" or "timed" (only timed tokens have a position in the bar).
+        tokenizer: For music, "seed", "timed" or "events" (seed tokens have no position in the bar).
     """
     if kind == "lyrics":
         line_position, column = [], 0
@@ -98,13 +98,46 @@ def features(kind: str, tokens: list[str], tokenizer: str | None = None) -> dict
     found = {"pitch_height": np.array([np.mean(played) if played else np.nan for played in pitches])}
     if tokenizer == "timed":
         found["bar_position"] = (onsets * 4) % SIXTEENTHS_PER_BAR
+    elif tokenizer == "events":
+        found["bar_position"] = np.array(_event_times(tokens)[1]) * 4
     return found
 
 
+def _event_times(tokens: list[str]) -> tuple[list[float], list[float]]:
+    """Each events token's time (quarter notes from the first bar line) and its place in its bar, read as miditok
+    reads them: a ``Bar_None`` closes the bar before it (a sequence that starts mid-bar is in bar one)."""
+    onsets, in_bar = [], []
+    bar_start, bar_length, position, open_bar = 0.0, 4.0, 0.0, False
+    for token in tokens:
+        kind, _, value = token.partition("_")
+        if token == "Bar_None":
+            if open_bar:
+                bar_start += bar_length
+            open_bar, position = True, 0.0
+        elif kind == "TimeSig":
+            numerator, _, denominator = value.partition("/")
+            bar_length = int(numerator) * 4.0 / int(denominator)
+        elif kind == "Position":
+            open_bar, position = True, int(value) / 8.0  # 8 grid steps a beat
+        onsets.append(bar_start + position)
+        in_bar.append(position)
+    return onsets, in_bar
+
+
 def timeline(tokens: list[str], tokenizer: str) -> tuple[np.ndarray, np.ndarray, list[tuple[int, ...]]]:
-    """Where each music token starts and how long it lasts (quarter notes, from the first token), and its MIDI pitches (none for a rest)."""
+    """Where each music token starts and how long it lasts (quarter notes, from the first token), and its MIDI pitches
+    (none for a rest; for events, a pitch token holds its note, lasting as its duration token says, and the other
+    tokens last no time)."""
     from seqgen.music import parse_timed_token, soundings
 
+    if tokenizer == "events":
+        from seqgen.events import duration_quarters
+
+        following = [*tokens[1:], ""]
+        durations = [duration_quarters(after) if token.startswith("Pitch_") and after.startswith("Duration_") else 0.0
+                     for token, after in zip(tokens, following)]
+        pitches = [(int(token[6:]),) if token.startswith("Pitch_") else () for token in tokens]
+        return np.array(_event_times(tokens)[0]), np.array(durations), pitches
     durations = [parse_timed_token(token)[1] if tokenizer == "timed" else 1.0 for token in tokens]
     onsets = np.concatenate([[0.0], np.cumsum(durations)[:-1]]) if tokens else np.zeros(0)
     pitches = [played[0].midi if (played := soundings([token], tokenizer)) else () for token in tokens]

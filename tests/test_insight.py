@@ -205,3 +205,16 @@ def test_a_generation_gives_its_activations_recorded_or_computed(timed_bundle, t
     assert from_record.tokens == computed.tokens == recorded.primer + recorded.melodies[0].tokens
     assert primer_length == same_length == len(recorded.primer) and from_record.layer == computed.layer == "lstm_1"
     np.testing.assert_allclose(from_record.values, computed.values, atol=1e-6)
+
+
+def test_the_events_timeline_puts_each_note_where_miditok_plays_it():
+    """Onsets, lengths and pitches per token agree with the notes the events decoder gives, bar lines and a change
+    of metre included; bar_position is in sixteenths from the bar line."""
+    from seqgen import events, insight
+
+    tokens = ["Position_8", "Pitch_60", "Duration_1.0.8", "Bar_None", "TimeSig_3/4", "Position_0", "Pitch_62", "Duration_2.0.8",
+              "Position_16", "Pitch_64", "Duration_1.0.8", "Bar_None", "TimeSig_3/4", "Position_4", "Pitch_65", "Duration_0.4.8"]
+    onsets, durations, pitches = insight.timeline(tokens, "events")
+    notes = [(float(onset), float(length), found[0]) for onset, length, found in zip(onsets, durations, pitches) if found]
+    assert notes == [(note.start, note.duration, note.pitch) for note in events.decode(tokens).notes]
+    assert insight.features("music", tokens, "events")["bar_position"][14] == 2.0  # an eighth after the bar line
