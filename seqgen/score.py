@@ -86,25 +86,29 @@ MAX_CHORALE_VOICES = 4  # a texture with at most this many notes at once is writ
 
 
 def split_voices(notes) -> list[list]:
-    """Monophonic lines (lists of ``seqgen.events.EventNote``) that together hold ``notes``, highest line first.
+    """Monophonic lines (lists of ``seqgen.events.EventNote``, or of chord-notes) that together hold ``notes``, highest
+    line first.
 
     At each onset, from the highest note down, a note joins the free line (one whose last note has ended) whose last
     pitch is nearest, else starts a new line: a chorale's soprano, alto, tenor and bass come out as four lines.
     """
+    def top(item) -> int:  # a chord-note (see _chords) is placed by its highest pitch
+        return max(item.pitch) if isinstance(item.pitch, tuple) else item.pitch
+
     lines: list[list] = []
     onsets: dict[float, list] = {}
     for item in notes:
         onsets.setdefault(item.start, []).append(item)
     for start in sorted(onsets):
         free = [line for line in lines if line[-1].start + line[-1].duration <= start + 1e-9]
-        for item in sorted(onsets[start], key=lambda found: -found.pitch):
+        for item in sorted(onsets[start], key=lambda found: -top(found)):
             if free:
-                line = min(free, key=lambda candidate: abs(candidate[-1].pitch - item.pitch))
+                line = min(free, key=lambda candidate: abs(top(candidate[-1]) - top(item)))
                 free.remove(line)
                 line.append(item)
             else:
                 lines.append([item])
-    return sorted(lines, key=lambda line: -sum(item.pitch for item in line) / len(line))
+    return sorted(lines, key=lambda line: -sum(top(item) for item in line) / len(line))
 
 
 def _chords(notes) -> list:
@@ -139,7 +143,7 @@ def _measures(line, signatures: list[tuple[float, int, int]], end: float, progra
 
 def _event_score(tokens, tempo_bpm: float, instrument_program: int, title: str, composer: str):
     """Events tokens as a grand staff: a chorale's four lines as two voices on each staff (stems up and down), a
-    fuller texture (piano) as chords; lines sit on the treble or bass staff by their average pitch."""
+    fuller texture (piano) as chords split at middle C, in as few voices as its rhythms need."""
     from music21 import clef, instrument, key, layout, metadata, stream, tempo
 
     from seqgen.events import decode
@@ -153,11 +157,9 @@ def _event_score(tokens, tempo_bpm: float, instrument_program: int, title: str, 
         lines = split_voices(decoded.notes)
         upper = (len(lines) + 1) // 2 if len(lines) > 1 else int(sum(item.pitch for item in lines[0]) / len(lines[0]) >= MIDDLE_C)
         staves = {"treble": lines[:upper], "bass": lines[upper:]}
-    else:  # a fuller texture: chords, each line on the staff of its average pitch
-        lines = split_voices(_chords(decoded.notes))
-        average = [sum(sum(item.pitch) / len(item.pitch) for item in line) / len(line) for line in lines]
-        staves = {"treble": [line for line, mean in zip(lines, average) if mean >= MIDDLE_C],
-                  "bass": [line for line, mean in zip(lines, average) if mean < MIDDLE_C]}
+    else:  # a fuller texture (piano): notes from middle C up on the treble staff, in chords and as few lines as fit
+        staves = {"treble": split_voices(_chords([item for item in decoded.notes if item.pitch >= MIDDLE_C])),
+                  "bass": split_voices(_chords([item for item in decoded.notes if item.pitch < MIDDLE_C]))}
     signatures = decoded.time_signatures or [(0.0, 4, 4)]
     score = stream.Score()
     info = metadata.Metadata()

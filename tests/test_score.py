@@ -190,3 +190,18 @@ def test_an_events_piano_roll_holds_each_note_for_its_own_length():
                                    "Position_8", "Pitch_74", "Duration_1.0.8"], "events")
     assert sorted((bar["start"], bar["duration"], bar["pitch"]) for bar in bars) == [(0.0, 1.0, 72), (0.0, 4.0, 48), (1.0, 1.0, 74)]
     assert {bar["pitch"]: bar["token"] for bar in bars}[48] == "C3 𝅝"
+
+
+def test_a_piano_texture_is_written_in_chords_on_a_grand_staff(tmp_path):
+    """More than four notes at once: notes of one onset and length become chords, each line on its staff."""
+    from music21 import converter
+
+    tokens = ["Bar_None", "TimeSig_4/4", "Position_0"]
+    for pitch in (36, 43, 48, 64, 67, 72):
+        tokens += [f"Pitch_{pitch}", "Duration_2.0.8"]
+    tokens += ["Position_16", "Pitch_41", "Duration_2.0.8", "Pitch_65", "Duration_1.0.8", "Pitch_69", "Duration_1.0.8",
+               "Position_24", "Pitch_67", "Duration_1.0.8", "Pitch_71", "Duration_1.0.8"]
+    parsed = converter.parse(score.write_musicxml(tokens, tmp_path / "piano.musicxml", "events"))
+    treble, bass = parsed.parts
+    assert [sorted(p.midi for p in chord.pitches) for chord in treble.recurse().notes] == [[64, 67, 72], [65, 69], [67, 71]]
+    assert [sorted(p.midi for p in chord.pitches) for chord in bass.recurse().notes] == [[36, 43, 48], [41]]
