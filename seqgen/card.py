@@ -228,6 +228,9 @@ def report_run(config: dict, epochs: int) -> str | None:
             f"epoch{'' if epochs == 1 else 's'}" + (f" and reached {accuracy * 100:.1f} % validation accuracy." if accuracy is not None else "."))
 
 
+TOKENIZER_WORDS = {"timed": ", with rhythm", "events": ", every voice, whole pieces", "seed": ", pitches only"}
+
+
 def model_label(name: str, config: dict, epochs: int) -> str:
     """A dropdown label that says what the model is: ``mozart-seed — reference architecture, pitches only, 8 epochs, still at
     the unigram baseline (the report: 200 epochs)``."""
@@ -239,7 +242,7 @@ def model_label(name: str, config: dict, epochs: int) -> str:
     else:
         what = f"{preset} preset"
     if config.get("kind") == "music":
-        what += ", with rhythm" if config.get("tokenizer") == "timed" else ", pitches only"
+        what += TOKENIZER_WORDS.get(config.get("tokenizer"), ", pitches only")
     trained = f"{epochs} epoch{'' if epochs == 1 else 's'}"
     report = f" (the report: {REPORT_RUNS[config['kind']][0]})" if report_run(config, epochs) else ""
     return f"{name} — {what}, {trained}, {STANDINGS[level] if level is not None else 'not measured yet'}{report}"

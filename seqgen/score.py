@@ -15,6 +15,8 @@ from __future__ import annotations
 
 import tempfile
 from importlib import resources
+
+import numpy as np
 from pathlib import Path
 
 from seqgen.errors import SeqgenError
@@ -83,6 +85,7 @@ def score_stream(tokens, tokenizer: str, tempo_bpm: float = 120.0, instrument_pr
 
 
 MAX_CHORALE_VOICES = 4  # a texture with at most this many notes at once is written as voices; a fuller one in chords
+CHORALE_SHARE = 0.9  # ... at nine notes in ten: a generated chorale may hold a note too long here and there
 
 
 def split_voices(notes) -> list[list]:
@@ -151,9 +154,9 @@ def _event_score(tokens, tempo_bpm: float, instrument_program: int, title: str, 
     decoded = decode(tokens)
     if not decoded.notes:
         raise SeqgenError("These tokens hold no notes to write as a score.")
-    sounding_at_once = max(sum(1 for other in decoded.notes if other.start <= item.start < other.start + other.duration)
-                           for item in decoded.notes)
-    if sounding_at_once <= MAX_CHORALE_VOICES:  # voices: the upper half on the treble staff (soprano, alto), the rest below
+    sounding = [sum(1 for other in decoded.notes if other.start <= item.start < other.start + other.duration)
+                for item in decoded.notes]
+    if np.mean(np.array(sounding) <= MAX_CHORALE_VOICES) >= CHORALE_SHARE:  # voices: the upper half on the treble staff (soprano, alto), the rest below
         lines = split_voices(decoded.notes)
         upper = (len(lines) + 1) // 2 if len(lines) > 1 else int(sum(item.pitch for item in lines[0]) / len(lines[0]) >= MIDDLE_C)
         staves = {"treble": lines[:upper], "bass": lines[upper:]}
