@@ -90,12 +90,15 @@ def melody_primer(bundle, primer, rng_seed: int | None) -> list[str]:
     if primer is None:
         return random_seed_window(bundle, rng_seed)
     if isinstance(primer, Path) or (isinstance(primer, str) and Path(primer).suffix.lower() in SCORE_SUFFIXES):
+        from seqgen.events import BAR, END
         from seqgen.music import tokenize_file
 
         path = Path(primer)
         if not path.is_file():
             raise SeqgenError(f"Primer {path} not found.")
         tokens = tokenize_file(path, bundle.config["tokenizer"])
+        if tokens[-2:] == [BAR, END]:  # events: the piece goes on from its last note instead of ending
+            tokens = tokens[:-2]
         if not tokens:
             raise SeqgenError(f"Primer {path.name}: no notes found in it.")
         return tokens

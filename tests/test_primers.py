@@ -62,3 +62,11 @@ def test_melody_primer_from_nothing_text_tokens_or_a_file(tmp_path, midi_file):
     assert melody_primer(bundle, str(path), 0) == ["C4", "E4", "0.4.7"]  # a score file's name is a file, not a token
     with pytest.raises(SeqgenError, match="missing.mid not found"):
         melody_primer(bundle, tmp_path / "missing.mid", 0)
+
+
+def test_an_events_primer_file_goes_on_instead_of_ending(midi_file):
+    """A score file read with the events tokenizer ends its piece (bar line, end token); as a primer, the piece goes on."""
+    bundle = SimpleNamespace(config={"tokenizer": "events"}, seeds=[])
+    path = midi_file("primer.mid", [("C4", 0, 1), ("E4", 1, 1), (["C4", "E4", "G4"], 2, 2)])
+    primer = melody_primer(bundle, path, 0)
+    assert primer[:2] == ["BOS_None", "Bar_None"] and primer[-2:] == ["Pitch_67", "Duration_2.0.8"]
