@@ -171,6 +171,10 @@ def quality_section(config: dict, quality: dict, sampling: dict | None = None) -
             lines.append(f"| {label} | " + " | ".join(_number(summaries[source].get(key), 3) for source in ("generated", "corpus", "unigram")) + " |")
     if quality.get("closeness"):
         lines += _closeness_lines(kind, quality["closeness"])
+    if quality.get("musicality"):
+        from seqgen.musicality import table_lines
+
+        lines += table_lines(quality["musicality"])
     if quality.get("invented_words"):
         lines += ["", "Invented words (not in the corpus), most frequent first: " + ", ".join(quality["invented_words"]) + "."]
     if quality.get("generalisation"):

@@ -16,7 +16,7 @@ from pathlib import Path
 from seqgen import __version__
 from seqgen.corpus import MIN_COUNT_HELP
 from seqgen.errors import SeqgenError
-from seqgen.music import TOKENIZERS
+from seqgen.music import TOKENIZER_HELP, TOKENIZERS
 from seqgen.presets import KINDS, STUDY_LOSSES, STUDY_OPTIMIZERS
 from seqgen.progress import TrainingProgress, progress_bar
 from seqgen.vocab import FILTER_HELP, FILTERS
@@ -333,9 +333,7 @@ def add_training_arguments(parser, study: bool = False) -> None:
     parser.add_argument("corpus", help="a corpus name (see `corpora`) or a path")
     parser.add_argument("--kind", choices=KINDS, help="check the corpus kind (default: the corpus decides)")
     parser.add_argument("--preset", default="seed", help="model preset (see `presets`; default: seed)")
-    parser.add_argument("--tokenizer", choices=TOKENIZERS, default="seed",
-                        help="music tokenizer: seed (the report's symbols), timed (with rhythm) or events (every voice, bars; "
-                             "whole pieces) (default: seed)")
+    parser.add_argument("--tokenizer", choices=TOKENIZERS, default="seed", help=TOKENIZER_HELP)
     parser.add_argument("--window", type=positive_int, default=40, help="window length (default: 40)")
     parser.add_argument("--min-count", type=positive_int, help=MIN_COUNT_HELP)
     parser.add_argument("--filter", choices=FILTERS, default="exact", help="rare-token filter (default: exact)")
@@ -378,9 +376,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     explore = commands.add_parser("explore", help="tokenize a corpus and report counts, rare tokens and sequences")
     explore.add_argument("corpus", help="a corpus name (see `corpora`) or a path: score file, folder, .zip, .csv, .txt")
-    explore.add_argument("--tokenizer", choices=TOKENIZERS, default="seed",
-                        help="music tokenizer: seed (the report's symbols), timed (with rhythm) or events (every voice, bars; "
-                             "whole pieces) (default: seed)")
+    explore.add_argument("--tokenizer", choices=TOKENIZERS, default="seed", help=TOKENIZER_HELP)
     explore.add_argument("--min-count", type=positive_int, help=MIN_COUNT_HELP)
     explore.add_argument("--filter", choices=FILTERS, default="exact", help="; ".join(f"{k}: {v}" for k, v in FILTER_HELP.items()))
     explore.add_argument("--window", type=positive_int, default=40, help="window length (default: 40)")

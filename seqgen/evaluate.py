@@ -15,6 +15,11 @@ area of the melodic-interval and duration distributions with the whole
 corpus's; lyrics: known-word share and distinct-2) the report gives the
 share of the unigram-to-corpus gap the generations close.  It also measures
 the generalisation gap on the bundle's own training and validation windows.
+Melodies also get a ``musicality`` section: the measures of
+:mod:`seqgen.musicality` (polyphony, pitch-class entropy, groove, empty
+beats, endings), read from the notes of every source's passages, with the
+share of the gap closed.  Its passages are windows, not whole pieces: "ends
+on the tonic" says how often a passage's last onset has the tonic in the bass.
 
 `sweep_sampling` generates at every temperature × top-p pair of a small grid
 and recommends the pair closest to the corpus among those that do not loop
@@ -32,6 +37,8 @@ import numpy as np
 
 from seqgen.bundle import Bundle
 from seqgen.errors import SeqgenError
+from seqgen.musicality import LABELS as MUSICALITY_LABELS
+from seqgen.musicality import musicality_of
 from seqgen.quality import (durations, histogram_distance, lyrics_report, melodic_intervals, melody_report, overlapping_area,
                             pitch_class_histogram)
 from seqgen.sampling import SamplingOptions
@@ -188,6 +195,18 @@ def closeness_table(measures: dict[str, dict]) -> dict[str, dict]:
     return table
 
 
+def musicality_table(tokenizer: str, passages: dict[str, list]) -> dict[str, dict]:
+    """``{measure: {generated, corpus, unigram, gap_closed}}``: each musicality measure's mean over each source's
+    passages (token lists), None where no passage defines it (:func:`seqgen.musicality.musicality`)."""
+    measured = {source: [musicality_of(tokens, tokenizer) for tokens in passages[source]] for source in SOURCES}
+    table = {}
+    for name in MUSICALITY_LABELS:
+        values = {source: _mean(measured[source], name) for source in SOURCES}
+        closed = gap_closed(values["generated"], values["corpus"], values["unigram"]) if None not in values.values() else None
+        table[name] = {**values, "gap_closed": closed}
+    return table
+
+
 # --- the quality bar -------------------------------------------------------------------------
 
 
@@ -278,7 +297,8 @@ def evaluate_bundle(bundle: Bundle, generations: int = GENERATIONS, rng_seed: in
     """Quality of `generations` generations at the bundle's default sampling, beside corpus windows and unigram draws.
 
     Returns a JSON-ready dict: the settings, each source's mean report
-    (``summaries``), the ``closeness`` table, the quality bar's ``checks``,
+    (``summaries``), the ``closeness`` table, (music) the ``musicality``
+    table (:func:`musicality_table`), the quality bar's ``checks``,
     the ``generalisation`` gap, (lyrics) common ``invented_words`` and every
     report (``reports``).
     """
@@ -301,6 +321,9 @@ def evaluate_bundle(bundle: Bundle, generations: int = GENERATIONS, rng_seed: in
         "generalisation": generalisation_gap(bundle, rng_seed=rng_seed),
         "reports": {"generated": generated[0], **{source: found[0] for source, found in references.items()}},
     }
+    if kind == "music":
+        passages = {"generated": generated[1], **{source: found[1] for source, found in references.items()}}
+        quality["musicality"] = musicality_table(bundle.config["tokenizer"], passages)
     if kind == "lyrics":
         invented = Counter(word for report in generated[0] for word in report["invented_words"])
         quality["invented_words"] = [word for word, _ in invented.most_common(INVENTED_EXAMPLES)]

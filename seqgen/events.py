@@ -46,6 +46,7 @@ MIDI_SUFFIXES = (".mid", ".midi")
 BEAT_RESOLUTION = {(0, 4): 8, (4, 12): 4}  # grid steps per beat, by note length in beats
 TIME_SIGNATURES = {8: [3, 6, 9, 12], 4: [1, 2, 3, 4, 5, 6], 2: [1, 2, 3, 4]}  # denominator: numerators
 PITCH_RANGE = (21, 109)  # the piano's 88 keys
+TICKS_PER_QUARTER = 480  # the resolution of the scores built from music21 notes (MIDI's usual)
 
 
 @lru_cache(maxsize=1)
@@ -100,16 +101,16 @@ def _from_music21(path: Path) -> list:
     import symusic
     from music21 import chord, meter, note
 
-    from seqgen.music import MIDI_TICKS_PER_QUARTER, _scores, parse_score
+    from seqgen.scorefile import parse_score, scores_in
 
     def ticks(quarters) -> int:
-        return int(round(float(quarters) * MIDI_TICKS_PER_QUARTER))
+        return int(round(float(quarters) * TICKS_PER_QUARTER))
 
     pieces = []
-    for score in _scores(parse_score(path)):
+    for score in scores_in(parse_score(path)):
         parts = list(score.parts) or [score]
         shift = _pickup_quarters(parts[0])
-        piece = symusic.Score(MIDI_TICKS_PER_QUARTER)
+        piece = symusic.Score(TICKS_PER_QUARTER)
         for part in parts:
             track = symusic.Track(name=str(part.partName or ""), program=0, is_drum=False)
             for element in part.stripTies(matchByPitch=True).flatten().notes:

@@ -36,8 +36,11 @@ from functools import lru_cache
 from pathlib import Path
 
 from seqgen.errors import SeqgenError
+from seqgen.scorefile import parse_score, scores_in
 
 TOKENIZERS = ("seed", "timed", "events")
+TOKENIZER_HELP = ("music tokenizer: seed (the report's symbols), timed (with rhythm) or events (every voice, bars; "
+                  "whole pieces) (default: seed)")
 # Bump a version when a tokenizer's output changes: it is part of the cache key (events: seqgen.events.VERSION).
 TOKENIZER_VERSIONS = {"seed": 2, "timed": 1}
 EVENT_KINDS = ("Bar_", "Position_", "Pitch_", "Duration_", "TimeSig_", "BOS_", "EOS_")  # how an events token begins
@@ -65,30 +68,6 @@ def check_tokenizer(name: str) -> str:
     return name
 
 
-def parse_score(path: Path):
-    """Parse a score file with music21, raising SeqgenError naming the file."""
-    from music21 import converter
-
-    path = Path(path)
-    if path.stat().st_size == 0:
-        raise SeqgenError(f"{path.name}: the file is empty (0 bytes).")
-    try:
-        # forceSource: seqgen keeps its own token cache; music21 would otherwise
-        # leave a pickle of every parsed upload in its temp folder.
-        return converter.parse(str(path), forceSource=True)
-    except Exception as error:  # music21 raises many unrelated types
-        raise SeqgenError(f"{path.name}: music21 could not read it as a score ({type(error).__name__}: {error}).") from error
-
-
-def _scores(parsed):
-    """An Opus (several tunes in one abc file) yields each score; a Score yields itself."""
-    from music21 import stream
-
-    if isinstance(parsed, stream.Opus):
-        return list(parsed.scores)
-    return [parsed]
-
-
 def _parts(score):
     """The instrument parts of a score, as the reference split them."""
     from music21 import instrument
@@ -107,7 +86,7 @@ def seed_tokens(score) -> list[str]:
     from music21 import chord, note
 
     tokens: list[str] = []
-    for item in _scores(score):
+    for item in scores_in(score):
         for part in _parts(item):
             for element in part.recurse():
                 if isinstance(element, note.Note):
@@ -174,7 +153,7 @@ def timed_token(pitches: tuple[int, ...] | None, steps: int) -> str:
 def timed_tokens(score) -> list[str]:
     """Tokens of one parsed score with rhythm (see module docstring)."""
     tokens: list[str] = []
-    for item in _scores(score):
+    for item in scores_in(score):
         for part in _parts(item):
             events = _timed_events(part)
             for index, (onset, end, pitches) in enumerate(events):

@@ -8,8 +8,9 @@ longest n-gram copied verbatim from the training stream, key consistency
 harmonic-minor scale) and pitch range.  Melodic intervals and durations are
 compared as distributions over many passages with :func:`overlapping_area`.
 Seed and timed tokens are read as strings; events tokens through their notes
-(:func:`seqgen.musicality.notes_of`).  Key finding works on 12 pitch-class
-weights (:func:`scale_fit`, :func:`best_key`), whatever they were counted from.
+(:func:`event_notes`).  Key finding works on 12 pitch-class weights
+(:func:`scale_fit`, :func:`best_key`), whatever they were counted from:
+:mod:`seqgen.musicality` finds keys with it too.
 
 Lyrics: the share of generated words found in the training vocabulary,
 distinct-2 (distinct word bigrams / all bigrams), repeated lines and the
@@ -28,6 +29,7 @@ import numpy as np
 from seqgen.music import EVENT_KINDS
 
 WORD = re.compile(r"[a-z0-9']+")
+STEPS_PER_QUARTER = 8  # where notes are read: 32nd notes, the events tokenizer's finest position
 
 
 @lru_cache(maxsize=4096)
@@ -70,9 +72,9 @@ def event_notes(tokens: Sequence[str]) -> np.ndarray | None:
     """
     if len(tokens) == 0 or not str(tokens[0]).startswith(EVENT_KINDS):
         return None
-    from seqgen.musicality import notes_of
+    from seqgen.events import decode
 
-    return notes_of(list(tokens), "events")
+    return np.array([(note.start, note.duration, note.pitch) for note in decode(list(tokens)).notes], dtype=float).reshape(-1, 3)
 
 
 def pitch_class_counts(tokens: Sequence[str]) -> np.ndarray:
@@ -170,7 +172,7 @@ def durations(tokens: Sequence[str]) -> list[int]:
     events grid); empty for seed tokens."""
     notes = event_notes(tokens)
     if notes is not None:
-        return np.rint(notes[:, 1] * 8).astype(int).tolist()
+        return np.rint(notes[:, 1] * STEPS_PER_QUARTER).astype(int).tolist()
     return [steps for steps in map(token_steps, tokens) if steps is not None]
 
 

@@ -8,6 +8,7 @@ import numpy as np
 import pytest
 
 from seqgen.quality import (
+    best_key,
     distinct_ratio,
     durations,
     histogram_distance,
@@ -20,6 +21,7 @@ from seqgen.quality import (
     pitch_class_histogram,
     pitch_range,
     repetition_rate,
+    scale_fit,
     token_pitch_classes,
     token_pitches,
 )
@@ -220,6 +222,45 @@ def test_pitch_range_intervals_and_durations():
     assert melodic_intervals(["C4", "E4", "C4.G4_4", "R_2", "F4_2", "5.9.0"]) == [4, 3, -2, 4]  # 5.9.0 tops at A4
     assert melodic_intervals(["C4"]) == [] and melodic_intervals(CHROMATIC_RUN) == [1] * 11
     assert durations(["C4_4", "R_2", "E4.G4_16"]) == [4, 2, 16] and durations(C_MAJOR_SCALE) == []
+
+
+def test_key_finding_on_pitch_class_weights():
+    c_major_triad, a_minor_triad = np.bincount([0, 4, 7], minlength=12), np.bincount([9, 0, 4], minlength=12)
+    assert best_key(c_major_triad) == (0, "major") and best_key(a_minor_triad) == (9, "minor")
+    assert best_key(np.roll(c_major_triad, 7)) == (7, "major")  # the same triad a fifth up is G major
+    assert best_key(np.ones(12)) is None and best_key(np.zeros(12)) is None  # no key stands out
+    assert scale_fit(np.bincount([0, 2, 4, 5, 7, 9, 11], minlength=12)) == 1.0 and scale_fit(np.ones(12)) == pytest.approx(7 / 12)
+    assert scale_fit(np.zeros(12)) is None
+
+
+def events_melody(*pitches: int) -> list[str]:
+    """A melody of quarter notes as events tokens, four to a 4/4 bar."""
+    tokens = []
+    for index, pitch in enumerate(pitches):
+        if index % 4 == 0:
+            tokens += ["Bar_None", "TimeSig_4/4"]
+        tokens += [f"Position_{index % 4 * 8}", f"Pitch_{pitch}", "Duration_1.0.8"]
+    return tokens
+
+
+def test_events_tokens_are_measured_from_their_notes():
+    scale = events_melody(60, 62, 64, 65, 67, 69, 71, 72)
+    assert key_consistency(scale) == 1.0 and key_consistency(events_melody(*range(60, 72))) == pytest.approx(7 / 12)
+    assert pitch_class_histogram(scale) == pytest.approx(pitch_class_histogram(C_MAJOR_SCALE))
+    assert pitch_range(scale) == 12 and melodic_intervals(scale) == melodic_intervals(C_MAJOR_SCALE) == [2, 2, 1, 2, 2, 2, 1]
+    assert durations(scale) == [8] * 8  # quarter notes, in 32nds
+    # Several notes at one onset: the interval follows the top voice, each note keeps its own length.
+    chords = ["Bar_None", "TimeSig_4/4", "Position_0", "Pitch_48", "Duration_2.0.8", "Pitch_64", "Duration_1.0.8",
+              "Position_8", "Pitch_67", "Duration_0.4.8", "Position_16", "Pitch_60", "Duration_1.0.8"]
+    assert melodic_intervals(chords) == [3, -7] and sorted(durations(chords)) == [4, 8, 8, 16] and pitch_range(chords) == 19
+    assert key_consistency(["Bar_None", "TimeSig_4/4"]) is None and pitch_range(["BOS_None"]) is None
+
+
+def test_an_events_melody_report_reads_its_notes():
+    scale = events_melody(60, 62, 64, 65, 67, 69, 71, 72)
+    report = melody_report(scale, list(range(len(scale))), pitch_class_histogram(C_MAJOR_SCALE), None)
+    assert report["key_consistency"] == 1.0 and report["pitch_range"] == 12 and report["pitch_class_distance"] == 0.0
+    assert report["tokens"] == len(scale)
 
 
 def test_overlapping_area_of_integer_distributions():
