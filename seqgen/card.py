@@ -175,6 +175,13 @@ def quality_section(config: dict, quality: dict, sampling: dict | None = None) -
         from seqgen.musicality import table_lines
 
         lines += table_lines(quality["musicality"])
+    if quality.get("pieces"):
+        pieces, tonic = quality["pieces"], quality["pieces"]["ends_on_tonic"]
+        lines += ["", f"Whole pieces: {pieces['generations']} written from the start token until the model ended them "
+                  f"(at most {pieces['cap']:,} tokens): {pieces['ended_share']:.0%} ended by themselves, "
+                  f"{pieces['mean_length']:.0f} tokens on average (the corpus's {pieces['corpus_pieces']} pieces: "
+                  f"{pieces['corpus_mean_length']:.0f}); {_number(tonic['generated'], 3)} of the ended ones end on the "
+                  f"tonic (the corpus's pieces: {_number(tonic['corpus'], 3)})."]
     if quality.get("invented_words"):
         lines += ["", "Invented words (not in the corpus), most frequent first: " + ", ".join(quality["invented_words"]) + "."]
     if quality.get("generalisation"):

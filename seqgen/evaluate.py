@@ -37,6 +37,7 @@ import numpy as np
 
 from seqgen.bundle import Bundle
 from seqgen.errors import SeqgenError
+from seqgen.generate import ends_pieces
 from seqgen.musicality import LABELS as MUSICALITY_LABELS
 from seqgen.musicality import musicality_of
 from seqgen.quality import (durations, histogram_distance, lyrics_report, melodic_intervals, melody_report, overlapping_area,
@@ -46,6 +47,9 @@ from seqgen.windows import gather_windows, make_splits, window_starts
 
 GENERATIONS = 20
 MELODY_LENGTH = 100  # the reference's 100 notes
+EVENTS_LENGTH = 200  # events tokens: about two notes a token's worth fewer, so a passage of comparable music
+ENDED_TARGET = 0.9  # whole pieces: the share the model must end itself within the length cap
+TONIC_MARGIN = 0.10  # whole pieces: ending on the tonic as often as the corpus's pieces, within 10 points
 LYRICS_LENGTH = 400
 COPY_LIMIT = 16  # a copied n-gram this long or longer is replay, not composition
 REPETITION_MARGIN = 0.10
@@ -103,6 +107,11 @@ def _with_primer_distance(report: dict, tokens: list[str], primer: list[str]) ->
 # --- generations and references: (reports, passages) per source ---------------------------------
 
 
+def melody_length(bundle: Bundle) -> int:
+    """The length of the passages a music bundle is judged on: 100 seed or timed tokens, 200 events tokens."""
+    return EVENTS_LENGTH if bundle.config.get("tokenizer") == "events" else MELODY_LENGTH
+
+
 def _generated(bundle: Bundle, generations: int, rng_seed: int, sampling: SamplingOptions) -> tuple[list[dict], list]:
     """Quality reports and tokens (music) or texts (lyrics) of ``generations`` generations with ``sampling``."""
     from seqgen.generate import DEFAULT_SEED_LINE, complete_lyrics, describe_melodies, generate_melody
@@ -114,7 +123,7 @@ def _generated(bundle: Bundle, generations: int, rng_seed: int, sampling: Sampli
     reports, passages = [], []
     with tempfile.TemporaryDirectory(prefix="seqgen-evaluate-") as folder:
         for number in range(generations):
-            output = generate_melody(bundle, Path(folder) / str(number), length=MELODY_LENGTH, rng_seed=rng_seed + number,
+            output = generate_melody(bundle, Path(folder) / str(number), length=melody_length(bundle), rng_seed=rng_seed + number,
                                      sampling=sampling, render_audio=False)
             describe_melodies(bundle, output, engrave=False)
             melody = output.melodies[0]
@@ -134,9 +143,10 @@ def _references(bundle: Bundle, generations: int, rng_seed: int) -> dict[str, tu
         return {source: ([lyrics_report(text, corpus_words) for text in found], found) for source, found in texts.items()}
     histogram, window = bundle.stats.get("pitch_class_histogram"), bundle.config["window"]
     # Corpus windows of primer + continuation: the continuation is what the corpus itself "generates" after a primer.
-    spans = _corpus_windows(corpus_ids, generations, window + MELODY_LENGTH, rng)
+    length = melody_length(bundle)
+    spans = _corpus_windows(corpus_ids, generations, window + length, rng)
     primers = [vocab.decode(span[:window]) for span in spans]
-    draws = _unigram_draws(corpus_ids, len(vocab), generations, MELODY_LENGTH, rng)
+    draws = _unigram_draws(corpus_ids, len(vocab), generations, length, rng)
 
     def measured(all_ids, copies: bool):
         passages = [vocab.decode(ids) for ids in all_ids]
@@ -205,6 +215,61 @@ def musicality_table(tokenizer: str, passages: dict[str, list]) -> dict[str, dic
         closed = gap_closed(values["generated"], values["corpus"], values["unigram"]) if None not in values.values() else None
         table[name] = {**values, "gap_closed": closed}
     return table
+
+
+def corpus_pieces(bundle: Bundle) -> list[list[str]]:
+    """The whole pieces of a bundle's training corpus (from each start token to its end token), as tokens."""
+    from seqgen.events import END, START
+
+    ids = np.asarray(bundle.corpus_ids)
+    start_id, end_id = bundle.vocab.encode([START, END])
+    ends = np.flatnonzero(ids == end_id)
+    pieces = []
+    for start in np.flatnonzero(ids == start_id):
+        after = ends[np.searchsorted(ends, start):]
+        if len(after):
+            pieces.append(bundle.vocab.decode(ids[start + 1:after[0]]))
+    return pieces
+
+
+def whole_pieces(bundle: Bundle, generations: int, rng_seed: int, sampling: SamplingOptions) -> dict:
+    """``generations`` pieces written from the start token until the model ends them (``until_end``, at most the
+    bundle's cap): how many it ended, how long they are, how often they end on the tonic, beside the corpus's pieces."""
+    from seqgen.generate import generate_melody, piece_length_cap
+    from seqgen.musicality import ends_on_tonic, notes_of
+
+    tokenizer, ended, lengths, tonic = bundle.config["tokenizer"], [], [], []
+    with tempfile.TemporaryDirectory(prefix="seqgen-pieces-") as folder:
+        for number in range(generations):
+            output = generate_melody(bundle, Path(folder) / str(number), until_end=True, rng_seed=rng_seed + number,
+                                     sampling=sampling, render_audio=False)
+            melody = output.melodies[0]
+            ended.append(bool(melody.ended))
+            lengths.append(len(melody.tokens))
+            if melody.ended:
+                tonic.append(ends_on_tonic(notes_of(melody.tokens, tokenizer)))
+    pieces = corpus_pieces(bundle)
+    corpus = [ends_on_tonic(notes_of(piece, tokenizer)) for piece in pieces]
+
+    def share(values) -> float | None:
+        known = [value for value in values if value is not None]
+        return float(np.mean(known)) if known else None
+
+    return {"generations": generations, "cap": piece_length_cap(bundle), "ended_share": float(np.mean(ended)),
+            "mean_length": float(np.mean(lengths)), "corpus_pieces": len(corpus),
+            "corpus_mean_length": float(np.mean([len(piece) for piece in pieces])),
+            "ends_on_tonic": {"generated": share(tonic), "corpus": share(corpus)}}
+
+
+def piece_checks(pieces: dict) -> list[dict]:
+    """The whole-piece bar: the model ends nine pieces in ten itself, and on the tonic about as often as the corpus."""
+    tonic = pieces["ends_on_tonic"]
+    checks = [_check("pieces the model ended itself within the length cap", f"≥ {ENDED_TARGET:.0%}", pieces["ended_share"],
+                     pieces["ended_share"] >= ENDED_TARGET)]
+    if tonic["generated"] is not None and tonic["corpus"] is not None:
+        checks.append(_check("share of ended pieces ending on the tonic", f"within {TONIC_MARGIN * 100:.0f} points of the corpus's "
+                             f"{tonic['corpus']:.3f}", tonic["generated"], abs(tonic["generated"] - tonic["corpus"]) <= TONIC_MARGIN))
+    return checks
 
 
 # --- the quality bar -------------------------------------------------------------------------
@@ -311,7 +376,7 @@ def evaluate_bundle(bundle: Bundle, generations: int = GENERATIONS, rng_seed: in
     quality = {
         "kind": kind,
         "generations": generations,
-        "length": MELODY_LENGTH if kind == "music" else LYRICS_LENGTH,
+        "length": melody_length(bundle) if kind == "music" else LYRICS_LENGTH,
         "rng_seed": rng_seed,
         "sampling": sampling.to_json(),
         "recommended": bool(bundle.recommended_sampling),
@@ -324,6 +389,9 @@ def evaluate_bundle(bundle: Bundle, generations: int = GENERATIONS, rng_seed: in
     if kind == "music":
         passages = {"generated": generated[1], **{source: found[1] for source, found in references.items()}}
         quality["musicality"] = musicality_table(bundle.config["tokenizer"], passages)
+    if ends_pieces(bundle):
+        quality["pieces"] = whole_pieces(bundle, generations, rng_seed, sampling)
+        quality["checks"] += piece_checks(quality["pieces"])
     if kind == "lyrics":
         invented = Counter(word for report in generated[0] for word in report["invented_words"])
         quality["invented_words"] = [word for word, _ in invented.most_common(INVENTED_EXAMPLES)]

@@ -312,3 +312,30 @@ def test_a_held_out_bundle_says_so_and_measures_its_gap(music_corpus, tmp_path):
     assert "| validation split | `blocks`: held-out blocks" in card and "measures generalisation" in card
     gap = generalisation_gap(bundle)
     assert gap["split"] == "blocks" and gap["validation_windows"] == bundle.config["training"]["validation_windows"]
+
+
+def test_evaluate_measures_the_musicality_of_an_events_bundle(events_bundle_dir):
+    from seqgen.bundle import load_bundle
+    from seqgen.card import quality_section
+    from seqgen.evaluate import evaluate_bundle
+    from seqgen.musicality import LABELS, table_lines
+
+    quality = evaluate_bundle(load_bundle(events_bundle_dir), generations=2, rng_seed=3)
+    table = quality["musicality"]
+    assert list(table) == list(LABELS) and "closeness" in quality and "summaries" in quality
+    # The toy corpus is four-voice chords, a held bass under two of them: 4 to 5 notes at a whole onset.
+    assert 3.0 <= table["polyphony"]["corpus"] <= 5.0
+    assert all(row[source] is None or row[source] >= 0 for row in table.values() for source in ("generated", "corpus", "unigram"))
+    # Events tokens are read from their notes in the melody reports too: every corpus window has a key.
+    assert all(report["key_consistency"] is not None for report in quality["reports"]["corpus"])
+    lines = table_lines(table)
+    assert any(line.startswith(f"| {LABELS['polyphony']} | ") for line in lines)
+    assert len([line for line in lines if line.startswith("| ")]) == 1 + len(LABELS)
+    # Whole pieces: written from the start token until the model ends them, beside the corpus's 12 pieces.
+    pieces = quality["pieces"]
+    assert pieces["generations"] == 2 and pieces["corpus_pieces"] == 12 and 0.0 <= pieces["ended_share"] <= 1.0
+    assert pieces["mean_length"] <= pieces["cap"] and pieces["corpus_mean_length"] == 41  # tokens between start and end
+    assert pieces["ends_on_tonic"]["corpus"] is not None
+    assert "pieces the model ended itself within the length cap" in [check["name"] for check in quality["checks"]]
+    card = "\n".join(quality_section(load_bundle(events_bundle_dir).config, quality))
+    assert "Whole pieces: 2 written from the start token" in card and "notes sounding at each onset" in card

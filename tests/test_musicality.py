@@ -214,23 +214,6 @@ def test_musicality_table_means_each_source_and_the_gap_closed():
     assert table["ends_on_tonic"] == {"generated": 1.0, "corpus": 1.0, "unigram": 1.0, "gap_closed": None}
 
 
-def test_evaluate_measures_the_musicality_of_an_events_bundle(events_bundle_dir):
-    from seqgen.bundle import load_bundle
-    from seqgen.evaluate import evaluate_bundle
-
-    quality = evaluate_bundle(load_bundle(events_bundle_dir), generations=2, rng_seed=3)
-    table = quality["musicality"]
-    assert list(table) == list(LABELS) and "closeness" in quality and "summaries" in quality
-    # The toy corpus is four-voice chords, a held bass under two of them: 4 to 5 notes at a whole onset.
-    assert 3.0 <= table["polyphony"]["corpus"] <= 5.0
-    assert all(row[source] is None or row[source] >= 0 for row in table.values() for source in ("generated", "corpus", "unigram"))
-    # Events tokens are read from their notes in the melody reports too: every corpus window has a key.
-    assert all(report["key_consistency"] is not None for report in quality["reports"]["corpus"])
-    lines = table_lines(table)
-    assert any(line.startswith(f"| {LABELS['polyphony']} | ") for line in lines)
-    assert len([line for line in lines if line.startswith("| ")]) == 1 + len(LABELS)
-
-
 def test_table_lines_show_missing_values_and_the_gap_as_a_share():
     row = {"generated": 2.0, "corpus": 3.0, "unigram": 1.0, "gap_closed": 0.5}
     lines = table_lines({"polyphony": row, "groove_consistency": dict.fromkeys(row)})
