@@ -25,6 +25,7 @@ from collections.abc import Sequence
 import gradio as gr
 import numpy as np
 
+from seqgen.music import display_token
 from studio import bundles, pool
 from studio.common import user_errors
 
@@ -69,8 +70,9 @@ SHOWN = {" ": "␣", "\n": "↵"}  # tokens a reader could not see
 
 
 def shown(token: str) -> str:
-    """A token as a reader sees it: a space as ␣ and a line break as ↵."""
-    return SHOWN.get(token, token)
+    """A token as a reader sees it: a space as ␣ and a line break as ↵, ``B-4`` as ``B♭4``, ``Position_12`` as
+    ``beat 2½`` (:func:`seqgen.music.display_token`)."""
+    return SHOWN.get(token) or display_token(token)
 
 
 def percent(probability: float) -> str:
@@ -87,10 +89,8 @@ def likeliest(rank: int) -> str:
 
 def step_title(number: int, step: dict) -> str:
     """The hover text of one step: the pick and its rivals, after the rules and before temperature."""
-    after = ", ".join(f"{SHOWN.get(token, token)} {p:.0%}" if p >= 0.01 else f"{SHOWN.get(token, token)} <1%"
-                      for token, p in step["candidates"])
-    before = ", ".join(f"{SHOWN.get(token, token)} {p:.0%}" if p >= 0.01 else f"{SHOWN.get(token, token)} <1%"
-                       for token, p in step["before_temperature"])
+    after = ", ".join(f"{shown(token)} {percent(p)}" for token, p in step["candidates"])
+    before = ", ".join(f"{shown(token)} {percent(p)}" for token, p in step["before_temperature"])
     return (f"step {number}: {shown(step['chosen'])}, {percent(step['probability'])}, {likeliest(step['rank'])}\n"
             f"drawn from: {after}\nmodel, before temperature: {before}")
 
@@ -100,7 +100,7 @@ def strip_html(steps: Sequence[dict], kind: str) -> str:
     chips = []
     for number, step in enumerate(steps, start=1):
         token = step["chosen"]
-        text = "↵\n" if token == "\n" else token
+        text = "↵\n" if token == "\n" else token if kind == "lyrics" else shown(token)
         chips.append(f'<span class="seqgen-step" data-step="{number}" title="{html.escape(step_title(number, step))}" '
                      f'style="background:rgba(234,88,12,{0.75 * (1 - step["probability"]):.2f})">{html.escape(text)}</span>')
     return f'<div class="seqgen-strip">{("" if kind == "lyrics" else " ").join(chips)}</div>'

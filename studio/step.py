@@ -86,7 +86,7 @@ def outputs_of(kind: str, session, audio: str | None, note: str | None) -> tuple
         shown_so_far = (so_far_html(session),)
     else:
         label = "The melody so far" + (f" (no audio: {note})" if note else "")
-        tokens = " ".join(session.primer) + "  ‖  " + " ".join(session.picked)
+        tokens = " ".join(map(shown, session.primer)) + "  ‖  " + " ".join(map(shown, session.picked))
         shown_so_far = (gr.update(value=audio, label=label), tokens)
     return (*shown_so_far, *candidate_buttons(session), chart)
 

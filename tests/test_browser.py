@@ -84,14 +84,15 @@ def type_into(field, text: str) -> None:
     raise AssertionError(f"the field did not keep {text!r}: it shows {field.input_value()!r}")
 
 
-def generate_a_melody(page) -> None:
-    """One click on Generate with what the page opens with; wait for the player, then the engraved score."""
+def generate_a_melody(page, summary: str = "primer first, rendered with") -> None:
+    """One click on Generate with what the page opens with; wait for the player (and ``summary`` in the summary), then
+    the engraved score."""
     page.get_by_role("button", name="Generate", exact=True).click()
     player = page.locator("audio[src], audio source[src]").first
     player.wait_for(state="attached", timeout=90_000)
     source = player.get_attribute("src")
     assert source and (source.startswith("blob:") or "/gradio_api/file=" in source)  # the player may fetch it into a blob
-    page.get_by_text("primer first, rendered with").first.wait_for()
+    page.get_by_text(summary).first.wait_for()
     page.locator(".seqgen-sheet svg").first.wait_for(timeout=90_000)  # the follow-up event engraves the score
     page.wait_for_timeout(500)  # plotly lays the piano roll out
 
@@ -181,3 +182,29 @@ def test_on_a_laptop_pressing_train_shows_at_once_that_training_started(open_pag
     # The run ends before the next test; a refused run fails here at once, with the page's message.
     page.get_by_text(re.compile("Saved studio/browser-run|That did not work")).first.wait_for(timeout=180_000)
     assert page.get_by_text("Saved studio/browser-run").count() == 1, page.locator(".toast-body").all_inner_texts()
+
+
+def choose_model(page, label: str, model: str) -> None:
+    """Pick a model in a Gradio dropdown by typing its name and taking the option that appears."""
+    field = page.get_by_label(label)
+    field.click()
+    field.fill(model)
+    page.get_by_role("option", name=re.compile(f"^{re.escape(model)}")).first.click()
+    page.wait_for_timeout(500)  # the model's settings land (until the piece ends, length, token hint)
+
+
+@pytest.mark.parametrize("viewport", [PHONE, LAPTOP], ids=["phone", "laptop"])
+def test_an_events_model_plays_a_whole_piece_with_its_score(open_page, viewport):
+    """An events model: 'until the piece ends' turns on by itself, and one click plays a piece with its piano roll
+    and its grand staff, as wide as a phone."""
+    page = open_page(viewport)
+    choose_model(page, "Music model", "debug-events")
+    page.get_by_text("More options: length, variations").click()
+    assert page.get_by_label("Until the piece ends").is_checked()
+    assert page.get_by_label("Length (tokens)").input_value() == "0"
+    generate_a_melody(page, "rendered with")  # a piece from its start: no primer to play first
+    page.get_by_text(re.compile("the model (ended the piece after|had not ended the piece at the cap)")).first.wait_for()
+    figures = page.locator(".js-plotly-plot:visible, .seqgen-sheet > div > svg:visible")
+    widths = [figures.nth(index).bounding_box()["width"] for index in range(figures.count())]
+    page.screenshot(path=str(ARTIFACTS / f"{'phone' if viewport is PHONE else 'laptop'}-events-piece.png"), full_page=True)
+    assert len(widths) >= 2 and min(widths) >= 0.85 * min(viewport["width"], 700), widths

@@ -131,3 +131,13 @@ def test_step_by_hand_in_the_melody_tab_plays_the_melody_so_far():
     assert audio["value"].endswith("step-1.wav") and tokens.split("‖")[1].split() == state["session"].picked
     with pytest.raises(gr.Error, match="Type some primer tokens"):
         start("debug-timed", "tokens", None, "", *SAMPLING, 6)
+
+
+def test_events_steps_read_as_music():
+    """The strip and its hover text spell events tokens as people read them."""
+    from studio.insight import strip_html
+
+    step = {"chosen": "Position_12", "probability": 0.5, "rank": 1,
+            "candidates": [("Position_12", 0.5), ("Pitch_70", 0.3)], "before_temperature": [("Duration_1.4.8", 0.4)]}
+    strip = strip_html([step], "music")
+    assert ">beat 2½</span>" in strip and "B♭4 30%" in strip and "♩. 40%" in strip and "Position_12" not in strip
