@@ -302,3 +302,81 @@ def display_token(token: str) -> str:
     if kind == "TimeSig":
         return value
     return token
+
+
+# -- the order REMI tokens come in -------------------------------------------------
+
+KINDS = ("Bar", "TimeSig", "Position", "Pitch", "Duration", "BOS", "EOS")
+MAX_UNISON = 2  # the same pitch twice at one onset: two voices on one note (alto and tenor); more is a stutter
+
+
+@dataclass
+class GrammarState:
+    """Where a sequence stands in REMI's order: the last token's kind, the position in the bar and the last pitch
+    there (None: not known yet, e.g. a primer that starts mid-note)."""
+
+    kind: str | None = None
+    position: int = -1
+    pitch: int = -1
+    same_pitch: int = 0
+
+
+class Grammar:
+    """Which events tokens may come next, so that every generated sequence reads as music.
+
+    The order :func:`encode_piece` writes: a piece's start, then bars; a bar
+    line, its time signature, then positions later and later in the bar; at
+    each position one or more notes, each a pitch then its duration, pitches
+    from low to high (one unison at most).  A piece ends after a bar line.  A
+    model learns this order, but an LSTM of a few hundred units slips now and
+    then (a position that goes back in time stacks notes on notes); the
+    sampler gives the tokens this order rules out no chance.
+    """
+
+    def __init__(self, tokens):
+        self.tokens = list(tokens)
+        self.kind = np.array([token.partition("_")[0] for token in self.tokens])
+        self.value = np.array([int(token.partition("_")[2]) if token.partition("_")[2].isdigit() else -1 for token in self.tokens])
+        self.masks = {kind: self.kind == kind for kind in KINDS}
+
+    def advance(self, state: GrammarState, token_id: int) -> GrammarState:
+        """The state after one more token."""
+        kind, value = str(self.kind[token_id]), int(self.value[token_id])
+        if kind in ("Bar", "BOS", "EOS"):
+            return GrammarState(kind)
+        if kind == "TimeSig":
+            return GrammarState(kind, state.position)
+        if kind == "Position":
+            return GrammarState(kind, value)
+        if kind == "Pitch":
+            same = state.same_pitch + 1 if value == state.pitch else 1
+            return GrammarState(kind, state.position, value, same)
+        if kind == "Duration":
+            return GrammarState(kind, state.position, state.pitch, state.same_pitch)
+        return GrammarState()
+
+    def state_after(self, token_ids) -> GrammarState:
+        """The state after a primer's tokens (unknown until one of them says where it stands)."""
+        state = GrammarState()
+        for token_id in token_ids:
+            state = self.advance(state, int(token_id))
+        return state
+
+    def allowed(self, state: GrammarState) -> np.ndarray:
+        """A boolean mask ``(V,)`` of the tokens that may follow ``state``."""
+        masks = self.masks
+        if state.kind is None:
+            return np.ones(len(self.tokens), dtype=bool)
+        if state.kind == "BOS":
+            return masks["Bar"].copy()
+        if state.kind == "EOS":
+            return masks["BOS"].copy()
+        if state.kind == "Bar":
+            return masks["TimeSig"] | masks["Position"] | masks["Bar"] | masks["EOS"]
+        if state.kind == "TimeSig":
+            return masks["Position"] | masks["Bar"]
+        if state.kind in ("Position", "Pitch"):
+            return masks["Pitch" if state.kind == "Position" else "Duration"].copy()
+        # After a note's duration: a higher pitch (or one unison) here, a later position, or the next bar.
+        higher = masks["Pitch"] & ((self.value > state.pitch) | ((self.value == state.pitch) & (state.same_pitch < MAX_UNISON)))
+        return higher | (masks["Position"] & (self.value > state.position)) | masks["Bar"]

@@ -49,6 +49,9 @@ class Run:
         self.explain, self.layer, self.on_token, self.primer_length = explain, layer, on_token, len(ids)
         self.stop_id = stop_id  # a row that draws it has ended; the run stops when every row has
         self.ended_at = np.full(batch, -1)  # per row, the step that drew ``stop_id`` (-1: not yet)
+        # events tokens: the order they come in (seqgen.events.Grammar), one state per row
+        self.grammar = getattr(sampler, "grammar", None)
+        self.grammar_states = [self.grammar.state_after(ids)] * batch if self.grammar is not None else None
         self.probs: np.ndarray | None = None
         self.state: State | None = None
         self.hidden: np.ndarray | None = None
@@ -108,6 +111,8 @@ class Run:
         :meth:`Ranked.places` from this run's generator), record them and report them."""
         self.chosen = chosen = ranked.order[self.rows, places]
         self.history[:, self.sampler.window + self.step] = chosen
+        if self.grammar is not None:
+            self.grammar_states = [self.grammar.advance(state, int(token)) for state, token in zip(self.grammar_states, chosen)]
         going = self.ended_at < 0  # rows still writing (all of them without a stop token)
         if self.stop_id is not None:
             self.ended_at[going & (chosen == self.stop_id)] = self.step
@@ -130,6 +135,12 @@ class Run:
             return False
         return self.step < self.length or (self.layer is not None and self.step == self.length)
 
+    def next_probs(self) -> np.ndarray:
+        """The next-token probabilities the rules rank: with a grammar, those of the tokens it rules out are 0."""
+        if self.grammar is None:
+            return self.probs
+        return self.probs * np.stack([self.grammar.allowed(state) for state in self.grammar_states])
+
     def window_ids(self) -> np.ndarray:
         """Each row's last ``window`` tokens, ``(batch, window)``: the padded primer at first."""
         end = self.sampler.window + self.step
@@ -142,7 +153,7 @@ def _rank_together(runs: list[Run]) -> None:
     for run in runs:
         groups[run.sampling].append(run)
     for sampling, members in groups.items():
-        probs = members[0].probs if len(members) == 1 else np.concatenate([run.probs for run in members])
+        probs = members[0].next_probs() if len(members) == 1 else np.concatenate([run.next_probs() for run in members])
         recent, blocked = [run.recent() for run in members], [run.blocked() for run in members]
         if any(mask is not None for mask in blocked):
             blocked = np.concatenate([np.zeros((run.batch, run.sampler.vocab_size), bool) if mask is None else mask

@@ -165,6 +165,11 @@ class Sampler:
             raise SeqgenError(f"blas_threads must be a positive integer or None, got {blas_threads!r}.")
         self.blas_threads = blas_threads
         self.stack = NumpyStack(bundle.layers, self.input_mode, self.vocab_size, dtype=dtype)
+        self.grammar = None  # events tokens come in REMI's order: tokens out of it get no chance (seqgen.events.Grammar)
+        if config.get("tokenizer") == "events":
+            from seqgen.events import Grammar
+
+            self.grammar = Grammar(self.vocab.tokens)
         self._keras_function = None
         self._continuations: dict[int, dict[bytes, np.ndarray]] = {}
         self._lock = threading.Lock()

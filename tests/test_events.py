@@ -136,3 +136,40 @@ def test_the_cache_key_holds_the_tokenizer_configuration(tmp_path, monkeypatch):
     # Another configuration reads nothing from that entry.
     monkeypatch.setattr(events, "config_digest", lambda: "00000000")
     assert cache.get(file_digest(path), "events") is None
+
+
+def test_the_grammar_follows_remi_order():
+    tokens = ["BOS_None", "EOS_None", "Bar_None", "TimeSig_4/4", "Position_0", "Position_8", "Pitch_60", "Pitch_64", "Pitch_67",
+              "Duration_1.0.8", "Duration_2.0.8"]
+    grammar = events.Grammar(tokens)
+
+    def allowed_after(*sequence):
+        state = grammar.state_after([tokens.index(token) for token in sequence])
+        return {token for token, ok in zip(tokens, grammar.allowed(state)) if ok}
+
+    assert allowed_after() == set(tokens)  # nothing known yet: anything
+    assert allowed_after("BOS_None") == {"Bar_None"}
+    assert allowed_after("Bar_None") == {"TimeSig_4/4", "Position_0", "Position_8", "Bar_None", "EOS_None"}
+    assert allowed_after("Bar_None", "Position_8") == {"Pitch_60", "Pitch_64", "Pitch_67"}
+    assert allowed_after("Position_8", "Pitch_64") == {"Duration_1.0.8", "Duration_2.0.8"}
+    # After a note: a higher pitch or one unison at this position, a later position, or the next bar (no end mid-bar).
+    assert allowed_after("Bar_None", "Position_0", "Pitch_64", "Duration_1.0.8") == {"Pitch_64", "Pitch_67", "Position_8", "Bar_None"}
+    twice = ("Position_0", "Pitch_64", "Duration_1.0.8", "Pitch_64", "Duration_1.0.8")
+    assert allowed_after(*twice) == {"Pitch_67", "Position_8", "Bar_None"}  # no third E4 at one onset
+    assert allowed_after("EOS_None") == {"BOS_None"}
+
+
+def test_the_corpus_keeps_the_grammar_but_for_rare_triple_unisons():
+    """The built-in chorales, tokenized, break the grammar only where three voices or more share a note."""
+    with resolve("bach") as source:
+        tokens = [token for path in source.files[:40] for token in events.tokenize_file(path)]
+    vocabulary = sorted(set(tokens))
+    grammar = events.Grammar(vocabulary)
+    state, broken = events.GrammarState(), []
+    for token in tokens:
+        index = vocabulary.index(token)
+        if not grammar.allowed(state)[index]:
+            broken.append((state, token))
+        state = grammar.advance(state, index)
+    assert all(token.startswith("Pitch_") and state.same_pitch >= events.MAX_UNISON for state, token in broken)
+    assert len(broken) < 0.01 * len(tokens)

@@ -383,3 +383,20 @@ def test_without_a_stop_token_nothing_ends_and_an_unknown_one_is_refused():
     assert result.ended is None and result.tokens[0][1] == "EOS_None" and len(result.tokens[0]) == 5
     with pytest.raises(SeqgenError, match="never learned the token 'END'"):
         sampler.generate(["BOS_None"], 5, stop_token="END")
+
+
+def test_an_events_model_never_writes_out_of_remi_order():
+    """Whatever the model prefers, an events sampler draws only tokens that may come next (seqgen.events.Grammar)."""
+    from seqgen import events
+
+    vocab = ["BOS_None", "EOS_None", "Bar_None", "TimeSig_4/4", "Position_0", "Position_8", "Pitch_60", "Pitch_64",
+             "Duration_1.0.8", "Duration_2.0.8"]
+    bundle = fake_bundle("music", "debug", vocab, window=4)
+    bundle.config["tokenizer"] = "events"
+    result = Sampler(bundle).generate(["BOS_None"], 60, variations=4, rng_seed=0, temperature=1.5)
+    grammar = events.Grammar(vocab)
+    for row in result.ids:
+        state = grammar.state_after([0])
+        for token in row:
+            assert grammar.allowed(state)[token], (state, vocab[token])
+            state = grammar.advance(state, token)
