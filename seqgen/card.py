@@ -195,6 +195,14 @@ def quality_section(config: dict, quality: dict, sampling: dict | None = None) -
     return lines
 
 
+# The shipped models the studio's Play tab opens with; the melody model's card says why (docs/models.md: the figures).
+STUDIO_DEFAULTS = {"music": "bach-chorales", "lyrics": "songs-poems-embed"}
+DEFAULT_REASONS = {
+    "bach-chorales": "Of the shipped melody models it writes the music closest to its corpus as it sounds: four-part "
+                     "chorales in which every voice holds its notes (notes sounding at each onset, below; `bach-timed`'s "
+                     "timed tokens cut a note whenever another voice moves, so its melodies sound about 1.2 notes at each "
+                     "onset where the chorales sound 4.3), in key, as whole pieces that it ends itself.",
+}
 UNITS = {"music": "note", "lyrics": "character"}
 # What a model at each standing writes, in words a student can check by listening or reading.
 EXPECT = {
@@ -308,6 +316,8 @@ def model_card(config: dict, history: list[dict], quality: dict | None = None, s
         "",
         " ".join(filter(None, [plain_summary(config), report_run(config, len(history))])),
         "",
+        *([f"**The studio's Play tab opens with this model.** {DEFAULT_REASONS[config['name']]}", ""]
+          if config.get("name") in DEFAULT_REASONS else []),
         f"A seqgen {config['kind']} model: preset `{config['preset']}`, tokenizer `{config['tokenizer']}`, "
         f"window {config['window']}, vocabulary {config['vocab_size']}, {config['parameters']:,} parameters.",
         "",

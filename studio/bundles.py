@@ -13,13 +13,14 @@ from collections import OrderedDict
 from dataclasses import replace
 
 from seqgen.bundle import BundleEntry, checkpoints_dir, files_stamp, find_bundle, read_history, scan_bundles
+from seqgen.card import STUDIO_DEFAULTS
 from seqgen.errors import SeqgenError
 from studio.common import studio_models_dir
 
 LOG = logging.getLogger("seqgen.studio")
 MAX_LOADED_BUNDLES = 6  # loaded models kept in memory, least recently used dropped first
-# The shipped models (scripts/pretrain.sh) that the Melody and Lyrics tabs open with.
-DEFAULT_BUNDLES = {"music": "bach-timed", "lyrics": "songs-poems-embed"}
+# The shipped models (scripts/pretrain.sh) that the Melody and Lyrics tabs open with (their cards say why).
+DEFAULT_BUNDLES = STUDIO_DEFAULTS
 
 
 def list_bundles(kind: str | None = None) -> list[BundleEntry]:

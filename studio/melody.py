@@ -38,7 +38,15 @@ PRIMER_FORMATS = {  # how each tokenizer's tokens read, for the token box's hint
     "events": "Bar_None starts a bar, Position_8 is beat 2 (32nds from the bar line), then Pitch_60 (MIDI number, C4) "
               "and Duration_1.0.8 (beats.eighths-of-a-beat: a quarter note) for each note starting there",
 }
-EXAMPLE_PRIMER = "C4_4 D4_4 E4_4 F4_4 G4_8 E4_4 C4_4 D4_4 E4_4 D4_8 R_4"  # for the default model (timed tokens)
+# The temperature examples' primer in the default model's tokens, and how far each example goes.
+EXAMPLE_PRIMERS = {
+    "timed": "C4_4 D4_4 E4_4 F4_4 G4_8 E4_4 C4_4 D4_4 E4_4 D4_8 R_4",
+    # The opening bar of a four-part chorale in C: I, IV, V, I, each voice a quarter note.
+    "events": "BOS_None Bar_None TimeSig_4/4 " + " ".join(
+        f"Position_{position} " + " ".join(f"Pitch_{pitch} Duration_1.0.8" for pitch in chord)
+        for position, chord in ((0, (48, 55, 64, 72)), (8, (53, 57, 65, 72)), (16, (43, 55, 62, 71)), (24, (48, 55, 64, 72)))),
+}
+EXAMPLE_LENGTHS = {"timed": 100, "events": 400}  # events: about five bars of four voices
 EXAMPLE_TEMPERATURES = (0.0, 0.8, 1.3)
 MODES = {"auto": None, "window (the reference)": "window", "stateful (fast)": "stateful"}
 INSTRUMENTS = [  # General MIDI programs
@@ -275,8 +283,9 @@ def example_melody(bundle, primer_source, primer_tokens, temperature, rng_seed):
     instead; the score's SVG would not fit a field of the cache's CSV file either.
     """
     quiet = lambda *args, **kwargs: None  # noqa: E731 - examples show no progress
-    player, *_, tokens, summary, state = run_melody(bundle, primer_source, None, primer_tokens, temperature=temperature,
-                                                     rng_seed=rng_seed, progress=quiet)
+    length = EXAMPLE_LENGTHS.get(model_tokenizer(bundle), 100)
+    player, *_, tokens, summary, state = run_melody(bundle, primer_source, None, primer_tokens, length=length,
+                                                     temperature=temperature, rng_seed=rng_seed, progress=quiet)
     files, quality, roll, *_ = describe_melody(state, progress=quiet)
     return player, files, tokens, summary, quality, roll["value"]
 
@@ -328,10 +337,10 @@ def build() -> dict:
         files = gr.File(label="Downloads: MIDI, WAV, params JSON, MusicXML", file_count="multiple", interactive=False)
         quality = gr.JSON(label="Quality report", open=True)
     generated = gr.State()  # the last melodies (a MelodyOutput) and their model, for the follow-up event
-    if any(entry.label == bundles.DEFAULT_BUNDLES["music"] and entry.config["tokenizer"] == "timed"
-           for entry in bundles.list_bundles("music")):
+    default = next((entry for entry in bundles.list_bundles("music") if entry.label == bundles.DEFAULT_BUNDLES["music"]), None)
+    if default is not None and default.config["tokenizer"] in EXAMPLE_PRIMERS:
         examples = gr.Examples(
-            [[bundles.DEFAULT_BUNDLES["music"], "tokens", EXAMPLE_PRIMER, value, 7] for value in EXAMPLE_TEMPERATURES],
+            [[default.label, "tokens", EXAMPLE_PRIMERS[default.config["tokenizer"]], value, 7] for value in EXAMPLE_TEMPERATURES],
             [bundle, primer_source, primer_tokens, temperature, rng_seed],
             [audio[0], files, tokens, summary, quality, rolls[0]], example_melody, cache_examples=True, cache_mode="lazy",
             label="What temperature does: one primer, one seed", api_visibility="private",

@@ -41,7 +41,7 @@ def test_the_tabs_events_with_no_arguments_give_a_melody_and_a_verse(studio):
     client = studio.client()
     audio, *_, files, tokens, summary = client.predict(api_name="/generate_melody")
     params = json.loads(Path(next(path for path in files if path.endswith(".json"))).read_text(encoding="utf-8"))
-    assert params["bundle"] == "bach-timed" and len(params["tokens"]) == 100 and tokens.endswith(" ".join(map(display_token, params["tokens"])))
+    assert params["bundle"] == "bach-chorales" and len(params["tokens"]) == 100 and tokens.endswith(" ".join(map(display_token, params["tokens"])))
     assert isinstance(params["rng_seed"], int) and f"RNG seed `{params['rng_seed']}`" in summary
     completion, plain, quality, dropped = client.predict(api_name="/complete_lyrics")
     assert plain.startswith(DEFAULT_SEED_LINE) and len(plain) == len(DEFAULT_SEED_LINE) + 400
@@ -92,6 +92,6 @@ def test_the_docs_api_example_runs(studio, capsys):
     namespace: dict = {}
     exec(compile(code.replace("http://127.0.0.1:7860/", studio.url), "docs/api.md", "exec"), namespace)  # noqa: S102
     printed = capsys.readouterr().out.splitlines()
-    assert any(line.startswith(f"bach-timed {namespace['melody']['settings']['rng_seed']} ") for line in printed)
+    assert any(line.startswith(f"bach-chorales {namespace['melody']['settings']['rng_seed']} ") for line in printed)
     assert Path(namespace["first"]["files"]["midi"]).is_file() and Path(namespace["first"]["files"]["wav"]).is_file()
     assert namespace["verse"]["model"] == "songs-poems-embed" and len(namespace["verse"]["text"]) == 400

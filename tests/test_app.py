@@ -598,19 +598,23 @@ def test_generation_tabs_open_with_the_shipped_models(monkeypatch, tmp_path):
     monkeypatch.setenv("SEQGEN_STUDIO_DIR", str(tmp_path / "studio"))
     (music, notice), (verses, _) = melody.refresh(), lyrics.refresh()
     labels = dict((name, label) for label, name in music["choices"] + verses["choices"])
-    assert music["value"] == "bach-timed" and not notice["visible"] and verses["value"] == "songs-poems-embed"
+    assert music["value"] == "bach-chorales" and not notice["visible"] and verses["value"] == "songs-poems-embed"
     # Each model says what it is, from its own metrics.
     assert labels["bach-timed"] == "bach-timed — recommended, with rhythm, 5 epochs, well below the unigram baseline"
+    assert labels["bach-chorales"].startswith("bach-chorales — recommended, every voice, whole pieces, ")
     assert labels["mozart-seed"].startswith("mozart-seed — reference architecture, pitches only, ")
     assert labels["songs-poems-seed"].startswith("songs-poems-seed — reference architecture, ")
     # A reference model says what the report's own run reached.
     assert labels["mozart-seed"].endswith("(the report: 200 epochs)")
     assert labels["songs-poems-seed"].endswith("(the report: about 50 % accuracy)")
-    # The primer box's placeholder is in the chosen model's token format; the timed examples are tokens bach-timed knows.
+    # The primer box's placeholder is in the chosen model's token format; the examples are tokens the models know.
     assert melody.primer_format("mozart-seed")["placeholder"] == "C4 E4 G4 4.7.11"
     assert melody.primer_format("bach-timed")["placeholder"] == melody.PRIMER_EXAMPLES["timed"]
-    known = set(json.loads((REPO_ROOT / "checkpoints" / "bach-timed" / "vocab.json").read_text())["tokens"])
-    assert set(melody.PRIMER_EXAMPLES["timed"].split()) <= known and set(melody.EXAMPLE_PRIMER.split()) <= known
+    for name, tokenizer in (("bach-timed", "timed"), ("bach-chorales", "events")):
+        known = set(json.loads((REPO_ROOT / "checkpoints" / name / "vocab.json").read_text())["tokens"])
+        assert set(melody.PRIMER_EXAMPLES[tokenizer].split()) <= known and set(melody.EXAMPLE_PRIMERS[tokenizer].split()) <= known
+    # The default model writes whole pieces: the tab opens with "until the piece ends" on and its own length cap.
+    assert melody.piece_settings("bach-chorales") == {"until_end": True, "length": 0}
     assert melody.refresh("mozart-seed")[0]["value"] == "mozart-seed"  # a user's pick survives a refresh
 
 

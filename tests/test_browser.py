@@ -84,7 +84,7 @@ def type_into(field, text: str) -> None:
     raise AssertionError(f"the field did not keep {text!r}: it shows {field.input_value()!r}")
 
 
-def generate_a_melody(page, summary: str = "primer first, rendered with") -> None:
+def generate_a_melody(page, summary: str = "rendered with") -> None:
     """One click on Generate with what the page opens with; wait for the player (and ``summary`` in the summary), then
     the engraved score."""
     page.get_by_role("button", name="Generate", exact=True).click()
@@ -112,7 +112,7 @@ def test_on_a_phone_every_tab_is_in_sight_and_opens(open_page):
 
 def test_on_a_phone_the_piano_roll_and_score_are_full_width(open_page):
     page = open_page(PHONE)
-    assert page.get_by_label("Music model").input_value().startswith("bach-timed")
+    assert page.get_by_label("Music model").input_value().startswith("bach-chorales")
     generate_a_melody(page)
     figures = page.locator(".js-plotly-plot:visible, .seqgen-sheet > div > svg:visible")  # a score page, not its inner svg
     widths = [figures.nth(index).bounding_box()["width"] for index in range(figures.count())]
@@ -124,7 +124,7 @@ def test_on_a_phone_the_piano_roll_and_score_are_full_width(open_page):
 def test_on_a_laptop_one_click_makes_a_melody_and_one_a_verse_on_the_first_tab(open_page):
     """The page opens on Play with the shipped models: Generate plays a melody, Complete writes a verse, no tab clicked."""
     page = open_page(LAPTOP)
-    assert page.get_by_label("Music model").input_value().startswith("bach-timed")
+    assert page.get_by_label("Music model").input_value().startswith("bach-chorales")
     assert page.get_by_label("Lyrics model").input_value().startswith("songs-poems-embed")
     generate_a_melody(page)
     page.get_by_role("button", name="Complete", exact=True).click()
@@ -154,7 +154,7 @@ def test_the_temperature_examples_fill_in(open_page):
     assert (melody_temperature, verse_temperature) == ("1", "0")  # the example set the verse's slider and number
     examples.nth(0).click()  # the melody at temperature 0
     page.locator(".js-plotly-plot").first.wait_for(timeout=90_000)
-    assert page.get_by_label("Primer tokens").input_value().startswith("C4_4 D4_4")
+    assert page.get_by_label("Primer tokens").input_value().startswith("BOS_None Bar_None TimeSig_4/4")
     page.screenshot(path=str(ARTIFACTS / "laptop-examples.png"), full_page=True)
 
 
@@ -202,7 +202,7 @@ def test_an_events_model_plays_a_whole_piece_with_its_score(open_page, viewport)
     page.get_by_text("More options: length, variations").click()
     assert page.get_by_label("Until the piece ends").is_checked()
     assert page.get_by_label("Length (tokens)").input_value() == "0"
-    generate_a_melody(page, "rendered with")  # a piece from its start: no primer to play first
+    generate_a_melody(page)  # a piece from its start: no primer to play first
     page.get_by_text(re.compile("the model (ended the piece after|had not ended the piece at the cap)")).first.wait_for()
     figures = page.locator(".js-plotly-plot:visible, .seqgen-sheet > div > svg:visible")
     widths = [figures.nth(index).bounding_box()["width"] for index in range(figures.count())]

@@ -65,3 +65,11 @@ def test_the_developers_snippet_runs(music_bundle_dir):
     printed = []
     exec(code, {"print": printed.append})  # noqa: S102 - the card's own snippet, on the session's debug bundle
     assert len(printed[0]) == 50
+
+
+def test_the_play_tabs_default_melody_model_says_why():
+    from seqgen.card import DEFAULT_REASONS, STUDIO_DEFAULTS
+
+    card = model_card(config(name=STUDIO_DEFAULTS["music"]), [{"epoch": 1, "seconds": 3.0}])
+    assert f"**The studio's Play tab opens with this model.** {DEFAULT_REASONS[STUDIO_DEFAULTS['music']]}" in card
+    assert "Play tab opens with this model" not in model_card(config(name="bach-timed"), [{"epoch": 1, "seconds": 3.0}])

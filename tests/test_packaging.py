@@ -71,7 +71,7 @@ def test_the_wheel_holds_both_packages_and_the_shipped_models(wheel):
     names = set(wheel.namelist())
     assert {"seqgen/cli.py", "seqgen/__main__.py", "studio/app.py", "studio/__main__.py", "studio/api.py"} <= names
     assert {path.relative_to(REPO_ROOT).as_posix() for path in (REPO_ROOT / "seqgen").glob("*.py")} <= names
-    for bundle in ("bach-timed", "songs-poems-embed"):  # the studio's default models: generation works after pip install
+    for bundle in ("bach-chorales", "songs-poems-embed"):  # the studio's default models: generation works after pip install
         assert {f"seqgen/checkpoints/{bundle}/{name}" for name in ("config.json", "model.keras", "vocab.json")} <= names
     assert not {name.split("/")[0] for name in names} - {"seqgen", "studio", f"seqgen-{__version__}.dist-info"}  # no tests/, bench/
 

@@ -19,7 +19,7 @@ import pytest
 from seqgen.bundle import load_bundle, read_config, read_quality, read_sampling, scan_bundles
 from seqgen.card import model_card
 from seqgen.cli import build_parser
-from seqgen.evaluate import COPY_LIMIT, MAX_LINE_REPEATS, evaluate_bundle, quality_checks
+from seqgen.evaluate import COPY_LIMIT, MAX_LINE_REPEATS, evaluate_bundle, piece_checks, quality_checks
 from seqgen.presets import get_preset
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
@@ -77,7 +77,9 @@ def settings_differences(shipped) -> list[str]:
     config, training = shipped.config, shipped.config["training"]
     expected = {"corpus": (config["corpus"]["name"], args.corpus), "preset": (config["preset"], args.preset),
                 "epochs": (training["epochs"], last.epochs), "max_windows": (training["max_windows"], args.max_windows),
-                "epochs trained": (len(shipped.history), args.epochs + (resumed.epochs if resumed else 0)),
+                # early stopping may end a run before its last epoch
+                "epochs trained": (len(shipped.history), len(shipped.history) if args.early_stopping and len(shipped.history) < args.epochs
+                                   else args.epochs + (resumed.epochs if resumed else 0)),
                 "early_stopping": (training["early_stopping"], args.early_stopping), "seed": (training["seed"], 42),
                 "split": (training.get("split", "random"), args.split or get_preset(config["kind"], args.preset).split)}
     if config["kind"] == "music":
@@ -145,7 +147,8 @@ def test_model_cards_are_what_seqgen_writes_from_the_measurements(shipped):
     for source, reports in quality["reports"].items():
         assert len(reports) == quality["generations"]
         assert quality["summaries"][source] == pytest.approx(summary_of(reports))
-    assert quality["checks"] == quality_checks(shipped.config["kind"], quality["summaries"], quality["closeness"])
+    pieces = piece_checks(quality["pieces"]) if "pieces" in quality else []  # events models: whole pieces too
+    assert quality["checks"] == quality_checks(shipped.config["kind"], quality["summaries"], quality["closeness"]) + pieces
     card = (shipped.folder / "README.md").read_text(encoding="utf-8")
     assert card == model_card(shipped.config, shipped.history, quality, read_sampling(shipped.folder))
     for needed in ("corpus", "tokenizer", "parameters", "epochs", "training wall time", "validation loss",
