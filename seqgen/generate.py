@@ -149,7 +149,7 @@ def generate_melody(
             primer's last note may still ring under the first generated one).
         on_render: called as ``on_render(number, count)`` before melody ``number`` (from 1) is rendered.
     """
-    from seqgen.music import REST, duration_quarters, midi_notes, write_midi
+    from seqgen.music import duration_quarters, midi_notes, write_midi
 
     if bundle.config["kind"] != "music":
         raise SeqgenError(f"Bundle {bundle.folder.name} is a {bundle.config['kind']} model; pick a music bundle.")
@@ -197,13 +197,14 @@ def generate_melody(
         midi = write_midi(tokens, stem.with_suffix(".mid"), tokenizer, tempo_bpm, instrument_program)
         melody = Melody(tokens=tokens, ids=[int(token_id) for token_id in ids], midi=midi, params=stem.with_suffix(".json"),
                         ended=None if result.ended is None else result.ended[number - 1])
-        if render_audio and tokenizer == "timed" and all(token.rpartition("_")[0] == REST for token in tokens):
-            # A short timed melody can be all rests: its MIDI has no notes, which no renderer accepts.
-            melody.renderer_note = "the melody is all rests: there is no audio to render"
+        played = midi_notes(tokens, tokenizer, tempo_bpm, instrument_program, start_quarters=lead_quarters) if render_audio else []
+        if render_audio and not played:
+            # A short melody can be all rests (timed) or bar lines (events): its MIDI has no notes, which no renderer accepts.
+            melody.renderer_note = "the melody has no notes (only rests or bar lines): there is no audio to render"
         elif render_audio:
             if on_render is not None:
                 on_render(number, len(result.tokens))
-            notes = lead_notes + midi_notes(tokens, tokenizer, tempo_bpm, instrument_program, start_quarters=lead_quarters)
+            notes = lead_notes + played
             try:
                 rendering = play_notes(notes, renderer, max_seconds=max_audio_seconds, name=midi.name)
             except AudioTooLong as error:

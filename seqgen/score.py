@@ -124,7 +124,7 @@ def _chords(notes) -> list:
     return [EventNote(start, duration, tuple(sorted(pitches))) for (start, duration), pitches in sorted(grouped.items())]
 
 
-def _measures(line, signatures: list[tuple[float, int, int]], end: float, program: int) -> list:
+def _measures(line, signatures: list[tuple[float, int, int]], end: float) -> list:
     """One line's music21 measures (rests in the gaps, ties over bar lines) up to ``end`` quarters."""
     from music21 import chord, meter, note, stream
 
@@ -152,18 +152,19 @@ def _event_score(tokens, tempo_bpm: float, instrument_program: int, title: str, 
     from seqgen.events import decode
 
     decoded = decode(tokens)
-    if not decoded.notes:
-        raise SeqgenError("These tokens hold no notes to write as a score.")
+    signatures = decoded.time_signatures or [(0.0, 4, 4)]
+    end = decoded.length or signatures[0][1] * 4.0 / signatures[0][2]  # no notes: one bar's rest
     sounding = [sum(1 for other in decoded.notes if other.start <= item.start < other.start + other.duration)
                 for item in decoded.notes]
-    if np.mean(np.array(sounding) <= MAX_CHORALE_VOICES) >= CHORALE_SHARE:  # voices: the upper half on the treble staff (soprano, alto), the rest below
+    if not decoded.notes:
+        staves = {"treble": [[]], "bass": []}
+    elif np.mean(np.array(sounding) <= MAX_CHORALE_VOICES) >= CHORALE_SHARE:  # voices: the upper half on the treble staff (soprano, alto), the rest below
         lines = split_voices(decoded.notes)
         upper = (len(lines) + 1) // 2 if len(lines) > 1 else int(sum(item.pitch for item in lines[0]) / len(lines[0]) >= MIDDLE_C)
         staves = {"treble": lines[:upper], "bass": lines[upper:]}
     else:  # a fuller texture (piano): notes from middle C up on the treble staff, in chords and as few lines as fit
         staves = {"treble": split_voices(_chords([item for item in decoded.notes if item.pitch >= MIDDLE_C])),
                   "bass": split_voices(_chords([item for item in decoded.notes if item.pitch < MIDDLE_C]))}
-    signatures = decoded.time_signatures or [(0.0, 4, 4)]
     score = stream.Score()
     info = metadata.Metadata()
     info.title, info.composer = title, composer
@@ -173,7 +174,7 @@ def _event_score(tokens, tempo_bpm: float, instrument_program: int, title: str, 
         if not staff_lines:
             continue
         staff = stream.PartStaff()
-        voices = [_measures(line, signatures, decoded.length, instrument_program) for line in staff_lines]
+        voices = [_measures(line, signatures, end) for line in staff_lines]
         for number, bars in enumerate(zip(*voices), start=1):
             measure = stream.Measure(number=number)
             if bars[0].timeSignature is not None:

@@ -19,7 +19,7 @@ from seqgen.generate import DEFAULT_SEED_LINE
 from studio import bundles, pool
 from studio.common import queue_size, request_dir, user_errors, whole
 from studio.lyrics import complete_in_worker, lyrics_options
-from studio.melody import melody_options
+from studio.melody import generate_pieces, melody_options
 
 MAX_VARIATIONS = 4  # as many as the Melody tab shows
 
@@ -65,15 +65,16 @@ def file_data(path: Path | None) -> dict | None:
 
 
 @user_errors
-def melody(model: str | None = None, primer_tokens: str | None = None, length: int = 100, temperature: float = 1.0,
+def melody(model: str | None = None, primer_tokens: str | None = None, length: int = 0, temperature: float = 1.0,
            top_k: int = 0, top_p: float = 1.0, repetition_penalty: float = 1.0, variations: int = 1,
            rng_seed: int | None = None, tempo: float = 120.0, instrument: int = 0, mode: str | None = None,
-           sheet_music: bool = False, until_end: bool = False) -> MelodyResult:
+           sheet_music: bool = False, until_end: bool = True) -> MelodyResult:
     """Generate melodies with a music model (default: the studio's) from primer tokens or a random seed window.
 
     rng_seed: None or negative draws one (returned in settings); mode: "window", "stateful" or None (the
-    model's default); sheet_music: also write MusicXML; until_end: write whole pieces until the model ends them
-    (events models), ``length`` being the cap (0: the corpus's long pieces), each melody saying whether it ended.
+    model's default); sheet_music: also write MusicXML; until_end: with a model that learned where pieces end
+    (events tokens), write whole pieces, ``length`` being their cap, each melody saying whether it ended (other
+    models write ``length`` tokens); length 0: the model's own (100 tokens, or a cap that holds its corpus's pieces).
     """
     entry = bundles.find(model, "music")
     variations = whole(variations, "Variations", minimum=1)
@@ -108,10 +109,10 @@ def lyrics(model: str | None = None, seed_line: str = DEFAULT_SEED_LINE, length:
 
 def melody_in_worker(entry, out_dir, options: dict, sheet_music: bool):
     """Generate and describe in a :mod:`studio.pool` worker (sheet music only when asked for)."""
-    from seqgen.generate import describe_melodies, generate_melody
+    from seqgen.generate import describe_melodies
 
     loaded = bundles.load(entry)
-    return describe_melodies(loaded, generate_melody(loaded, out_dir, **bundles.with_copy_guard(loaded, options)), engrave=sheet_music)
+    return describe_melodies(loaded, generate_pieces(loaded, out_dir, options), engrave=sheet_music)
 
 
 def build() -> None:

@@ -84,6 +84,9 @@ def summary_markdown(output, bundle_label: str, heard: list | None = None) -> st
             how += (f"; the model ended the piece after {len(melody.tokens)} tokens" if melody.ended
                     else f"; the model had not ended the piece at the cap of {output.settings['length']} tokens")
         lines.append(f"- Melody {number + 1}: {html.escape(how)}")
+    if output.settings.get("until_end_asked") and not output.settings["until_end"]:
+        lines.append(f"\nThis model never learned where pieces end ({output.settings['tokenizer']} tokens), so it wrote "
+                     f"{output.settings['length']} tokens instead of whole pieces: models trained on events tokens end them.")
     if output.dropped:
         dropped = ", ".join(f"`{display_token(token)}` ×{count}" for token, count in output.dropped.items())
         lines.append(f"\nPrimer tokens the model does not know (skipped): {dropped}")
@@ -112,13 +115,15 @@ def primer_input(primer_source, primer_file=None, primer_tokens=None, tokenizer:
 
 
 def melody_options(length, primer, mode, temperature, top_k, top_p, repetition_penalty, variations, rng_seed, tempo,
-                   instrument, until_end=False) -> dict:
+                   instrument, until_end=True) -> dict:
     """A melody request's settings (the tab's or the API's), checked, as :func:`seqgen.generate.generate_melody`'s arguments.
 
-    With ``until_end``, ``length`` is the cap and 0 means the model's own (its corpus's long pieces)."""
+    ``length`` 0 is the model's own: 100 tokens, or with ``until_end`` a cap that holds its corpus's long pieces.
+    ``until_end`` writes whole pieces with a model that learned where they end (its worker checks; others write
+    ``length`` tokens and the summary says so)."""
     from seqgen.sample import max_length_cap
 
-    length = whole(length, "Length", minimum=0 if until_end else 1, maximum=max_length_cap(), unit="tokens")
+    length = whole(length, "Length", minimum=0, maximum=max_length_cap(), unit="tokens")
     return dict(length=length or None, until_end=bool(until_end), primer=primer, mode=mode,
                 sampling=sampling_options(temperature, top_k, top_p, repetition_penalty, kind="music"), variations=variations,
                 rng_seed=random_seed(rng_seed), tempo_bpm=real(tempo, "Tempo"),
@@ -126,9 +131,9 @@ def melody_options(length, primer, mode, temperature, top_k, top_p, repetition_p
 
 
 @user_errors
-def run_melody(bundle=None, primer_source=None, primer_file=None, primer_tokens=None, length=100, temperature=1.0, top_k=0, top_p=1.0,
+def run_melody(bundle=None, primer_source=None, primer_file=None, primer_tokens=None, length=0, temperature=1.0, top_k=0, top_p=1.0,
                repetition_penalty=1.0, variations=1, rng_seed=-1, tempo=120, instrument=0, mode="auto", play_primer=True,
-               until_end=False, progress=gr.Progress()):
+               until_end=True, progress=gr.Progress()):
     """Phase 1: generate and render melodies; return players, downloads, tokens, summary and the state for phase 2."""
     entry = bundles.find(bundle, "music")
     variations = whole(variations, "Variations", minimum=1)
@@ -153,14 +158,27 @@ def run_melody(bundle=None, primer_source=None, primer_file=None, primer_tokens=
     return (*audio, downloads(output, heard), tokens_text(output), summary_markdown(output, entry.label, heard), state)
 
 
+def generate_pieces(bundle, out_dir, options: dict, **more):
+    """:func:`seqgen.generate.generate_melody` with "until the piece ends" kept only for a model that learned where
+    pieces end; the settings say it was asked for (``until_end_asked``), so the summary can say why there is no end."""
+    from seqgen.generate import ends_pieces, generate_melody
+
+    asked = options["until_end"]
+    output = generate_melody(bundle, out_dir, **{**bundles.with_copy_guard(bundle, options), **more,
+                                                 "until_end": asked and ends_pieces(bundle)})
+    output.settings["until_end_asked"] = asked
+    return output
+
+
 def generate_in_worker(entry, out_dir, options: dict, play_primer: bool):
     """Phase 1 in a :mod:`studio.pool` worker: the melodies and what each player plays (the primer first, if asked);
     emits ``(stage, done, total)`` progress, at most every ``PROGRESS_EVERY_S`` while generating (each event is
     a message through the pool and the server)."""
-    from seqgen.generate import generate_melody, piece_length_cap
+    from seqgen.generate import ends_pieces, piece_length_cap
 
     bundle = bundles.load(entry)
-    length, last_emit = options["length"] or piece_length_cap(bundle), 0.0
+    whole = options["until_end"] and ends_pieces(bundle)
+    length, last_emit = options["length"] or (piece_length_cap(bundle) if whole else 100), 0.0
 
     def on_token(variation, step, token):
         nonlocal last_emit
@@ -171,8 +189,7 @@ def generate_in_worker(entry, out_dir, options: dict, play_primer: bool):
     def on_render(number, count):
         pool.emit(("rendering audio", number - 1, count))
 
-    output = generate_melody(bundle, out_dir, on_token=on_token, on_render=on_render, primer_first=play_primer,
-                             **bundles.with_copy_guard(bundle, options))
+    output = generate_pieces(bundle, out_dir, options, on_token=on_token, on_render=on_render, primer_first=play_primer)
     return output, [melody.primed_wav or melody.wav for melody in output.melodies]
 
 
@@ -261,18 +278,9 @@ def primer_format(bundle) -> dict:
     return {"placeholder": PRIMER_EXAMPLES.get(tokenizer, ""), "info": f"this model reads {tokenizer} tokens: {how}"}
 
 
-def piece_settings(bundle) -> dict:
-    """"Until the piece ends" and the length for a model: on, with its own cap (0), for models that learned where
-    pieces end (events tokens); off, 100 tokens, for the others."""
-    ends = model_tokenizer(bundle) == "events"
-    return {"until_end": ends, "length": 0 if ends else 100}
-
-
-def model_settings(bundle):
-    """``gr.update``s of the token box, "until the piece ends" and the length for a newly chosen model."""
-    pieces = piece_settings(bundle)
-    return (gr.update(**primer_format(bundle)), gr.update(value=pieces["until_end"], interactive=pieces["until_end"]),
-            gr.update(value=pieces["length"]))
+def primer_hint(bundle):
+    """A ``gr.update`` of the token box for a newly chosen model."""
+    return gr.update(**primer_format(bundle))
 
 
 def example_melody(bundle, primer_source, primer_tokens, temperature, rng_seed):
@@ -306,13 +314,12 @@ def build() -> dict:
                               info="0 = always the likeliest note; 1 with the other options off: the model's recommended sampling")
     with gr.Accordion("More options: length, variations, tempo, instrument, sampling", open=False):
         play_primer = gr.Checkbox(True, label="Play the primer first (grey in the piano roll)")
-        pieces = piece_settings(bundle.value)
-        until_end = gr.Checkbox(pieces["until_end"], interactive=pieces["until_end"], label="Until the piece ends",
-                                info="models trained on events tokens write a whole piece, from its start until they end it; "
-                                     "the length is then the cap")
+        until_end = gr.Checkbox(True, label="Until the piece ends",
+                                info="a model trained on events tokens writes a whole piece (from its start, or on from your "
+                                     "primer) until it ends it; other models write the length")
         with gr.Row():
-            length = gr.Number(pieces["length"], precision=0, label="Length (tokens)", min_width=120,
-                               info="with 'until the piece ends', 0: the corpus's long pieces")
+            length = gr.Number(0, precision=0, label="Length (tokens)", min_width=120,
+                               info="0: the model's own (100 tokens; a whole piece's cap)")
             variations = gr.Slider(1, MAX_SLOTS, value=1, step=1, label="Variations", min_width=120)
             rng_seed = gr.Number(-1, precision=0, label="RNG seed", info="-1: different every time", min_width=120)
         with gr.Row():
@@ -349,7 +356,7 @@ def build() -> dict:
         examples.dataset.click(example_views, None, [*rolls, *audio[1:], *sheets], api_visibility="private", queue=False)
     variations.change(players, variations, audio, api_visibility="private", queue=False)
     primer_source.change(primer_inputs, primer_source, [primer_file, primer_tokens], api_visibility="private", queue=False)
-    bundle.change(model_settings, bundle, [primer_tokens, until_end, length], api_visibility="private", queue=False)
+    bundle.change(primer_hint, bundle, primer_tokens, api_visibility="private", queue=False)
     generating = button.click(
         run_melody,
         [bundle, primer_source, primer_file, primer_tokens, length, temperature, top_k, top_p, repetition_penalty,

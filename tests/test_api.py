@@ -41,7 +41,9 @@ def test_the_tabs_events_with_no_arguments_give_a_melody_and_a_verse(studio):
     client = studio.client()
     audio, *_, files, tokens, summary = client.predict(api_name="/generate_melody")
     params = json.loads(Path(next(path for path in files if path.endswith(".json"))).read_text(encoding="utf-8"))
-    assert params["bundle"] == "bach-chorales" and len(params["tokens"]) == 100 and tokens.endswith(" ".join(map(display_token, params["tokens"])))
+    # The default model writes a whole chorale, from its start until it ends it (at most its cap).
+    assert params["bundle"] == "bach-chorales" and params["until_end"] and params["primer"] == ["BOS_None"]
+    assert isinstance(params["ended"], bool) and tokens.endswith(" ".join(map(display_token, params["tokens"])))
     assert isinstance(params["rng_seed"], int) and f"RNG seed `{params['rng_seed']}`" in summary
     completion, plain, quality, dropped = client.predict(api_name="/complete_lyrics")
     assert plain.startswith(DEFAULT_SEED_LINE) and len(plain) == len(DEFAULT_SEED_LINE) + 400

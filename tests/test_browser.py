@@ -139,7 +139,7 @@ def test_on_a_laptop_one_click_makes_a_melody_and_one_a_verse_on_the_first_tab(o
     page.get_by_text("More options: length, variations").click()
     type_into(page.get_by_label("Length (tokens)"), "100000")
     page.get_by_role("button", name="Generate", exact=True).click()
-    page.get_by_text("Length must be between 1 and 2,000 tokens (got 100,000).").wait_for()
+    page.get_by_text("Length must be between 0 and 2,000 tokens (got 100,000).").wait_for()
     page.get_by_text("That did not work").wait_for()
     assert page.locator("audio[src], audio source[src]").count() == 0 and page.locator(".seqgen-sheet svg:visible").count() == 0
     page.screenshot(path=str(ARTIFACTS / "laptop-melody-error.png"), full_page=True)
@@ -200,8 +200,8 @@ def test_an_events_model_plays_a_whole_piece_with_its_score(open_page, viewport)
     page = open_page(viewport)
     choose_model(page, "Music model", "debug-events")
     page.get_by_text("More options: length, variations").click()
-    assert page.get_by_label("Until the piece ends").is_checked()
-    assert page.get_by_label("Length (tokens)").input_value() == "0"
+    assert page.get_by_label("Until the piece ends").is_checked()  # the tab's default: whole pieces where the model can
+    assert page.get_by_label("Length (tokens)").input_value() == "0"  # the model's own cap
     generate_a_melody(page)  # a piece from its start: no primer to play first
     page.get_by_text(re.compile("the model (ended the piece after|had not ended the piece at the cap)")).first.wait_for()
     figures = page.locator(".js-plotly-plot:visible, .seqgen-sheet > div > svg:visible")

@@ -180,7 +180,7 @@ def test_a_timed_melody_of_rests_only_is_written_without_audio(bundles, tmp_path
     melody = describe_melodies(bundles["timed"], output).melodies[0]
     assert melody.midi.is_file() and melody.params.is_file() and melody.musicxml.is_file()
     assert melody.wav is None and melody.renderer is None
-    assert "all rests" in melody.renderer_note
+    assert "has no notes (only rests or bar lines)" in melody.renderer_note
     assert json.loads(melody.params.read_text(encoding="utf-8"))["tokens"] == melody.tokens
 
 

@@ -205,3 +205,10 @@ def test_a_piano_texture_is_written_in_chords_on_a_grand_staff(tmp_path):
     treble, bass = parsed.parts
     assert [sorted(p.midi for p in chord.pitches) for chord in treble.recurse().notes] == [[64, 67, 72], [65, 69], [67, 71]]
     assert [sorted(p.midi for p in chord.pitches) for chord in bass.recurse().notes] == [[36, 43, 48], [41]]
+
+
+def test_events_without_notes_are_a_bar_of_rest(tmp_path):
+    from music21 import converter
+
+    parsed = converter.parse(score.write_musicxml(["Bar_None", "TimeSig_3/4", "Bar_None"], tmp_path / "empty.musicxml", "events"))
+    assert not parsed.recurse().notes and parsed.recurse().getElementsByClass("Rest").first().quarterLength == 3.0
