@@ -37,21 +37,23 @@ from seqgen.corpus import load_corpus  # noqa: E402
 from seqgen.train import StopControl, TrainConfig, make_dataset, prepare_data, train  # noqa: E402
 
 
-def timed_epoch(model, *args, **kwargs) -> float:
-    """Seconds of one ``model.fit`` epoch (the compiled train function is reused from call to call)."""
-    started = time.perf_counter()
+def timed_epoch(model, *args, **kwargs) -> tuple[float, float]:
+    """Wall and process-CPU seconds of one ``model.fit`` epoch (the compiled train function is reused)."""
+    started, cpu = time.perf_counter(), time.process_time()
     model.fit(*args, epochs=1, verbose=0, **kwargs)
-    return time.perf_counter() - started
+    return time.perf_counter() - started, time.process_time() - cpu
 
 
 def throughput(corpus, windows: int, epochs: int, preset: str = "seed") -> dict:
     """Windows per second of one preset: seqgen's tf.data trainer against ``model.fit`` on NumPy one-hot arrays.
 
     Same model, windows and batch size.  The two train epoch by epoch in turn,
-    in alternating order, after one untimed (compiling) epoch each: a machine
-    whose speed drifts (a shared VM's CPU can swing by a quarter from one
-    minute to the next) slows both alike, where timing one after the other
-    measured the drift (a ratio of 0.62 on 2026-12-07; see RESULTS.md).
+    in alternating order, after one untimed (compiling) epoch each.  The ratio
+    is of windows per second of process CPU time (every thread's): this
+    machine's CPU is throttled in bursts, so an epoch's wall time is either
+    about 13 or about 20.5 s whatever trains, and wall-time medians measured
+    which run was throttled more (a ratio of 0.62 on 2026-12-07, 0.85 to 1.18
+    on 2026-12-08; see RESULTS.md).  Wall-time rates are reported beside it.
     """
     import keras
 
@@ -83,14 +85,19 @@ def throughput(corpus, windows: int, epochs: int, preset: str = "seed") -> dict:
             "seqgen": lambda: timed_epoch(models["seqgen"], dataset)}  # tf.data shuffles
     for run in runs.values():
         run()  # compiles
-    seconds = {name: [] for name in runs}
+    wall, cpu = {name: [] for name in runs}, {name: [] for name in runs}
     for epoch in range(epochs):
         for name in (("reference", "seqgen") if epoch % 2 == 0 else ("seqgen", "reference")):
-            seconds[name].append(runs[name]())
-    reference, ours = (len(starts) / statistics.median(seconds[name]) for name in ("reference", "seqgen"))
-    return {f"{preset}_reference_windows_per_s": reference, f"{preset}_seqgen_windows_per_s": ours,
-            f"{preset}_throughput_ratio": ours / reference, f"{preset}_throughput_windows": int(len(starts)),
-            f"{preset}_epoch_s": {name: [round(value, 2) for value in values] for name, values in seconds.items()}}
+            seconds, cpu_seconds = runs[name]()
+            wall[name].append(seconds)
+            cpu[name].append(cpu_seconds)
+    rate = {name: len(starts) / statistics.median(cpu[name]) for name in runs}
+    wall_rate = {name: len(starts) / statistics.median(wall[name]) for name in runs}
+    return {f"{preset}_reference_windows_per_cpu_s": rate["reference"], f"{preset}_seqgen_windows_per_cpu_s": rate["seqgen"],
+            f"{preset}_throughput_ratio": rate["seqgen"] / rate["reference"],
+            f"{preset}_wall_ratio": wall_rate["seqgen"] / wall_rate["reference"], f"{preset}_throughput_windows": int(len(starts)),
+            f"{preset}_epoch_wall_s": {name: [round(value, 2) for value in values] for name, values in wall.items()},
+            f"{preset}_epoch_cpu_s": {name: [round(value, 2) for value in values] for name, values in cpu.items()}}
 
 
 def learning_in_budget(corpus, preset: str, budget_s: float, out: Path) -> dict:
