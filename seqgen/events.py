@@ -319,6 +319,7 @@ class GrammarState:
     position: int = -1
     pitch: int = -1
     same_pitch: int = 0
+    sounded: bool = True  # a note since the piece's start (unknown: assumed): a piece may not end before its first note
 
 
 class Grammar:
@@ -327,7 +328,8 @@ class Grammar:
     The order :func:`encode_piece` writes: a piece's start, then bars; a bar
     line, its time signature, then positions later and later in the bar; at
     each position one or more notes, each a pitch then its duration, pitches
-    from low to high (one unison at most).  A piece ends after a bar line.  A
+    from low to high (one unison at most).  A piece ends after a bar line, and
+    not before its first note.  A
     model learns this order, but an LSTM of a few hundred units slips now and
     then (a position that goes back in time stacks notes on notes); the
     sampler gives the tokens this order rules out no chance.
@@ -342,17 +344,19 @@ class Grammar:
     def advance(self, state: GrammarState, token_id: int) -> GrammarState:
         """The state after one more token."""
         kind, value = str(self.kind[token_id]), int(self.value[token_id])
-        if kind in ("Bar", "BOS", "EOS"):
-            return GrammarState(kind)
+        if kind in ("BOS", "EOS"):
+            return GrammarState(kind, sounded=False)
+        if kind == "Bar":
+            return GrammarState(kind, sounded=state.sounded)
         if kind == "TimeSig":
-            return GrammarState(kind, state.position)
+            return GrammarState(kind, state.position, sounded=state.sounded)
         if kind == "Position":
-            return GrammarState(kind, value)
+            return GrammarState(kind, value, sounded=state.sounded)
         if kind == "Pitch":
             same = state.same_pitch + 1 if value == state.pitch else 1
-            return GrammarState(kind, state.position, value, same)
+            return GrammarState(kind, state.position, value, same, sounded=True)
         if kind == "Duration":
-            return GrammarState(kind, state.position, state.pitch, state.same_pitch)
+            return GrammarState(kind, state.position, state.pitch, state.same_pitch, state.sounded)
         return GrammarState()
 
     def state_after(self, token_ids) -> GrammarState:
@@ -372,7 +376,7 @@ class Grammar:
         if state.kind == "EOS":
             return masks["BOS"].copy()
         if state.kind == "Bar":
-            return masks["TimeSig"] | masks["Position"] | masks["Bar"] | masks["EOS"]
+            return masks["TimeSig"] | masks["Position"] | masks["Bar"] | (masks["EOS"] & state.sounded)
         if state.kind == "TimeSig":
             return masks["Position"] | masks["Bar"]
         if state.kind in ("Position", "Pitch"):

@@ -150,6 +150,8 @@ def test_the_grammar_follows_remi_order():
     assert allowed_after() == set(tokens)  # nothing known yet: anything
     assert allowed_after("BOS_None") == {"Bar_None"}
     assert allowed_after("Bar_None") == {"TimeSig_4/4", "Position_0", "Position_8", "Bar_None", "EOS_None"}
+    assert "EOS_None" not in allowed_after("BOS_None", "Bar_None")  # a piece does not end before its first note
+    assert "EOS_None" in allowed_after("BOS_None", "Bar_None", "Position_0", "Pitch_60", "Duration_1.0.8", "Bar_None")
     assert allowed_after("Bar_None", "Position_8") == {"Pitch_60", "Pitch_64", "Pitch_67"}
     assert allowed_after("Position_8", "Pitch_64") == {"Duration_1.0.8", "Duration_2.0.8"}
     # After a note: a higher pitch or one unison at this position, a later position, or the next bar (no end mid-bar).
