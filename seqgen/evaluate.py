@@ -220,18 +220,11 @@ def musicality_table(tokenizer: str, passages: dict[str, list]) -> dict[str, dic
 
 
 def corpus_pieces(bundle: Bundle) -> list[list[str]]:
-    """The whole pieces of a bundle's training corpus (from each start token to its end token), as tokens."""
-    from seqgen.events import END, START
+    """The whole pieces of a bundle's training corpus (between each start token and its end token), as tokens."""
+    from seqgen.events import piece_spans
 
     ids = np.asarray(bundle.corpus_ids)
-    start_id, end_id = bundle.vocab.encode([START, END])
-    ends = np.flatnonzero(ids == end_id)
-    pieces = []
-    for start in np.flatnonzero(ids == start_id):
-        after = ends[np.searchsorted(ends, start):]
-        if len(after):
-            pieces.append(bundle.vocab.decode(ids[start + 1:after[0]]))
-    return pieces
+    return [bundle.vocab.decode(ids[start + 1:end]) for start, end in piece_spans(bundle.vocab, ids)]
 
 
 def whole_pieces(bundle: Bundle, generations: int, rng_seed: int, sampling: SamplingOptions) -> dict:

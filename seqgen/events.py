@@ -320,6 +320,7 @@ class GrammarState:
     pitch: int = -1
     same_pitch: int = 0
     sounded: bool = True  # a note since the piece's start (unknown: assumed): a piece may not end before its first note
+    length: int = 1 << 30  # tokens since the piece's start (unknown: long enough)
 
 
 class Grammar:
@@ -328,15 +329,18 @@ class Grammar:
     The order :func:`encode_piece` writes: a piece's start, then bars; a bar
     line, its time signature, then positions later and later in the bar; at
     each position one or more notes, each a pitch then its duration, pitches
-    from low to high (one unison at most).  A piece ends after a bar line, and
-    not before its first note.  A
+    from low to high (one unison at most).  A piece ends after a bar line, not
+    before its first note, and (``shortest``) not sooner than the corpus's
+    shortest piece: the model's end token is a choice of where, not whether,
+    a piece of its corpus's kind ends.  A
     model learns this order, but an LSTM of a few hundred units slips now and
     then (a position that goes back in time stacks notes on notes); the
     sampler gives the tokens this order rules out no chance.
     """
 
-    def __init__(self, tokens):
+    def __init__(self, tokens, shortest: int = 0):
         self.tokens = list(tokens)
+        self.shortest = shortest  # tokens: no piece ends sooner (the corpus's shortest piece)
         self.kind = np.array([token.partition("_")[0] for token in self.tokens])
         self.value = np.array([int(token.partition("_")[2]) if token.partition("_")[2].isdigit() else -1 for token in self.tokens])
         self.masks = {kind: self.kind == kind for kind in KINDS}
@@ -345,18 +349,19 @@ class Grammar:
         """The state after one more token."""
         kind, value = str(self.kind[token_id]), int(self.value[token_id])
         if kind in ("BOS", "EOS"):
-            return GrammarState(kind, sounded=False)
+            return GrammarState(kind, sounded=False, length=0)
+        length = state.length + 1
         if kind == "Bar":
-            return GrammarState(kind, sounded=state.sounded)
+            return GrammarState(kind, sounded=state.sounded, length=length)
         if kind == "TimeSig":
-            return GrammarState(kind, state.position, sounded=state.sounded)
+            return GrammarState(kind, state.position, sounded=state.sounded, length=length)
         if kind == "Position":
-            return GrammarState(kind, value, sounded=state.sounded)
+            return GrammarState(kind, value, sounded=state.sounded, length=length)
         if kind == "Pitch":
             same = state.same_pitch + 1 if value == state.pitch else 1
-            return GrammarState(kind, state.position, value, same, sounded=True)
+            return GrammarState(kind, state.position, value, same, True, length)
         if kind == "Duration":
-            return GrammarState(kind, state.position, state.pitch, state.same_pitch, state.sounded)
+            return GrammarState(kind, state.position, state.pitch, state.same_pitch, state.sounded, length)
         return GrammarState()
 
     def state_after(self, token_ids) -> GrammarState:
@@ -376,7 +381,8 @@ class Grammar:
         if state.kind == "EOS":
             return masks["BOS"].copy()
         if state.kind == "Bar":
-            return masks["TimeSig"] | masks["Position"] | masks["Bar"] | (masks["EOS"] & state.sounded)
+            ends = state.sounded and state.length >= self.shortest
+            return masks["TimeSig"] | masks["Position"] | masks["Bar"] | (masks["EOS"] & ends)
         if state.kind == "TimeSig":
             return masks["Position"] | masks["Bar"]
         if state.kind in ("Position", "Pitch"):
@@ -384,3 +390,27 @@ class Grammar:
         # After a note's duration: a higher pitch (or one unison) here, a later position, or the next bar.
         higher = masks["Pitch"] & ((self.value > state.pitch) | ((self.value == state.pitch) & (state.same_pitch < MAX_UNISON)))
         return higher | (masks["Position"] & (self.value > state.position)) | masks["Bar"]
+
+
+def piece_spans(vocab, corpus_ids) -> np.ndarray:
+    """``(start, end)`` index pairs of every whole piece in an encoded corpus (its start token, its end token)."""
+    if corpus_ids is None or START not in vocab or END not in vocab:
+        return np.zeros((0, 2), dtype=int)
+    ids = np.asarray(corpus_ids)
+    start_id, end_id = vocab.encode([START, END])
+    starts, ends = np.flatnonzero(ids == start_id), np.flatnonzero(ids == end_id)
+    following = np.searchsorted(ends, starts)
+    keep = following < len(ends)
+    return np.stack([starts[keep], ends[following[keep]]], axis=1)
+
+
+def piece_lengths(vocab, corpus_ids) -> np.ndarray:
+    """The length of every whole piece in an encoded corpus, in tokens between its start and end tokens."""
+    spans = piece_spans(vocab, corpus_ids)
+    return spans[:, 1] - spans[:, 0] - 1
+
+
+def shortest_piece(vocab, corpus_ids) -> int:
+    """The corpus's shortest piece in tokens (0 when it keeps no corpus or no pieces)."""
+    lengths = piece_lengths(vocab, corpus_ids)
+    return int(lengths.min()) if len(lengths) else 0

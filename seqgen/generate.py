@@ -83,19 +83,13 @@ def ends_pieces(bundle: Bundle) -> bool:
 
 
 def piece_length_cap(bundle: Bundle) -> int:
-    """The length cap of a whole piece: the 99th percentile of the training corpus's piece lengths (start to end
-    token), within the generation cap; the generation cap itself when the bundle keeps no corpus."""
-    from seqgen.events import END, START
+    """The length cap of a whole piece: the 99th percentile of the training corpus's piece lengths, and one for the
+    end token, within the generation cap; the generation cap itself when the bundle keeps no corpus."""
+    from seqgen.events import piece_lengths
     from seqgen.sample import max_length_cap
 
-    cap = max_length_cap()
-    if bundle.corpus_ids is None or not ends_pieces(bundle):
-        return cap
-    ids = np.asarray(bundle.corpus_ids)
-    starts = np.flatnonzero(ids == bundle.vocab.encode([START])[0])
-    ends = np.flatnonzero(ids == bundle.vocab.encode([END])[0])
-    lengths = [int(ends[index] - start) for start in starts if (index := np.searchsorted(ends, start)) < len(ends)]
-    return min(cap, int(np.ceil(np.percentile(lengths, 99)))) if lengths else cap
+    cap, lengths = max_length_cap(), piece_lengths(bundle.vocab, bundle.corpus_ids) if ends_pieces(bundle) else []
+    return min(cap, int(np.ceil(np.percentile(lengths, 99))) + 1) if len(lengths) else cap
 
 
 def generate_melody(

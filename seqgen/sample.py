@@ -167,9 +167,9 @@ class Sampler:
         self.stack = NumpyStack(bundle.layers, self.input_mode, self.vocab_size, dtype=dtype)
         self.grammar = None  # events tokens come in REMI's order: tokens out of it get no chance (seqgen.events.Grammar)
         if config.get("tokenizer") == "events":
-            from seqgen.events import Grammar
+            from seqgen.events import Grammar, shortest_piece
 
-            self.grammar = Grammar(self.vocab.tokens)
+            self.grammar = Grammar(self.vocab.tokens, shortest_piece(self.vocab, getattr(bundle, "corpus_ids", None)))
         self._keras_function = None
         self._continuations: dict[int, dict[bytes, np.ndarray]] = {}
         self._lock = threading.Lock()

@@ -175,3 +175,22 @@ def test_the_corpus_keeps_the_grammar_but_for_rare_triple_unisons():
         state = grammar.advance(state, index)
     assert all(token.startswith("Pitch_") and state.same_pitch >= events.MAX_UNISON for state, token in broken)
     assert len(broken) < 0.01 * len(tokens)
+
+
+def test_no_piece_ends_sooner_than_the_corpus_shortest():
+    from seqgen.vocab import Vocab
+
+    vocab = Vocab(("BOS_None", "EOS_None", "Bar_None", "Position_0", "Position_8", "Pitch_60", "Duration_1.0.8"))
+    two_notes = ["BOS_None", "Bar_None", "Position_0", "Pitch_60", "Duration_1.0.8", "Position_8", "Pitch_60", "Duration_1.0.8",
+                 "Bar_None", "EOS_None"]
+    corpus = vocab.encode(two_notes * 3)
+    assert events.piece_lengths(vocab, corpus).tolist() == [8, 8, 8] and events.shortest_piece(vocab, None) == 0
+    grammar = events.Grammar(vocab.tokens, events.shortest_piece(vocab, corpus))
+    end = vocab.encode(["EOS_None"])[0]
+
+    def may_end(sequence) -> bool:
+        return bool(grammar.allowed(grammar.state_after(vocab.encode(sequence)))[end])
+
+    assert not may_end(["BOS_None", "Bar_None", "Position_0", "Pitch_60", "Duration_1.0.8", "Bar_None"])  # 5 tokens: too short
+    assert may_end(two_notes[:-1])  # 8 tokens since the start, after a bar line
+    assert may_end(two_notes[1:-1])  # a primer without its start: its length is unknown, so it may end
