@@ -22,7 +22,8 @@ CHECKPOINTS = Path(__file__).resolve().parents[1] / "checkpoints"
 SHIPPED = [entry.label for entry in scan_bundles(CHECKPOINTS, "shipped")]
 EXPLAIN, LENGTH = 5, 12
 VERSE = "let dance for the rest of the night here\nwe dance until the morning light\nhold me near and hold me tight\n"
-FEATURES = {"lyrics": {"line_position", "in_word", "after_vowel"}, "seed": {"pitch_height"}, "timed": {"pitch_height", "bar_position"}}
+FEATURES = {"lyrics": {"line_position", "in_word", "after_vowel"}, "seed": {"pitch_height"}, "timed": {"pitch_height", "bar_position"},
+            "events": {"pitch_height", "bar_position"}}
 
 
 def kind_of(name: str) -> str:
@@ -41,7 +42,8 @@ def runs(tmp_path_factory):
     for name in SHIPPED:
         commands["generate", name] = ("generate", name, "--explain", EXPLAIN, "--top-k", EXPLAIN, "--variations", 2,
                                       "--length", LENGTH, "--rng-seed", 3, "--json")
-        source = {"lyrics": ("--text", VERSE), "timed": ("--primer", primer), "seed": ("--rng-seed", 5)}[kind_of(name)]
+        source = {"lyrics": ("--text", VERSE), "timed": ("--primer", primer), "events": ("--primer", primer),
+                  "seed": ("--rng-seed", 5)}[kind_of(name)]
         commands["activations", name] = ("activations", name, *source, "--json")
     with ThreadPoolExecutor(2) as pool:
         results = dict(zip(commands, pool.map(lambda args: run_seqgen(*args, cwd=folder), commands.values())))
