@@ -16,8 +16,8 @@
    on a user-style piano folder (bench/reading.py's 21 MIDI files).  Token
    losses of two tokenizers do not compare, so each model is judged at the end
    on the musicality of its generations (``seqgen evaluate``'s table: each
-   measure beside corpus windows and a unigram sampler, and the share of the
-   gap closed).
+   measure beside corpus windows and a unigram sampler) and their mean distance
+   to the corpus (0: like its windows, 1: as far as the unigram sampler).
 """
 
 import argparse
@@ -126,7 +126,7 @@ def tokenizer_learning(budget_s: float, generations: int, out: Path) -> dict:
     from reading import build_folder
 
     from seqgen.bundle import load_bundle
-    from seqgen.evaluate import evaluate_bundle
+    from seqgen.evaluate import corpus_distance, evaluate_bundle
 
     piano = out / "piano"
     piano.mkdir(parents=True, exist_ok=True)
@@ -147,12 +147,13 @@ def tokenizer_learning(budget_s: float, generations: int, out: Path) -> dict:
             folder = out / f"{name}-{tokenizer}"
             result = train(corpus, folder, config, listener=listener, stop=stop, overwrite=True)
             table = evaluate_bundle(load_bundle(folder), generations=generations, rng_seed=0)["musicality"]
-            closed = [row["gap_closed"] for row in table.values() if row["gap_closed"] is not None]
+            defined = {name: row for name, row in table.items() if None not in (row["generated"], row["corpus"], row["unigram"])}
             results[f"{name}_{tokenizer}"] = {
                 "tokens": len(corpus.tokens), "epochs": len(result.history), "cpu_s": time.process_time() - cpu_start,
                 "musicality": {measure: {key: None if value is None else round(value, 3) for key, value in row.items()}
                                for measure, row in table.items()},
-                "mean_gap_closed": round(float(np.mean(closed)), 3) if closed else None,
+                # 0: like the corpus windows, 1: as far from them as the unigram sampler (seqgen.evaluate.corpus_distance)
+                "distance_to_corpus": round(corpus_distance(defined), 3) if defined else None,
             }
     return results
 

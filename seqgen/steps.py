@@ -57,8 +57,12 @@ class StepSession:
 
 
 def _ranked(bundle, context: list[int], probs: np.ndarray, sampling: SamplingOptions):
-    """The next token's distribution after the rules, penalising the last `window` context tokens."""
+    """The next token's distribution after the rules, penalising the last `window` context tokens (events: only the
+    tokens that may come next, as the sampler draws them: :class:`seqgen.events.Grammar`)."""
     recent = [context[-bundle.sampler.window:]] if sampling.repetition_penalty != 1 else None
+    grammar = bundle.sampler.grammar
+    if grammar is not None:
+        probs = probs * grammar.allowed(grammar.state_after(context))
     return rank(probs, sampling, recent)
 
 

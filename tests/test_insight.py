@@ -218,3 +218,18 @@ def test_the_events_timeline_puts_each_note_where_miditok_plays_it():
     notes = [(float(onset), float(length), found[0]) for onset, length, found in zip(onsets, durations, pitches) if found]
     assert notes == [(note.start, note.duration, note.pitch) for note in events.decode(tokens).notes]
     assert insight.features("music", tokens, "events")["bar_position"][14] == 2.0  # an eighth after the bar line
+
+
+def test_step_by_hand_offers_an_events_model_only_tokens_that_may_come_next(events_bundle_dir):
+    """Stepping by hand an events model: every candidate keeps REMI's order, as the sampler's draws do."""
+    from seqgen import steps
+    from seqgen.bundle import load_bundle
+
+    bundle = load_bundle(events_bundle_dir)
+    session = steps.start(bundle, ["BOS_None"], rng_seed=1, candidates=5)
+    grammar = bundle.sampler.grammar
+    for _ in range(12):
+        allowed = grammar.allowed(grammar.state_after(session.context))
+        offered = [token for token, probability in session.offered["candidates"] if probability > 0]
+        assert offered and all(allowed[bundle.vocab.encode([token])[0]] for token in offered), (session.picked, offered)
+        session = steps.advance(bundle, session)
