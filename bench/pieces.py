@@ -2,9 +2,9 @@
 
     python bench/pieces.py bach-chorales [--generations 10] [--length 200] [--rng-seed 1] [--json]
 
-Runs ``python -m seqgen generate`` twice, as a user would: ``--length`` tokens
-per generation from random seed windows, and whole pieces with
-``--until-end``.  Every MIDI file is read back with symusic (not with the code
+Runs ``python -m seqgen generate`` as a user would: ``--length`` tokens from
+a random seed window, once per generation (each its own primer), then the
+whole pieces with ``--until-end`` in one call.  Every MIDI file is read back with symusic (not with the code
 that wrote it) and measured from its notes (:mod:`seqgen.musicality`):
 
 * notes sounding at each onset (the chorales themselves: about 4.3);
@@ -65,9 +65,10 @@ def main() -> None:
     parser.add_argument("--json", action="store_true")
     args = parser.parse_args()
     with tempfile.TemporaryDirectory(prefix="seqgen-bench-pieces-") as folder:
-        passages = generate(args.bundle, Path(folder) / "passages", "--variations", args.generations, "--length", args.length,
-                            "--rng-seed", args.rng_seed)
-        passage_notes = measured(passages)
+        # One primer each (a variation would share its primer with the others): seeds rng_seed, rng_seed + 1, ...
+        passages = [generate(args.bundle, Path(folder) / f"passage-{number}", "--length", args.length,
+                             "--rng-seed", args.rng_seed + number) for number in range(args.generations)]
+        passage_notes = [notes for report in passages for notes in measured(report)]
         pieces = generate(args.bundle, Path(folder) / "pieces", "--variations", args.generations, "--until-end",
                           "--rng-seed", args.rng_seed)
         piece_notes = measured(pieces)
@@ -76,7 +77,7 @@ def main() -> None:
     corpus = [ends_on_tonic(notes_of(piece, bundle.config["tokenizer"])) for piece in corpus_pieces(bundle)]
     result = {
         "bundle": args.bundle, "generations": args.generations, "length": args.length, "rng_seed": args.rng_seed,
-        "sampling": {key: passages["settings"][key] for key in ("temperature", "top_k", "top_p", "repetition_penalty", "max_copy")},
+        "sampling": {key: pieces["settings"][key] for key in ("temperature", "top_k", "top_p", "repetition_penalty", "max_copy")},
         "passages": {"notes_per_onset": mean(polyphony(notes) for notes in passage_notes),
                      "notes_per_onset_each": [round(polyphony(notes) or 0, 2) for notes in passage_notes],
                      "in_key": mean(in_key(notes) for notes in passage_notes)},
