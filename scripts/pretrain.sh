@@ -7,10 +7,10 @@
 #   bash scripts/pretrain.sh bach-timed # one bundle
 #
 # Run it from the repository root with the project's environment active. On the
-# 2-core CPU this project is developed on, training takes about 4.5 hours (bach-timed 16 minutes, bach-chorales 26,
+# 2-core CPU this project is developed on, training takes about 4.5 hours (bach-timed 16 minutes, bach-chorales 22,
 # oneills-tunes 60 (23 epochs; about 13 of those minutes paused for benchmarks), songs-poems-embed 21, mozart-seed 57,
 # songs-poems-seed 62 + 35; the events runs beside other work) and the sweeps and evaluations about 55 minutes more
-# (mozart-seed about 27 and songs-poems-seed 7: their window mode is slow; bach-chorales 3).
+# (mozart-seed about 27 and songs-poems-seed 7: their window mode is slow; bach-chorales and oneills-tunes 3 each).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 export PYTHONHASHSEED=0
