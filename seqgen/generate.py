@@ -88,8 +88,15 @@ def piece_length_cap(bundle: Bundle) -> int:
     from seqgen.events import piece_lengths
     from seqgen.sample import max_length_cap
 
-    cap, lengths = max_length_cap(), piece_lengths(bundle.vocab, bundle.corpus_ids) if ends_pieces(bundle) else []
+    cap, lengths = max_length_cap(), piece_lengths(bundle.vocab, bundle.corpus_ids)  # none without start and end tokens
     return min(cap, int(np.ceil(np.percentile(lengths, 99))) + 1) if len(lengths) else cap
+
+
+def melody_length(bundle: Bundle, length: int | None, until_end: bool) -> int:
+    """The tokens a melody request may write: ``length``, else 100, or with ``until_end`` :func:`piece_length_cap`."""
+    if length is not None:
+        return length
+    return piece_length_cap(bundle) if until_end else 100
 
 
 def generate_melody(
@@ -165,9 +172,8 @@ def generate_melody(
             raise SeqgenError(f"Bundle {bundle.folder.name} was trained without piece ends (tokenizer {tokenizer}), so it "
                               "cannot end a piece: give a length instead, or train on the events tokenizer.")
         stop_token = END
-        length = piece_length_cap(bundle) if length is None else length
         primer = [START] if primer is None else primer
-    length = 100 if length is None else length
+    length = melody_length(bundle, length, until_end)
     primer_tokens = melody_primer(bundle, primer, rng_seed)
     result = bundle.sampler.generate(primer_tokens, length, sampling, variations=variations, rng_seed=rng_seed,
                                      on_token=on_token, mode=mode, explain=explain, record=record,

@@ -96,6 +96,7 @@ def seed_tokens(score) -> list[str]:
     return tokens
 
 
+@lru_cache(maxsize=128)
 def midi_name(midi_number: int) -> str:
     """Pitch name with octave as music21 spells a MIDI note number (61 -> 'C#4')."""
     from music21 import pitch

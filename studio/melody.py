@@ -174,11 +174,10 @@ def generate_in_worker(entry, out_dir, options: dict, play_primer: bool):
     """Phase 1 in a :mod:`studio.pool` worker: the melodies and what each player plays (the primer first, if asked);
     emits ``(stage, done, total)`` progress, at most every ``PROGRESS_EVERY_S`` while generating (each event is
     a message through the pool and the server)."""
-    from seqgen.generate import ends_pieces, piece_length_cap
+    from seqgen.generate import ends_pieces, melody_length
 
     bundle = bundles.load(entry)
-    whole = options["until_end"] and ends_pieces(bundle)
-    length, last_emit = options["length"] or (piece_length_cap(bundle) if whole else 100), 0.0
+    length, last_emit = melody_length(bundle, options["length"], options["until_end"] and ends_pieces(bundle)), 0.0
 
     def on_token(variation, step, token):
         nonlocal last_emit
